@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: the project's files and a manifest that tests may break on purpose."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handover_miaw.manifest import Manifest, load_manifest
+from handover_miaw.resources import project_root
+
+ORG_ID = "00D000000000001"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The project folder (extension.json, schemas/, icon.png)."""
+    return project_root()
+
+
+@pytest.fixture(scope="session")
+def manifest() -> Manifest:
+    """The project's own manifest, loaded through the real pipeline."""
+    return load_manifest()
+
+
+@pytest.fixture
+def manifest_doc(root: Path) -> dict[str, Any]:
+    """A fresh, mutable copy of extension.json."""
+    return copy.deepcopy(json.loads((root / "extension.json").read_text()))
+
+
+@pytest.fixture
+def write_manifest(tmp_path: Path, root: Path) -> Callable[[dict[str, Any]], Path]:
+    """Write a manifest document next to a copy of the icon; return its path."""
+
+    def write(document: dict[str, Any]) -> Path:
+        shutil.copy(root / "icon.png", tmp_path / "icon.png")
+        path = tmp_path / "extension.json"
+        path.write_text(json.dumps(document, indent=2))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def connector_config() -> dict[str, Any]:
+    """A valid connector configuration aimed at a loopback simulator."""
+    return {
+        "baseUrl": "http://127.0.0.1:8089",
+        "organizationId": ORG_ID,
+        "esDeveloperName": "Bot_Handover_Custom",
+        "capabilitiesVersion": "1",
+        "forwardEvents": False,
+    }
