@@ -1,4 +1,4 @@
-"""The `handover-miaw` command: validate, and (as they land) simulator, serve and demo.
+"""The `handover-miaw` command: validate and simulator (serve and demo as they land).
 
 Exit codes: 0 success, 2 invalid input, 1 internal failure.
 """
@@ -25,6 +25,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.valid for r in results) else EXIT_INVALID
 
 
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    from handover_miaw.simulator import ScriptedAgent, SimulatorConfig, run
+
+    script = ScriptedAgent(accept_after_s=args.accept_after) if args.scripted_agent else None
+    config = SimulatorConfig(org_id=args.org_id, es_developer_name=args.es_developer_name, script=script)
+    run(args.host, args.port, config)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handover-miaw", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"handover-miaw {__version__}")
@@ -39,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--kind", choices=KINDS, help="what the files are (default: detected)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_cmd_validate)
+
+    simulator = commands.add_parser(
+        "simulator",
+        help="run the MIAW simulator standalone (REST + SSE + /_sim control API)",
+        description="Run the MIAW simulator; prints its base URL and runs until interrupted.",
+    )
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8089)
+    simulator.add_argument("--org-id", default="00D000000000001", help="organization id the simulator accepts")
+    simulator.add_argument("--es-developer-name", default="Bot_Handover_Custom", help="deployment API name")
+    simulator.add_argument(
+        "--scripted-agent", action="store_true", help="an agent that accepts, greets, echoes and ends by itself"
+    )
+    simulator.add_argument("--accept-after", type=float, default=1.0, help="scripted agent: seconds before accepting")
+    simulator.set_defaults(handler=_cmd_simulator)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""Settings of the MIAW simulator and of its optional scripted agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_MIME_TYPES", "ScriptedAgent", "SimulatorConfig"]
+
+DEFAULT_MIME_TYPES: frozenset[str] = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ScriptedAgent:
+    """A pretend human agent that plays every new messaging session by itself (demo mode).
+
+    Per session: route (queue position), wait ``accept_after_s``, accept as ``agent``, send ``greeting``,
+    answer each end-user message with ``reply_template`` (``{text}`` and ``{agent}`` are filled in) and
+    end the session after ``close_after_messages`` end-user messages (never, if None).
+    """
+
+    agent: str = "Maria"
+    accept_after_s: float = 1.0
+    queue_position: int = 1
+    estimated_wait_s: int = 60
+    greeting: str | None = "Hi, this is {agent}. How can I help?"
+    reply_template: str = "You said: {text}"
+    reply_delay_s: float = 0.0
+    typing: bool = True
+    close_after_messages: int | None = 3
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything the simulator can be told; the defaults describe one Custom Client deployment."""
+
+    org_id: str = "00D000000000001"
+    es_developer_name: str = "Bot_Handover_Custom"
+    token_lifetime_s: float = 3600.0
+    ping_interval_s: float = 15.0
+    replay_on_reconnect: bool = True
+    max_file_bytes: int = 5 * 1024 * 1024
+    allowed_mime_types: frozenset[str] = field(default=DEFAULT_MIME_TYPES)
+    channel_address_identifier: str = "0Mj000000000001"
+    channel_platform_key: str = "5b1c7e2a-3f4d-4e6a-9b8c-0d1e2f3a4b5c"
+    script: ScriptedAgent | None = None

@@ -1,0 +1,116 @@
+"""The store interface every engine implements (SQLite embedded by default, Redis for several processes).
+
+Writes that must happen together (an event's dedupe mark, the handover's new state, its cursor and the
+deliveries it causes) are one method, so an engine can make them atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from handover_miaw.store.records import (
+    ConnectorRecord,
+    Delivery,
+    DeliveryState,
+    HandoverRecord,
+    NewDelivery,
+    UserMessage,
+)
+
+__all__ = ["DuplicateHandoverError", "Store"]
+
+
+class DuplicateHandoverError(Exception):
+    """A live handover already exists for this (connector, session id)."""
+
+    def __init__(self, existing: HandoverRecord) -> None:
+        super().__init__(existing.id)
+        self.existing = existing
+
+
+class Store(Protocol):
+    """Async persistence for connectors, handovers, processed MIAW entries, user messages and the outbox."""
+
+    async def open(self) -> None:
+        """Connect and create the schema if needed."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> bool:
+        """True when the engine answers (readiness)."""
+
+    # Connectors
+    async def put_connector(self, record: ConnectorRecord) -> None:
+        """Create or replace a connector."""
+
+    async def get_connector(self, name: str) -> ConnectorRecord | None:
+        """One connector, or None."""
+
+    async def list_connectors(self) -> list[ConnectorRecord]:
+        """Every connector, by name."""
+
+    async def delete_connector(self, name: str) -> bool:
+        """Remove a connector; False when there was none."""
+
+    # Handovers
+    async def create_handover(self, record: HandoverRecord) -> None:
+        """Insert a new handover; raise DuplicateHandoverError when a live one exists for its session."""
+
+    async def get_handover(self, handover_id: str) -> HandoverRecord | None:
+        """One handover, or None."""
+
+    async def find_live_handover(self, connector: str, session_id: str) -> HandoverRecord | None:
+        """The live handover of a session, if any."""
+
+    async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
+        """Handovers, newest first, optionally in one state."""
+
+    async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
+        """Apply field changes (names of HandoverRecord fields) and return the new record."""
+
+    async def record_event(
+        self,
+        handover_id: str,
+        entry_id: str | None,
+        changes: Mapping[str, Any],
+        deliveries: Sequence[NewDelivery],
+    ) -> bool:
+        """Atomically: mark entry_id processed, apply changes, enqueue deliveries.
+
+        Returns False, and changes nothing, when entry_id was already processed (a duplicate event).
+        entry_id None means "not a MIAW entry" (e.g. a user action) and is never deduplicated.
+        """
+
+    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
+        """True when this MIAW entry was already processed for this handover."""
+
+    # User messages (idempotency on the caller's id)
+    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
+        """Store the pair if new; return the stored one (whose MIAW id is reused on a retry)."""
+
+    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
+        """Record the outcome of sending a user message (sent, failed)."""
+
+    # Outbox
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
+        """The oldest pending delivery of each handover whose next attempt is due (head of line only)."""
+
+    async def mark_delivered(self, delivery_id: str, now: float) -> None:
+        """The receiver acknowledged it."""
+
+    async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
+        """A failed attempt: count it and schedule the next."""
+
+    async def mark_dead(self, delivery_id: str, error: str) -> None:
+        """Give up after the retry horizon; later deliveries of the handover may proceed."""
+
+    async def redrive(self, delivery_id: str, now: float) -> bool:
+        """Put a dead delivery back to pending; False when it is not dead."""
+
+    async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
+        """Deliveries, oldest first, optionally in one state."""
+
+    async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
+        """A handover's deliveries with seq > after_seq, in order (SSE replay)."""

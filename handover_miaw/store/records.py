@@ -1,0 +1,117 @@
+"""What the store holds, as plain typed records. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ConnectorRecord",
+    "Delivery",
+    "DeliveryState",
+    "HandoverRecord",
+    "HandoverState",
+    "NewDelivery",
+    "UserMessage",
+]
+
+
+class HandoverState(StrEnum):
+    """Lifecycle states: pending → queued → active → ended (a transfer goes back to queued)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class DeliveryState(StrEnum):
+    """Outbox states: pending until acknowledged by the receiver, dead after the retry horizon."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRecord:
+    """A connector: its manifest-derived configuration and where its deliveries go."""
+
+    name: str
+    config: dict[str, Any]
+    delivery: dict[str, Any]
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverRecord:
+    """One handover and everything needed to resume it after a restart."""
+
+    id: str
+    connector: str
+    session_id: str
+    user_id: str
+    state: HandoverState
+    conversation_id: str
+    settings: dict[str, Any]
+    transcript: list[dict[str, Any]]
+    language: str | None
+    context: dict[str, Any]
+    routing_attributes: dict[str, str]
+    created_at: float
+    updated_at: float
+    access_token: str | None = None
+    token_expires_at: float | None = None
+    last_event_id: str | None = None
+    agent_name: str | None = None
+    queue_position: int | None = None
+    estimated_wait_s: int | None = None
+    end_status: str | None = None
+    end_reason: str | None = None
+    ended_at: float | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """True until the handover has ended."""
+        return self.state is not HandoverState.ENDED
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery to enqueue; the store assigns its sequence number."""
+
+    id: str
+    handover_id: str
+    type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery in the outbox, ordered per handover by `seq`."""
+
+    seq: int
+    id: str
+    handover_id: str
+    connector: str
+    type: str
+    payload: dict[str, Any]
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """A user message as the store remembers it: the MIAW id is chosen once and reused on every retry."""
+
+    handover_id: str
+    client_message_id: str
+    miaw_message_id: str
+    state: str
+    created_at: float
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,413 @@
+"""The embedded store: one SQLite file in WAL mode, driven through aiosqlite.
+
+One connection serves the whole process (aiosqlite runs it on its own thread). An asyncio lock serialises
+every operation on it, so a coroutine never reads another coroutine's half-done transaction, and every
+write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock up front, so a check made inside
+it (is this entry processed? is this session live?) still holds when the write lands, even against
+another process using the same file. Any exception rolls the transaction back: bad input leaves the store
+as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.records import (
+    ConnectorRecord,
+    Delivery,
+    DeliveryState,
+    HandoverRecord,
+    HandoverState,
+    NewDelivery,
+    UserMessage,
+)
+from handover_miaw.store.sqlite_schema import (
+    INSERT_HANDOVER,
+    MIGRATIONS,
+    PRAGMAS,
+    SCHEMA_VERSION,
+    SELECT_CONNECTORS,
+    SELECT_DELIVERIES,
+    SELECT_DUE,
+    SELECT_HANDOVERS,
+    SELECT_USER_MESSAGES,
+    connector_from_row,
+    delivery_from_row,
+    dump_json,
+    handover_assignments,
+    handover_from_row,
+    handover_params,
+    user_message_from_row,
+)
+
+__all__ = ["SqliteStore"]
+
+
+@asynccontextmanager
+async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """One write transaction, rolled back on any exception (cancellation included)."""
+    await _run(db, "BEGIN IMMEDIATE")
+    try:
+        yield
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+
+
+async def _run(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    """Execute one statement; return how many rows it changed."""
+    async with db.execute(sql, params) as cursor:
+        return cursor.rowcount
+
+
+class SqliteStore:
+    """The Store engine for one process: an SQLite file (WAL), created and migrated on open()."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        """Remember where the file is; `clock` stamps created/updated times (tests pass a fixed one)."""
+        self._path = path
+        self._clock = clock
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        """Connect, set the pragmas and bring the schema to SCHEMA_VERSION."""
+        if self._db is not None:
+            return
+        # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
+        db = await aiosqlite.connect(self._path, isolation_level=None)
+        try:
+            for pragma in PRAGMAS:
+                await _run(db, pragma)
+            await self._migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+
+    async def close(self) -> None:
+        """Close the connection; open() may be called again."""
+        async with self._lock:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        async with self._lock:
+            if self._db is None:
+                return False
+            try:
+                rows = await self._db.execute_fetchall("SELECT 1")
+            except sqlite3.Error:
+                return False
+            return list(rows) == [(1,)]
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection) -> None:
+        # The version is read inside the write transaction, so two processes opening a new file at once
+        # cannot both apply the same migration.
+        async with _transaction(db):
+            rows = await db.execute_fetchall("PRAGMA user_version")
+            version = int(next(iter(rows))[0])
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"store schema version {version} is newer than this runtime's {SCHEMA_VERSION}")
+            if version == SCHEMA_VERSION:
+                return
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    await _run(db, statement)
+            # An int we computed, not input: PRAGMA takes no bound parameters.
+            await _run(db, f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    # Plumbing
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            db = self._connection()
+            async with _transaction(db):
+                yield db
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._lock:
+            return list(await self._connection().execute_fetchall(sql, params))
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
+
+    # Connectors
+
+    async def put_connector(self, record: ConnectorRecord) -> None:
+        """Create or replace a connector."""
+        params = (record.name, dump_json(record.config), dump_json(record.delivery), record.updated_at)
+        async with self._write() as db:
+            await _run(
+                db,
+                "INSERT INTO connectors (name, config, delivery, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET config = excluded.config, delivery = excluded.delivery, "
+                "updated_at = excluded.updated_at",
+                params,
+            )
+
+    async def get_connector(self, name: str) -> ConnectorRecord | None:
+        """One connector, or None."""
+        row = await self._fetchone(f"{SELECT_CONNECTORS} WHERE name = ?", (name,))
+        return None if row is None else connector_from_row(row)
+
+    async def list_connectors(self) -> list[ConnectorRecord]:
+        """Every connector, by name."""
+        return [connector_from_row(row) for row in await self._fetchall(f"{SELECT_CONNECTORS} ORDER BY name")]
+
+    async def delete_connector(self, name: str) -> bool:
+        """Remove a connector; False when there was none."""
+        async with self._write() as db:
+            return await _run(db, "DELETE FROM connectors WHERE name = ?", (name,)) > 0
+
+    # Handovers
+
+    async def create_handover(self, record: HandoverRecord) -> None:
+        """Insert a new handover; DuplicateHandoverError when its session already has a live one.
+
+        ValueError when the record cannot be stored as given (its id is taken, a required field is None).
+        """
+        params = handover_params(record)
+        async with self._write() as db:
+            try:
+                await _run(db, INSERT_HANDOVER, params)
+            except sqlite3.IntegrityError as exc:
+                existing = await self._live(db, record.connector, record.session_id)
+                if record.is_live and existing is not None:
+                    raise DuplicateHandoverError(existing) from None
+                raise ValueError(f"handover {record.id!r} not stored: {exc}") from None
+
+    async def get_handover(self, handover_id: str) -> HandoverRecord | None:
+        """One handover, or None."""
+        row = await self._fetchone(f"{SELECT_HANDOVERS} WHERE id = ?", (handover_id,))
+        return None if row is None else handover_from_row(row)
+
+    async def find_live_handover(self, connector: str, session_id: str) -> HandoverRecord | None:
+        """The session's handover that has not ended, if any (there is at most one)."""
+        async with self._lock:
+            return await self._live(self._connection(), connector, session_id)
+
+    async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
+        """Handovers, newest first (by creation), optionally in one state."""
+        if state is None:
+            rows = await self._fetchall(f"{SELECT_HANDOVERS} ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
+        else:
+            rows = await self._fetchall(
+                f"{SELECT_HANDOVERS} WHERE state = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (HandoverState(state).value, limit),
+            )
+        return [handover_from_row(row) for row in rows]
+
+    async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
+        """Apply field changes and return the new record.
+
+        KeyError for an unknown handover; ValueError for an unknown or identity field name (id, connector,
+        session_id) or an unknown state; DuplicateHandoverError when it would make a second live handover.
+        """
+        clause, values = handover_assignments(changes, self._clock())
+        async with self._write() as db:
+            await self._apply(db, handover_id, clause, values)
+            row = next(iter(await db.execute_fetchall(f"{SELECT_HANDOVERS} WHERE id = ?", (handover_id,))))
+            return handover_from_row(row)
+
+    async def record_event(
+        self,
+        handover_id: str,
+        entry_id: str | None,
+        changes: Mapping[str, Any],
+        deliveries: Sequence[NewDelivery],
+    ) -> bool:
+        """In one transaction: mark entry_id processed, apply changes, enqueue deliveries.
+
+        False, with nothing changed, when entry_id was already processed. A delivery id already in the
+        outbox is not enqueued again (ids are stable). Raises as update_handover does, and ValueError
+        for a delivery of another handover; nothing is stored then.
+        """
+        now = self._clock()
+        clause, values = handover_assignments(changes, now)
+        if any(delivery.handover_id != handover_id for delivery in deliveries):
+            raise ValueError(f"every delivery of an event must belong to handover {handover_id!r}")
+        async with self._write() as db:
+            rows = list(await db.execute_fetchall("SELECT connector FROM handovers WHERE id = ?", (handover_id,)))
+            if not rows:
+                raise KeyError(handover_id)
+            connector: str = rows[0][0]
+            if entry_id is not None:
+                inserted = await _run(
+                    db,
+                    "INSERT INTO processed_entries (handover_id, entry_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (handover_id, entry_id),
+                )
+                if not inserted:
+                    return False
+            await self._apply(db, handover_id, clause, values)
+            for delivery in deliveries:
+                await _run(
+                    db,
+                    "INSERT INTO deliveries (id, handover_id, connector, type, payload, state, attempts, "
+                    "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (delivery.id, handover_id, connector, delivery.type, dump_json(delivery.payload), now, now),
+                )
+        return True
+
+    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
+        """True when this MIAW entry was already processed for this handover."""
+        row = await self._fetchone(
+            "SELECT 1 FROM processed_entries WHERE handover_id = ? AND entry_id = ?", (handover_id, entry_id)
+        )
+        return row is not None
+
+    async def _live(self, db: aiosqlite.Connection, connector: str, session_id: str) -> HandoverRecord | None:
+        rows = list(
+            await db.execute_fetchall(
+                f"{SELECT_HANDOVERS} WHERE connector = ? AND session_id = ? AND state != 'ended'",
+                (connector, session_id),
+            )
+        )
+        return handover_from_row(rows[0]) if rows else None
+
+    async def _apply(self, db: aiosqlite.Connection, handover_id: str, clause: str, values: list[Any]) -> None:
+        """UPDATE one handover with a SET clause built by _assignments (checked names only)."""
+        try:
+            changed = await _run(db, f"UPDATE handovers SET {clause} WHERE id = ?", (*values, handover_id))  # noqa: S608 - checked names
+        except sqlite3.IntegrityError as exc:
+            # The only constraint a checked change can break: reviving an ended handover whose session
+            # has a live one again.
+            rows = list(
+                await db.execute_fetchall("SELECT connector, session_id FROM handovers WHERE id = ?", (handover_id,))
+            )
+            existing = await self._live(db, rows[0][0], rows[0][1]) if rows else None
+            if existing is not None:
+                raise DuplicateHandoverError(existing) from None
+            raise ValueError(f"handover {handover_id!r} not updated: {exc}") from None
+        if not changed:
+            raise KeyError(handover_id)
+
+    # User messages
+
+    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
+        """Store the pair if the client id is new; return the stored one (a retry gets the first MIAW id)."""
+        async with self._write() as db:
+            try:
+                await _run(
+                    db,
+                    "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
+                    "extra) VALUES (?, ?, ?, 'pending', ?, '{}') ON CONFLICT DO NOTHING",
+                    (handover_id, client_message_id, miaw_message_id, self._clock()),
+                )
+            except sqlite3.IntegrityError:
+                # The foreign key: no such handover.
+                raise KeyError(handover_id) from None
+            rows = await db.execute_fetchall(
+                f"{SELECT_USER_MESSAGES} WHERE handover_id = ? AND client_message_id = ?",
+                (handover_id, client_message_id),
+            )
+            return user_message_from_row(next(iter(rows)))
+
+    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
+        """Record the outcome of sending a user message; KeyError when it was never reserved."""
+        async with self._write() as db:
+            changed = await _run(
+                db,
+                "UPDATE user_messages SET state = ? WHERE handover_id = ? AND client_message_id = ?",
+                (state, handover_id, client_message_id),
+            )
+            if not changed:
+                raise KeyError((handover_id, client_message_id))
+
+    # Outbox
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
+        """The oldest pending delivery of each handover, when its next attempt is due; oldest first."""
+        return [delivery_from_row(row) for row in await self._fetchall(SELECT_DUE, (now, limit))]
+
+    async def mark_delivered(self, delivery_id: str, now: float) -> None:
+        """The receiver acknowledged it: count the attempt and settle it."""
+        await self._settle(
+            delivery_id,
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ? "
+            "WHERE id = ? AND state = 'pending'",
+            (now, delivery_id),
+        )
+
+    async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
+        """A failed attempt: count it, keep the error, and schedule the next one."""
+        await self._settle(
+            delivery_id,
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+            "WHERE id = ? AND state = 'pending'",
+            (next_attempt_at, error, delivery_id),
+        )
+
+    async def mark_dead(self, delivery_id: str, error: str) -> None:
+        """The last failed attempt: count it and give up, so later deliveries of the handover proceed."""
+        await self._settle(
+            delivery_id,
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? "
+            "WHERE id = ? AND state = 'pending'",
+            (error, delivery_id),
+        )
+
+    async def _settle(self, delivery_id: str, sql: str, params: Sequence[Any]) -> None:
+        """Apply an attempt's outcome to a pending delivery.
+
+        A delivery that is no longer pending is left alone (a late report must not revive or re-kill it);
+        an unknown id is a KeyError.
+        """
+        async with self._write() as db:
+            if await _run(db, sql, params):
+                return
+            rows = list(await db.execute_fetchall("SELECT 1 FROM deliveries WHERE id = ?", (delivery_id,)))
+            if not rows:
+                raise KeyError(delivery_id)
+
+    async def redrive(self, delivery_id: str, now: float) -> bool:
+        """Put a dead delivery back to pending, due now, its attempts kept; False when it is not dead."""
+        async with self._write() as db:
+            changed = await _run(
+                db,
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'dead'",
+                (now, delivery_id),
+            )
+            return changed > 0
+
+    async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
+        """Deliveries, oldest first, optionally in one state."""
+        if state is None:
+            rows = await self._fetchall(f"{SELECT_DELIVERIES} ORDER BY seq LIMIT ?", (limit,))
+        else:
+            rows = await self._fetchall(
+                f"{SELECT_DELIVERIES} WHERE state = ? ORDER BY seq LIMIT ?", (DeliveryState(state).value, limit)
+            )
+        return [delivery_from_row(row) for row in rows]
+
+    async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
+        """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""
+        rows = await self._fetchall(
+            f"{SELECT_DELIVERIES} WHERE handover_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (handover_id, after_seq, limit),
+        )
+        return [delivery_from_row(row) for row in rows]

@@ -1,0 +1,251 @@
+"""The SQLite engine's schema, its migrations, and the mapping between rows and records.
+
+Kept apart from the engine so the SQL text and the column lists are in one place: every statement the
+engine runs names its columns from here, never from caller input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from handover_miaw.store.records import (
+    ConnectorRecord,
+    Delivery,
+    DeliveryState,
+    HandoverRecord,
+    HandoverState,
+    UserMessage,
+)
+
+__all__ = [
+    "CONNECTOR_COLUMNS",
+    "DELIVERY_COLUMNS",
+    "HANDOVER_COLUMNS",
+    "HANDOVER_JSON_FIELDS",
+    "IMMUTABLE_HANDOVER_FIELDS",
+    "INSERT_HANDOVER",
+    "MIGRATIONS",
+    "PRAGMAS",
+    "SCHEMA_VERSION",
+    "SELECT_CONNECTORS",
+    "SELECT_DELIVERIES",
+    "SELECT_DUE",
+    "SELECT_HANDOVERS",
+    "SELECT_USER_MESSAGES",
+    "USER_MESSAGE_COLUMNS",
+    "connector_from_row",
+    "delivery_from_row",
+    "dump_json",
+    "handover_assignments",
+    "handover_from_row",
+    "handover_params",
+    "handover_value",
+    "user_message_from_row",
+]
+
+# Per connection, outside any transaction. WAL lets readers in other processes (an admin CLI) run while
+# the runtime writes; NORMAL is durable across a process crash (only a power loss may drop the last
+# commits), which is what WAL is designed for; busy_timeout waits out another process's write lock.
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+
+HANDOVER_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HandoverRecord))
+HANDOVER_JSON_FIELDS = frozenset({"settings", "transcript", "context", "routing_attributes"})
+# A handover's identity: deliveries copy its connector at enqueue, and the live-session index is keyed on
+# (connector, session_id), so changing these would silently detach what was stored under them.
+IMMUTABLE_HANDOVER_FIELDS = frozenset({"id", "connector", "session_id"})
+
+CONNECTOR_COLUMNS = ("name", "config", "delivery", "updated_at")
+USER_MESSAGE_COLUMNS = ("handover_id", "client_message_id", "miaw_message_id", "state", "created_at", "extra")
+DELIVERY_COLUMNS = (
+    "seq",
+    "id",
+    "handover_id",
+    "connector",
+    "type",
+    "payload",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "last_error",
+    "delivered_at",
+)
+
+_SCHEMA_V1 = (
+    """
+    CREATE TABLE connectors (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        delivery TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE handovers (
+        id TEXT PRIMARY KEY,
+        connector TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'queued', 'active', 'ended')),
+        conversation_id TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        transcript TEXT NOT NULL,
+        language TEXT,
+        context TEXT NOT NULL,
+        routing_attributes TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        access_token TEXT,
+        token_expires_at REAL,
+        last_event_id TEXT,
+        agent_name TEXT,
+        queue_position INTEGER,
+        estimated_wait_s INTEGER,
+        end_status TEXT,
+        end_reason TEXT,
+        ended_at REAL
+    )
+    """,
+    # The guarantee behind DuplicateHandoverError: enforced by SQLite itself, so it holds across processes.
+    "CREATE UNIQUE INDEX handovers_live_session ON handovers (connector, session_id) WHERE state != 'ended'",
+    "CREATE INDEX handovers_created ON handovers (created_at)",
+    "CREATE INDEX handovers_state_created ON handovers (state, created_at)",
+    """
+    CREATE TABLE processed_entries (
+        handover_id TEXT NOT NULL REFERENCES handovers (id) ON DELETE CASCADE,
+        entry_id TEXT NOT NULL,
+        PRIMARY KEY (handover_id, entry_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE user_messages (
+        handover_id TEXT NOT NULL REFERENCES handovers (id) ON DELETE CASCADE,
+        client_message_id TEXT NOT NULL,
+        miaw_message_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        extra TEXT NOT NULL,
+        PRIMARY KEY (handover_id, client_message_id)
+    ) WITHOUT ROWID
+    """,
+    # AUTOINCREMENT: a seq is never reused, even after the newest rows are deleted, so an SSE client's
+    # replay cursor (deliveries_after) can never point at a different delivery later.
+    """
+    CREATE TABLE deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        handover_id TEXT NOT NULL REFERENCES handovers (id) ON DELETE CASCADE,
+        connector TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        last_error TEXT,
+        delivered_at REAL
+    )
+    """,
+    # Head of line: MIN(seq) of each handover's pending deliveries, read from this index alone (covering,
+    # already grouped by handover, no temporary sort).
+    "CREATE INDEX deliveries_state_head ON deliveries (state, handover_id, seq)",
+    "CREATE INDEX deliveries_handover_seq ON deliveries (handover_id, seq)",
+    "CREATE INDEX deliveries_state_seq ON deliveries (state, seq)",
+)
+
+# MIGRATIONS[n] takes a database from user_version n to n + 1; append, never edit a shipped entry.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)
+SELECT_HANDOVERS = f"SELECT {', '.join(HANDOVER_COLUMNS)} FROM handovers"  # noqa: S608 - fixed column names
+SELECT_CONNECTORS = f"SELECT {', '.join(CONNECTOR_COLUMNS)} FROM connectors"  # noqa: S608 - fixed column names
+SELECT_DELIVERIES = f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM deliveries"  # noqa: S608 - fixed column names
+SELECT_USER_MESSAGES = f"SELECT {', '.join(USER_MESSAGE_COLUMNS)} FROM user_messages"  # noqa: S608 - fixed column names
+INSERT_HANDOVER = (
+    f"INSERT INTO handovers ({', '.join(HANDOVER_COLUMNS)}) "  # noqa: S608 - fixed column names
+    f"VALUES ({', '.join('?' for _ in HANDOVER_COLUMNS)})"
+)
+# Head of line: each handover's oldest pending delivery, offered only once it is due. A delivery waiting
+# for its retry therefore holds back the later ones of its handover; dead ones are not pending, so they
+# do not.
+SELECT_DUE = f"""
+    {SELECT_DELIVERIES}
+    WHERE seq IN (SELECT MIN(seq) FROM deliveries WHERE state = 'pending' GROUP BY handover_id)
+      AND next_attempt_at <= ?
+    ORDER BY seq
+    LIMIT ?
+"""  # noqa: S608 - fixed column names
+
+
+def handover_assignments(changes: Mapping[str, Any], now: float) -> tuple[str, list[Any]]:
+    """The SET clause and its values for handover changes, stamping updated_at unless it is given.
+
+    Column names are checked against the record's fields before they reach any SQL text.
+    """
+    unknown = sorted(set(changes) - HANDOVER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown handover fields: {', '.join(unknown)}")
+    immutable = sorted(set(changes) & IMMUTABLE_HANDOVER_FIELDS)
+    if immutable:
+        raise ValueError(f"handover fields cannot change: {', '.join(immutable)}")
+    merged = {"updated_at": now, **changes}
+    clause = ", ".join(f"{name} = ?" for name in merged)
+    return clause, [handover_value(name, value) for name, value in merged.items()]
+
+
+def dump_json(value: Any) -> str:
+    """JSON text for a column (text rather than bytes, so the file stays readable with the sqlite3 CLI)."""
+    return orjson.dumps(value).decode()
+
+
+def handover_value(name: str, value: Any) -> Any:
+    """A HandoverRecord field's value as bound to its column; raises ValueError for an unknown state."""
+    if name in HANDOVER_JSON_FIELDS:
+        return dump_json(value)
+    if name == "state":
+        return HandoverState(value).value
+    return value
+
+
+def handover_params(record: HandoverRecord) -> tuple[Any, ...]:
+    """Bind values for an INSERT naming HANDOVER_COLUMNS, in that order."""
+    return tuple(handover_value(name, getattr(record, name)) for name in HANDOVER_COLUMNS)
+
+
+def handover_from_row(row: Any) -> HandoverRecord:
+    """A HandoverRecord from a row selected with HANDOVER_COLUMNS."""
+    values: dict[str, Any] = dict(zip(HANDOVER_COLUMNS, row, strict=True))
+    for name in HANDOVER_JSON_FIELDS:
+        values[name] = orjson.loads(values[name])
+    values["state"] = HandoverState(values["state"])
+    return HandoverRecord(**values)
+
+
+def connector_from_row(row: Any) -> ConnectorRecord:
+    """A ConnectorRecord from a row selected with CONNECTOR_COLUMNS."""
+    name, config, delivery, updated_at = row
+    return ConnectorRecord(name, orjson.loads(config), orjson.loads(delivery), updated_at)
+
+
+def user_message_from_row(row: Any) -> UserMessage:
+    """A UserMessage from a row selected with USER_MESSAGE_COLUMNS."""
+    handover_id, client_message_id, miaw_message_id, state, created_at, extra = row
+    return UserMessage(handover_id, client_message_id, miaw_message_id, state, created_at, orjson.loads(extra))
+
+
+def delivery_from_row(row: Any) -> Delivery:
+    """A Delivery from a row selected with DELIVERY_COLUMNS."""
+    values: dict[str, Any] = dict(zip(DELIVERY_COLUMNS, row, strict=True))
+    values["payload"] = orjson.loads(values["payload"])
+    values["state"] = DeliveryState(values["state"])
+    return Delivery(**values)

@@ -1,0 +1,153 @@
+"""record_event: one atomic step per MIAW entry, each entry processed once; user message reservations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handover_miaw.store import Store
+from handover_miaw.store.records import DeliveryState, HandoverState, NewDelivery
+from tests.store.factories import T0, Clock, handover, new_delivery
+
+
+async def test_records_changes_deliveries_and_the_processed_mark(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover("h1"))
+    clock.now = T0 + 10
+    recorded = await store.record_event(
+        "h1",
+        "entry-1",
+        {"state": HandoverState.ACTIVE, "agent_name": "Ada", "last_event_id": "evt-1"},
+        [new_delivery("d1", kind="handover.status"), new_delivery("d2")],
+    )
+    assert recorded is True
+    assert await store.is_processed("h1", "entry-1")
+    got = await store.get_handover("h1")
+    assert got is not None
+    assert (got.state, got.agent_name, got.last_event_id, got.updated_at) == (
+        HandoverState.ACTIVE,
+        "Ada",
+        "evt-1",
+        T0 + 10,
+    )
+    deliveries = await store.list_deliveries()
+    assert [(d.id, d.type, d.connector, d.state, d.attempts) for d in deliveries] == [
+        ("d1", "handover.status", "acme", DeliveryState.PENDING, 0),
+        ("d2", "agent.message", "acme", DeliveryState.PENDING, 0),
+    ]
+    assert all(d.next_attempt_at == T0 + 10 and d.created_at == T0 + 10 for d in deliveries)
+    assert deliveries[0].payload == {"text": "message d1"}
+    assert deliveries[0].seq < deliveries[1].seq
+
+
+async def test_duplicate_entry_returns_false_and_changes_nothing(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover("h1"))
+    assert await store.record_event("h1", "entry-1", {"state": HandoverState.QUEUED}, [new_delivery("d1")])
+    before = await store.get_handover("h1")
+    clock.now = T0 + 10
+    again = await store.record_event(
+        "h1", "entry-1", {"state": HandoverState.ACTIVE, "agent_name": "Ada"}, [new_delivery("d2")]
+    )
+    assert again is False
+    assert await store.get_handover("h1") == before
+    assert [d.id for d in await store.list_deliveries()] == ["d1"]
+
+
+async def test_entry_ids_are_per_handover(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    await store.create_handover(handover("h2"))
+    assert await store.record_event("h1", "entry-1", {}, [])
+    assert not await store.is_processed("h2", "entry-1")
+    assert await store.record_event("h2", "entry-1", {}, [])
+
+
+async def test_events_without_entry_id_are_never_deduplicated(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    assert await store.record_event("h1", None, {"agent_name": "A"}, [new_delivery("d1")])
+    assert await store.record_event("h1", None, {"agent_name": "B"}, [new_delivery("d2")])
+    got = await store.get_handover("h1")
+    assert got is not None
+    assert got.agent_name == "B"
+    assert len(await store.list_deliveries()) == 2
+
+
+async def test_a_delivery_id_is_enqueued_once(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    assert await store.record_event("h1", "entry-1", {}, [new_delivery("d1")])
+    assert await store.record_event("h1", "entry-2", {}, [new_delivery("d1"), new_delivery("d2")])
+    assert [d.id for d in await store.list_deliveries()] == ["d1", "d2"]
+
+
+async def test_unknown_handover_is_key_error(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.record_event("nope", "entry-1", {}, [])
+
+
+async def assert_untouched(store: Store) -> None:
+    assert not await store.is_processed("h1", "entry-1")
+    assert await store.get_handover("h1") == handover("h1")
+    assert await store.list_deliveries() == []
+
+
+async def test_unknown_field_stores_nothing(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    with pytest.raises(ValueError, match="no_such_field"):
+        await store.record_event("h1", "entry-1", {"agent_name": "Ada", "no_such_field": 1}, [new_delivery("d1")])
+    await assert_untouched(store)
+    # The entry was not marked: processing it again (correctly this time) works.
+    assert await store.record_event("h1", "entry-1", {"agent_name": "Ada"}, [])
+
+
+async def test_failure_after_the_first_delivery_rolls_everything_back(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    unserialisable = NewDelivery("d2", "h1", "agent.message", {"text": object()})
+    with pytest.raises(TypeError):
+        await store.record_event("h1", "entry-1", {"agent_name": "Ada"}, [new_delivery("d1"), unserialisable])
+    await assert_untouched(store)
+
+
+async def test_delivery_of_another_handover_stores_nothing(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    await store.create_handover(handover("h2"))
+    with pytest.raises(ValueError, match="h1"):
+        await store.record_event("h1", "entry-1", {}, [new_delivery("d1", "h2")])
+    await assert_untouched(store)
+
+
+async def test_concurrent_duplicates_record_once(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    results = await asyncio.gather(
+        *(store.record_event("h1", "entry-1", {"agent_name": f"agent-{i}"}, [new_delivery(f"d{i}")]) for i in range(10))
+    )
+    assert results.count(True) == 1
+    winner = results.index(True)
+    got = await store.get_handover("h1")
+    assert got is not None
+    assert got.agent_name == f"agent-{winner}"
+    assert [d.id for d in await store.list_deliveries()] == [f"d{winner}"]
+
+
+async def test_reserve_user_message_keeps_the_first_miaw_id(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover("h1"))
+    first = await store.reserve_user_message("h1", "client-1", "miaw-a")
+    assert (first.miaw_message_id, first.state, first.created_at) == ("miaw-a", "pending", T0)
+    clock.now = T0 + 5
+    retry = await store.reserve_user_message("h1", "client-1", "miaw-b")
+    assert retry == first
+    other = await store.reserve_user_message("h1", "client-2", "miaw-c")
+    assert other.miaw_message_id == "miaw-c"
+
+
+async def test_user_message_state(store: Store) -> None:
+    await store.create_handover(handover("h1"))
+    await store.reserve_user_message("h1", "client-1", "miaw-a")
+    await store.set_user_message_state("h1", "client-1", "sent")
+    stored = await store.reserve_user_message("h1", "client-1", "miaw-z")
+    assert (stored.miaw_message_id, stored.state) == ("miaw-a", "sent")
+    with pytest.raises(KeyError):
+        await store.set_user_message_state("h1", "never-reserved", "sent")
+
+
+async def test_user_message_of_unknown_handover_is_key_error(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.reserve_user_message("nope", "client-1", "miaw-a")
