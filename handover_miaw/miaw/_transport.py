@@ -1,0 +1,219 @@
+"""HTTP plumbing shared by the client and the event stream (private).
+
+The one place where aiohttp failures become MIAW errors (`translate_errors`), where an error status
+becomes a typed error (`Transport.error`), and where the retry table is applied (`Transport.request`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .errors import (
+    MiawConnectionError,
+    MiawError,
+    MiawProtocolError,
+    MiawTimeoutError,
+    MiawTokenExpiredError,
+    error_for_status,
+)
+from .models import AccessToken
+from .retry import FailureKind, RetryPolicy, decide, parse_retry_after
+
+__all__ = ["Reply", "Transport", "stream_session", "translate_errors"]
+
+_log = logging.getLogger("handover_miaw.miaw.client")
+
+_ERROR_DETAIL_CHARS = 300
+
+
+def stream_session(*, connect_timeout: float = 10.0) -> aiohttp.ClientSession:
+    """A ClientSession fit for long-lived event streams (and for REST calls next to them).
+
+    aiohttp's defaults break streams silently: the connector's limit of 100 connections makes stream
+    number 101 wait forever for a free connection, and the default 300 s total timeout kills every
+    stream after five minutes. This session has no connection limit and no total timeout; each REST
+    call carries its own timeout and streams use a read timeout as liveness check.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+    )
+
+
+@contextmanager
+def translate_errors(endpoint: str, timeout: float) -> Iterator[None]:
+    """Turn aiohttp and timeout failures raised inside the block into MiawTransportError."""
+    try:
+        yield
+    except TimeoutError:
+        raise MiawTimeoutError(detail=f"{endpoint}: no answer within {timeout}s") from None
+    except aiohttp.ClientError as exc:
+        # Includes a body cut short (ClientPayloadError): the request may or may not have landed.
+        raise MiawConnectionError(detail=f"{endpoint}: {type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful answer: status and decoded JSON body (None when empty)."""
+
+    status: int
+    body: object
+
+
+class Transport:
+    """Base URL + session + timeout + retry policy; owns the session only if it created it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession | None,
+        request_timeout: float,
+        retry_policy: RetryPolicy,
+        clock: Callable[[], float],
+        rand: Callable[[], float],
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.request_timeout = request_timeout
+        self.retry_policy = retry_policy
+        self.clock = clock
+        self._rand = rand
+        self._session = session
+        self._owns_session = session is None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session in use, created on first access when none was injected."""
+        if self._session is None:
+            self._session = stream_session()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if it was created here."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def error(
+        self, endpoint: str, status: int, headers: Mapping[str, str], raw: bytes, token: AccessToken | None
+    ) -> MiawError:
+        """The typed error for an error answer; the token is redacted from the detail."""
+        try:
+            body: object = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        message = body.get("message") if isinstance(body, dict) else body
+        detail = f"{endpoint}: HTTP {status}"
+        if message:
+            detail += f": {str(message)[:_ERROR_DETAIL_CHARS]}"
+        if token is not None:
+            detail = detail.replace(token.token, "[redacted]")
+        if status == 401 and token is not None and token.is_expired(self.clock()):
+            return MiawTokenExpiredError(status=status, body=body, detail=detail)
+        retry_after = parse_retry_after(headers.get("Retry-After"), self.clock())
+        return error_for_status(status, body, detail=detail, retry_after=retry_after)
+
+    async def _attempt(
+        self, endpoint: str, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        with translate_errors(endpoint, self.request_timeout):
+            async with (
+                asyncio.timeout(self.request_timeout),
+                self.session.request(method, url, headers=headers, allow_redirects=False, **kwargs) as resp,
+            ):
+                return resp.status, resp.headers, await resp.read()
+
+    async def request(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        token: AccessToken | None = None,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        ok_on_retry: frozenset[int] = frozenset(),
+    ) -> Reply:
+        """One call, retried per the retry table. `ok_on_retry`: statuses that, on a retry, mean the
+        lost first attempt already did the job."""
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.token}"
+        payload = orjson.dumps(json) if json is not None else None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            attempt += 1
+            kwargs: dict[str, Any] = {"params": params, "data": form() if form else payload}
+            outcome: int | FailureKind
+            retry_after: str | None = None
+            try:
+                status, resp_headers, raw = await self._attempt(endpoint, method, self.base_url + path, headers, kwargs)
+            except MiawTimeoutError as exc:
+                error: MiawError = exc
+                outcome = FailureKind.TIMEOUT
+            except MiawConnectionError as exc:
+                error, outcome = exc, FailureKind.CONNECTION
+            else:
+                if 200 <= status < 300:
+                    return Reply(status, _parse_ok(endpoint, raw))
+                if attempt > 1 and status in ok_on_retry:
+                    return Reply(status, None)
+                error, outcome = self.error(endpoint, status, resp_headers, raw, token), status
+                retry_after = resp_headers.get("Retry-After")
+            decision = decide(
+                outcome, attempt, retry_after, now=self.clock(), policy=self.retry_policy, rand=self._rand
+            )
+            if not decision.retry:
+                raise error
+            _log.info(
+                "miaw.retry_scheduled",
+                extra={
+                    "endpoint": endpoint,
+                    "attempt": attempt,
+                    "delay": decision.delay,
+                    "reason": decision.reason,
+                },
+            )
+            await asyncio.sleep(decision.delay)
+
+    async def open_stream(
+        self, path: str, headers: dict[str, str], token: AccessToken, session: aiohttp.ClientSession | None
+    ) -> aiohttp.ClientResponse:
+        """GET a text/event-stream; only the wait for the headers is bounded. Never retried here."""
+        with translate_errors("sse", self.request_timeout):
+            async with asyncio.timeout(self.request_timeout):
+                response = await (session or self.session).get(
+                    self.base_url + path,
+                    headers=headers,
+                    allow_redirects=False,
+                    # No total timeout: the stream is meant to stay open; liveness is the reader's job.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout),
+                )
+                if response.status != 200:
+                    async with response:
+                        raw = await response.read()
+                    raise self.error("sse", response.status, response.headers, raw, token)
+        if response.content_type != "text/event-stream":
+            response.close()
+            raise MiawProtocolError(detail=f"sse: content type {response.content_type!r}")
+        return response
+
+
+def _parse_ok(endpoint: str, raw: bytes) -> object:
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MiawProtocolError(detail=f"{endpoint}: success body is not JSON") from None

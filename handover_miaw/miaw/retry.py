@@ -1,0 +1,158 @@
+"""Pure retry and reconnect policy.
+
+`decide()` is a table: (what went wrong, which attempt, Retry-After) -> (retry?, how long). The client
+consults it; nothing here sleeps or does I/O, so each row is a unit test.
+
+| outcome                     | retried?              | delay                                          |
+|-----------------------------|-----------------------|------------------------------------------------|
+| 429                         | while attempts remain | Retry-After (seconds or HTTP date), capped;    |
+|                             |                       | jittered backoff when absent or unreadable     |
+| 5xx                         | while attempts remain | jittered exponential backoff, capped           |
+| timeout / connection error  | while attempts remain | jittered exponential backoff, capped           |
+| any other status (4xx, 3xx) | never                 | -                                              |
+
+`reconnect_delay()` is the stream's backoff: it never gives up (the stream ends on cancellation or an
+expired token, not on a count), grows by a factor per consecutive failure and is capped.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = [
+    "DEFAULT_RECONNECT_POLICY",
+    "DEFAULT_RETRY_POLICY",
+    "FailureKind",
+    "ReconnectPolicy",
+    "RetryDecision",
+    "RetryPolicy",
+    "decide",
+    "parse_retry_after",
+    "reconnect_delay",
+]
+
+# Past this the cap has long been reached; bounding the exponent keeps a float from overflowing
+# on a stream that has failed for days.
+_MAX_EXPONENT = 64
+
+# A random source returning floats in [0, 1); injectable so tests pin the jitter.
+RandomSource = Callable[[], float]
+
+
+class FailureKind(enum.Enum):
+    """Failures without an HTTP status."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds for request retries; `max_attempts` counts the first try."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Stream reconnect backoff: initial * factor**(failures-1), capped at max_delay, jittered."""
+
+    initial_delay: float = 1.0
+    factor: float = 1.5
+    max_delay: float = 30.0
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+# The sample app's figures: 1 s x 1.5^n, at most 30 s.
+DEFAULT_RECONNECT_POLICY = ReconnectPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """Whether to try again, after how many seconds, and why (for the log line)."""
+
+    retry: bool
+    delay: float
+    reason: str
+
+
+def _jittered(ceiling: float, rand: RandomSource) -> float:
+    # "Equal jitter": half fixed, half random. Spreads a herd of clients apart without ever
+    # retrying immediately (full jitter can draw ~0 and hammer a struggling server).
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def _backoff(attempt: int, policy: RetryPolicy, rand: RandomSource) -> float:
+    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(attempt - 1, _MAX_EXPONENT))
+    return _jittered(ceiling, rand)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if unreadable.
+
+    `now` is epoch seconds; a date in the past gives 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        # RFC 9110 dates are GMT; a naive result means the zone was "-0000" or missing.
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def decide(
+    outcome: int | FailureKind,
+    attempt: int,
+    retry_after: str | None = None,
+    *,
+    now: float = 0.0,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    rand: RandomSource = random.random,
+) -> RetryDecision:
+    """Decide about a retry after attempt number `attempt` (1 = first try) failed with `outcome`.
+
+    `outcome` is an HTTP status or a FailureKind; `now` (epoch seconds) only matters for an HTTP-date
+    Retry-After.
+    """
+    if isinstance(outcome, FailureKind):
+        reason = outcome.value
+    elif outcome == 429:
+        reason = "rate_limited"
+    elif 500 <= outcome <= 599:
+        reason = f"status_{outcome}"
+    else:
+        # Any other answer is final: repeating a 4xx changes nothing and could repeat a side effect.
+        return RetryDecision(retry=False, delay=0.0, reason=f"status_{outcome}_final")
+    if attempt >= policy.max_attempts:
+        return RetryDecision(retry=False, delay=0.0, reason=f"{reason}_attempts_exhausted")
+    if outcome == 429:
+        wait = parse_retry_after(retry_after, now)
+        if wait is not None:
+            return RetryDecision(retry=True, delay=min(wait, policy.max_retry_after), reason=reason)
+    return RetryDecision(retry=True, delay=_backoff(attempt, policy, rand), reason=reason)
+
+
+def reconnect_delay(
+    failures: int,
+    policy: ReconnectPolicy = DEFAULT_RECONNECT_POLICY,
+    rand: RandomSource = random.random,
+) -> float:
+    """Seconds to wait before reconnect number `failures` in a row (>= 1); 0 failures means no wait."""
+    if failures <= 0:
+        return 0.0
+    ceiling = min(policy.max_delay, policy.initial_delay * policy.factor ** min(failures - 1, _MAX_EXPONENT))
+    return _jittered(ceiling, rand)

@@ -1,0 +1,396 @@
+"""One live MIAW event subscription: reconnects, resumes, catches up, renews the token.
+
+The stream is per token subject (MIAW sends all of the subject's conversations down one stream), so
+the order at handover start is token -> stream -> create conversation -> send: open the stream and add
+the conversation id before creating the conversation, and no early event is missed.
+
+Delivery contract: `on_event(event)` is awaited *before* the cursor (`last_event_id`) advances and
+before the entry id is recorded as seen, so the owner can persist the event (and `event.event_id`,
+the cursor after it) before the stream moves on. If `on_event` raises, the stream ends as FAILED:
+an owner that cannot persist must not have the stream acknowledge on its behalf. Pings, duplicates
+(by entry identifier) and events of conversations the stream does not serve are never delivered.
+
+Liveness and recovery: a read timeout (`heartbeat_timeout`) is the liveness check, since MIAW pings
+regularly. A drop, a stall, a 5xx, a 429 or a connection error all lead to a reconnect after a capped,
+jittered backoff, resuming from the last event id with fresh headers. Whether MIAW replays events
+missed while disconnected is not documented, so after every reconnect each served conversation is
+read back through list-entries and whatever was not seen yet is delivered (deduplicated by entry id).
+
+Tokens: a 401 while the token's `exp` has not passed is answered with a continuation token (reported
+through `on_token`, so the owner uses it for REST calls too) and the stream goes on; a 401 once `exp`
+has passed, or a second 401 right after a renewal, ends the stream as TOKEN_EXPIRED.
+
+Sessions: streams need a ClientSession without aiohttp's default connection limit (100: stream number
+101 waits silently for a free connection) and without its default 300 s total timeout (which kills
+every stream after five minutes). Use `stream_session()`, or a MiawClient that made its own session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+from ._transport import stream_session, translate_errors
+from .client import MiawClient
+from .decoding import decode_sse_event
+from .errors import (
+    MiawAuthError,
+    MiawError,
+    MiawForbiddenError,
+    MiawNotFoundError,
+    MiawRateLimitedError,
+    MiawResponseError,
+    MiawServerError,
+    MiawTokenExpiredError,
+)
+from .events import MiawEvent, PingEvent, UnrecognisedEvent
+from .models import AccessToken
+from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
+from .sse import SSEParser
+from .stream_status import SeenIds, StreamState, StreamStatus
+
+__all__ = ["EventStream", "SeenIds", "StreamState", "StreamStatus", "stream_session"]
+
+_log = logging.getLogger(__name__)
+
+_PAGE = 50  # list-entries maximum page size
+
+
+class _ConsumerError(Exception):
+    """An owner callback (on_event, on_token) raised; the cause is the owner's exception."""
+
+
+def _describe(error: BaseException | None) -> str | None:
+    # MIAW errors' str() carries the redacted detail; their repr() would carry the message only.
+    return None if error is None else f"{type(error).__name__}: {error}"
+
+
+def _final_state(outcome: Exception | None) -> StreamState | None:
+    """The final state a connection outcome leads to; None means reconnect."""
+    if isinstance(outcome, MiawAuthError):
+        # Expired, rejected right after a renewal, or the renewal itself was refused.
+        return StreamState.TOKEN_EXPIRED
+    if outcome is None or isinstance(outcome, MiawServerError | MiawRateLimitedError):
+        return None
+    if isinstance(outcome, MiawResponseError):
+        # 400, 403, 404, ...: asking again will not change the answer.
+        return StreamState.FAILED
+    if isinstance(outcome, MiawError):
+        return None  # transport failure, stall, unreadable answer
+    return StreamState.FAILED  # an owner callback failed, or a bug
+
+
+OnEvent = Callable[[MiawEvent], Awaitable[None]]
+OnState = Callable[[StreamStatus], Awaitable[None]]
+OnToken = Callable[[AccessToken], Awaitable[None]]
+
+
+class EventStream:
+    """The event subscription of one access token, serving a set of conversation ids.
+
+    Use as `async with EventStream(...) as stream:` or `start()` / `aclose()`; the task is named and
+    owned here. `last_event_id` and `seen_entry_ids` (a restart's resume state) may be given at start.
+    """
+
+    def __init__(
+        self,
+        client: MiawClient,
+        token: AccessToken,
+        *,
+        on_event: OnEvent,
+        on_state: OnState | None = None,
+        on_token: OnToken | None = None,
+        conversation_ids: Iterable[str] = (),
+        last_event_id: str | None = None,
+        seen_entry_ids: Iterable[str] = (),
+        session: aiohttp.ClientSession | None = None,
+        heartbeat_timeout: float = 90.0,
+        reconnect_policy: ReconnectPolicy = DEFAULT_RECONNECT_POLICY,
+        catch_up_pages: int = 10,
+        seen_capacity: int = 10_000,
+        name: str = "miaw-stream",
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._token = token
+        self._on_event = on_event
+        self._on_state = on_state
+        self._on_token = on_token
+        self._conversations = set(conversation_ids)
+        seen = list(seen_entry_ids)
+        # Resuming a stored stream: catch up on the first connect too, not only on reconnects.
+        self._catch_up_next = last_event_id is not None or bool(seen)
+        self._last_event_id = last_event_id or token.last_event_id
+        self._seen = SeenIds(seen_capacity, seen)
+        self._newest: dict[str, int] = {}
+        self._session = session
+        self._heartbeat_timeout = heartbeat_timeout
+        self._reconnect_policy = reconnect_policy
+        self._catch_up_pages = catch_up_pages
+        self._rand = rand
+        self.name = name
+        self._had_traffic = False
+        self._renewed = False  # a continuation token was taken since the last accepted connection
+        self._task: asyncio.Task[StreamStatus] | None = None
+        self._connected = asyncio.Event()
+        self._status = StreamStatus(StreamState.CONNECTING)
+
+    # --- owner API --------------------------------------------------------------------------------
+
+    @property
+    def token(self) -> AccessToken:
+        """The token in use (renewed tokens replace it)."""
+        return self._token
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The cursor: id of the last event handled (delivered, or skipped as not ours)."""
+        return self._last_event_id
+
+    @property
+    def seen_entry_ids(self) -> tuple[str, ...]:
+        """Entry ids delivered so far (bounded), for the owner to persist with the cursor."""
+        return self._seen.snapshot()
+
+    @property
+    def status(self) -> StreamStatus:
+        """The latest state."""
+        return self._status
+
+    def set_token(self, token: AccessToken) -> None:
+        """Use `token` from the next connection attempt on (the owner renewed it itself)."""
+        self._token = token
+
+    def add_conversation(self, conversation_id: str) -> None:
+        """Deliver events of this conversation (call before creating it)."""
+        self._conversations.add(conversation_id)
+
+    def remove_conversation(self, conversation_id: str) -> None:
+        """Stop delivering events of this conversation."""
+        self._conversations.discard(conversation_id)
+        self._newest.pop(conversation_id, None)
+
+    def start(self) -> None:
+        """Start the named background task (once)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"miaw-stream:{self.name}")
+
+    async def wait_connected(self) -> bool:
+        """Wait until the stream is connected (True) or has ended (False).
+
+        While MIAW is unreachable this keeps waiting (the stream keeps retrying): bound it with a timeout.
+        """
+        if self._task is None:
+            raise RuntimeError("stream not started")
+        waiter = asyncio.ensure_future(self._connected.wait())
+        try:
+            await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        return self._connected.is_set()
+
+    async def wait(self) -> StreamStatus:
+        """Wait for the stream to end (TOKEN_EXPIRED, FAILED, or CLOSED by `aclose`); the final status.
+
+        Cancelling the wait does not cancel the stream.
+        """
+        if self._task is None:
+            raise RuntimeError("stream not started")
+        # asyncio.wait neither cancels the task when this wait is cancelled nor raises when it is.
+        await asyncio.wait({self._task})
+        if self._task.cancelled():
+            return StreamStatus(StreamState.CLOSED)
+        return self._task.result()
+
+    async def aclose(self) -> None:
+        """Cancel the task and wait for it; reports CLOSED unless the stream had already ended. Idempotent."""
+        task = self._task
+        if task is None:
+            return
+        current = asyncio.current_task()
+        if current is not None and current is task:
+            # Called from a callback inside the stream: cancelling is all that can be done here.
+            current.cancel()
+            return
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if not self._status.final:
+            await self._report(StreamStatus(StreamState.CLOSED))
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def _report(self, status: StreamStatus) -> None:
+        self._status = status
+        if self._on_state is None:
+            return
+        try:
+            await self._on_state(status)
+        except Exception:
+            # State reports are informational; a failing observer must not take the stream down.
+            _log.exception("miaw.stream_state_callback_failed", extra={"stream": self.name})
+
+    async def _end(self, state: StreamState, error: BaseException | None) -> StreamStatus:
+        status = StreamStatus(state, error=error)
+        _log.warning("miaw.stream_ended", extra={"stream": self.name, "state": state.value, "error": _describe(error)})
+        await self._report(status)
+        return status
+
+    async def _run(self) -> StreamStatus:
+        failures = 0
+        await self._report(StreamStatus(StreamState.CONNECTING))
+        while True:
+            outcome = await self._connection()
+            if (
+                isinstance(outcome, MiawAuthError)
+                and not isinstance(outcome, MiawTokenExpiredError)
+                and not self._renewed
+            ):
+                outcome = await self._renewal()
+                if outcome is None:
+                    continue
+            final = _final_state(outcome)
+            if final is not None:
+                if final is StreamState.FAILED and not isinstance(outcome, MiawError | _ConsumerError):
+                    _log.error("miaw.stream_bug", exc_info=outcome, extra={"stream": self.name})
+                error = outcome.__cause__ if isinstance(outcome, _ConsumerError) else outcome
+                return await self._end(final, error)
+            # A connection that carried traffic was healthy: the backoff starts over.
+            failures = 1 if self._had_traffic else failures + 1
+            delay = reconnect_delay(failures, self._reconnect_policy, self._rand)
+            if isinstance(outcome, MiawRateLimitedError) and outcome.retry_after is not None:
+                delay = max(delay, min(outcome.retry_after, self._reconnect_policy.max_delay))
+            _log.info(
+                "miaw.stream_reconnect_scheduled",
+                extra={"stream": self.name, "failures": failures, "delay": delay, "error": _describe(outcome)},
+            )
+            await self._report(StreamStatus(StreamState.RECONNECTING, failures, delay, outcome))
+            await asyncio.sleep(delay)
+
+    async def _connection(self) -> Exception | None:
+        """Run one connection; return what ended it (None: the server closed the stream)."""
+        try:
+            await self._connect_and_read()
+        except Exception as exc:
+            return exc
+        finally:
+            self._connected.clear()
+        return None
+
+    async def _renewal(self) -> Exception | None:
+        """Take a continuation token; None when renewed, else what failed."""
+        try:
+            token = await self._client.continuation_token(self._token)
+        except Exception as exc:
+            return exc  # a transport failure here does not use up the renewal: the next 401 retries it
+        self._token, self._renewed = token, True
+        _log.info("miaw.stream_token_renewed", extra={"stream": self.name})
+        if self._on_token is not None:
+            try:
+                await self._on_token(token)
+            except Exception as exc:
+                consumer_error = _ConsumerError()
+                consumer_error.__cause__ = exc
+                return consumer_error
+        return None
+
+    async def _connect_and_read(self) -> None:
+        self._had_traffic = False
+        response = await self._client.open_event_stream(self._token, self._last_event_id, session=self._session)
+        async with response:
+            # Accepted: a later 401 may be answered with a continuation token again.
+            self._renewed = False
+            self._connected.set()
+            _log.info("miaw.stream_connected", extra={"stream": self.name})
+            await self._report(StreamStatus(StreamState.CONNECTED))
+            if self._catch_up_next:
+                for conversation_id in sorted(self._conversations):
+                    await self._catch_up(conversation_id)
+            # Every later connection is a reconnect: something may have been missed in between.
+            self._catch_up_next = True
+            parser = SSEParser()
+            while True:
+                with translate_errors("sse", self._heartbeat_timeout):
+                    async with asyncio.timeout(self._heartbeat_timeout):
+                        chunk = await response.content.readany()
+                if not chunk:
+                    return  # the server ended the stream
+                self._had_traffic = True
+                for sse in parser.feed(chunk):
+                    await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
+
+    async def _handle(self, event: MiawEvent) -> None:
+        if isinstance(event, UnrecognisedEvent) and "jwt is expired" in event.data.lower():
+            # Seen from MIAW as a raw text event before the stream ends; decide as for a 401.
+            expired = self._token.is_expired(self._client.now())
+            error = MiawTokenExpiredError if expired else MiawAuthError
+            raise error(status=401, body=event.data, detail="sse: token expiry announced on the stream")
+        conversation_id = event.conversation_id
+        if (
+            not isinstance(event, PingEvent)
+            and conversation_id in self._conversations
+            and (event.entry_id is None or event.entry_id not in self._seen)
+        ):
+            try:
+                await self._on_event(event)
+            except Exception as exc:
+                raise _ConsumerError from exc
+            if event.entry_id is not None:
+                self._seen.add(event.entry_id)
+            if conversation_id is not None and event.timestamp is not None:
+                self._newest[conversation_id] = max(self._newest.get(conversation_id, 0), event.timestamp)
+        # Pings carry the previous id; events of other conversations are settled by skipping them.
+        if event.event_id is not None:
+            self._last_event_id = event.event_id
+
+    async def _catch_up(self, conversation_id: str) -> None:
+        """Deliver entries of `conversation_id` not seen yet, walking back from the newest."""
+        missed: dict[str, MiawEvent] = {}
+        end: int | None = None
+        newest = self._newest.get(conversation_id)
+        for _ in range(self._catch_up_pages):
+            try:
+                page = await self._client.list_entries(
+                    self._token, conversation_id, limit=_PAGE, direction="FromEnd", end_timestamp=end
+                )
+            except (MiawForbiddenError, MiawNotFoundError) as exc:
+                # Closed or unknown: nothing to catch up with; the owner learns from its own calls.
+                _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": _describe(exc)})
+                return
+            reached_seen = False
+            for event in page.events:  # newest first
+                if event.entry_id is None or event.entry_id in self._seen:
+                    reached_seen = reached_seen or event.entry_id is not None
+                    continue
+                missed.setdefault(event.entry_id, event)
+            stamps = [e.timestamp for e in page.events if e.timestamp is not None]
+            if reached_seen or len(page.events) < _PAGE or not stamps:
+                break
+            oldest = min(stamps)
+            if newest is not None and oldest < newest:
+                break
+            # Whether endTimestamp is inclusive is undocumented: include the boundary and dedupe, but
+            # step past it when a whole page shares one millisecond so the walk always moves.
+            end = oldest - 1 if end is not None and oldest >= end else oldest
+        if missed:
+            _log.info(
+                "miaw.stream_caught_up",
+                extra={"stream": self.name, "conversation": conversation_id, "entries": len(missed)},
+            )
+        for event in reversed(list(missed.values())):
+            await self._handle(event)

@@ -1,0 +1,145 @@
+"""The SSE parser, on exactly the cases aiohttp-sse-client got wrong, plus the rest of the spec."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handover_miaw.miaw.errors import MiawProtocolError
+from handover_miaw.miaw.sse import ServerSentEvent, SSEParser
+
+
+def parse(*chunks: bytes) -> list[ServerSentEvent]:
+    parser = SSEParser()
+    return [event for chunk in chunks for event in parser.feed(chunk)]
+
+
+def test_strips_exactly_one_leading_space() -> None:
+    events = parse(b"data:  two spaces\ndata:no space\ndata: \tone tab\n\n")
+    assert events[0].data == " two spaces\nno space\n\tone tab"
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_line_endings_separate_events(newline: bytes) -> None:
+    stream = newline.join([b"event: a", b"id: 1", b"data: one", b"", b"data: two", b"", b""])
+    events = parse(stream)
+    assert [(e.event, e.data, e.id) for e in events] == [("a", "one", "1"), ("message", "two", "1")]
+
+
+def test_cr_only_events_are_not_merged_when_split_anywhere() -> None:
+    stream = b"data: a\r\rdata: b\r\r"
+    for cut in range(len(stream) + 1):
+        assert [e.data for e in parse(stream[:cut], stream[cut:])] == ["a", "b"]
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    events = parse(b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n")
+    assert [e.data for e in events] == ["a\nb"]
+
+
+def test_multiline_data_joined_by_lf() -> None:
+    assert parse(b"data: a\ndata:\ndata: c\n\n")[0].data == "a\n\nc"
+
+
+def test_comments_and_unknown_fields_are_ignored() -> None:
+    events = parse(b": keep-alive\nfoo: bar\ndata: x\n: another\n\n")
+    assert [e.data for e in events] == ["x"]
+
+
+def test_field_without_colon_has_empty_value() -> None:
+    events = parse(b"data\ndata\n\n")
+    assert events[0].data == "\n"
+
+
+def test_id_with_nul_is_ignored() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"id: 7\ndata: a\n\nid: 8\x009\ndata: b\n\n")
+    assert [e.id for e in events] == ["7", "7"]
+    assert parser.last_event_id == "7"
+
+
+def test_last_event_id_persists_and_can_be_reset() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"id: 41\ndata: a\n\ndata: b\n\nid\ndata: c\n\n")
+    assert [e.id for e in events] == ["41", "41", ""]
+
+
+def test_retry_only_when_all_digits() -> None:
+    parser = SSEParser()
+    parser.feed(b"retry: 2500\n\n")
+    assert parser.retry == 2500
+    parser.feed(b"retry: 25x\nretry: -1\nretry:\n\n")
+    assert parser.retry == 2500
+
+
+def test_event_without_data_is_not_dispatched() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"event: CONVERSATION_MESSAGE\nid: 5\n\n") == []
+    # ...but its id still counts, and its type does not leak into the next event.
+    assert parser.feed(b"data: x\n\n") == [ServerSentEvent("message", "x", "5", None)]
+
+
+def test_empty_data_line_is_dispatched() -> None:
+    assert parse(b"data:\n\n") == [ServerSentEvent("message", "", "", None)]
+
+
+def test_unterminated_event_is_not_dispatched() -> None:
+    assert parse(b"data: half") == []
+    assert parse(b"data: half\n") == []
+
+
+def test_event_over_512_kib() -> None:
+    payload = "é" * (600 * 1024)
+    raw = b"event: big\ndata: " + payload.encode() + b"\n\n"
+    assert parse(raw)[0].data == payload
+    chunks = [raw[i : i + 1000] for i in range(0, len(raw), 1000)]
+    events = parse(*chunks)
+    assert len(events) == 1
+    assert events[0].data == payload
+
+
+def test_utf8_split_across_chunks() -> None:
+    raw = "data: Grüße 👋\n\n".encode()
+    for cut in range(len(raw) + 1):
+        assert parse(raw[:cut], raw[cut:])[0].data == "Grüße 👋"
+
+
+def test_invalid_utf8_is_replaced() -> None:
+    assert parse(b"data: a\xffb\n\n")[0].data == "a\ufffdb"
+
+
+def test_leading_bom_is_dropped_once() -> None:
+    events = parse(b"\xef\xbb", b"\xbfdata: x\n\n\xef\xbb\xbfdata: y\n\n")
+    assert events[0].data == "x"
+    # A BOM later in the stream is part of a field name, so that line is ignored.
+    assert len(events) == 1
+
+
+def test_oversized_event_is_a_protocol_error() -> None:
+    parser = SSEParser(max_event_chars=1000)
+    parser.feed(b"data: " + b"x" * 600 + b"\n")
+    with pytest.raises(MiawProtocolError):
+        parser.feed(b"data: " + b"x" * 600 + b"\n")
+    with pytest.raises(MiawProtocolError):
+        SSEParser(max_event_chars=1000).feed(b"data: " + b"y" * 2000)
+
+
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_arbitrary_bytes_never_raise(chunks: list[bytes]) -> None:
+    parser = SSEParser()
+    for chunk in chunks:
+        for event in parser.feed(chunk):
+            assert isinstance(event.data, str)
+
+
+@given(
+    st.lists(st.sampled_from(["data: x", "data:", "id: 1", "event: e", ": c", "", "retry: 5", "data: ü"]), max_size=30),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_chunking_does_not_change_the_events(lines: list[str], newline: str, cuts: list[int]) -> None:
+    raw = (newline.join(lines) + newline).encode()
+    points = sorted({min(c, len(raw)) for c in cuts})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert parse(*pieces) == parse(raw)

@@ -1,0 +1,346 @@
+"""EventStream against the simulator over loopback: delivery, drops, catch-up, tokens, liveness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from handover_miaw.miaw import (
+    AccessToken,
+    EventStream,
+    MessageEvent,
+    MiawAuthError,
+    MiawBadRequestError,
+    MiawClient,
+    MiawTimeoutError,
+    MiawTokenExpiredError,
+    ParticipantChangedEvent,
+    QueuePositionEvent,
+    RoutingResultEvent,
+    RoutingWorkResultEvent,
+    SessionStatusChangedEvent,
+    StreamState,
+    TypingEvent,
+)
+from handover_miaw.miaw.models import parse_access_token
+from handover_miaw.simulator import Simulator, SimulatorConfig
+
+from .conftest import DEPLOYMENT, FAST_RECONNECT
+from .helpers import FakeClock, Recorder
+from .test_jwt import make_jwt
+
+StreamFactory = Callable[..., EventStream]
+
+
+@pytest.fixture
+async def make_stream(client: MiawClient, token: AccessToken, recorder: Recorder) -> AsyncIterator[StreamFactory]:
+    """Builds started streams wired to `recorder`; closes them all at teardown."""
+    streams: list[EventStream] = []
+
+    def make(**kwargs: Any) -> EventStream:
+        options: dict[str, Any] = {
+            "on_event": recorder.on_event,
+            "on_state": recorder.on_state,
+            "on_token": recorder.on_token,
+            "heartbeat_timeout": 2.0,
+            "reconnect_policy": FAST_RECONNECT,
+            "rand": lambda: 0.5,
+            "name": f"test-{len(streams)}",
+        }
+        options.update(kwargs)
+        stream = EventStream(client, options.pop("token", token), **options)
+        stream.start()
+        streams.append(stream)
+        return stream
+
+    yield make
+    for stream in streams:
+        await stream.aclose()
+
+
+async def open_conversation(client: MiawClient, stream: EventStream) -> str:
+    """token -> stream -> create: the conversation is served before it exists."""
+    cid = "5a8f3c1e-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
+    stream.add_conversation(cid)
+    assert await stream.wait_connected()
+    await client.create_conversation(stream.token, cid)
+    return cid
+
+
+async def test_delivers_every_event_type(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    sent = await client.send_message(stream.token, cid, "I need a human")
+    await sim.route(cid, queue_position=2, estimated_wait_s=30)
+    await sim.accept(cid, "Maria")
+    await sim.typing(cid, True)
+    reply = await sim.send_text(cid, "Hi, I'm Maria", agent="Maria")
+    await sim.end_session(cid)
+    await recorder.wait_for(
+        lambda: any(isinstance(e, SessionStatusChangedEvent) and e.status == "Ended" for e in recorder.events)
+    )
+    kinds = {type(e) for e in recorder.events}
+    assert {
+        MessageEvent,
+        RoutingResultEvent,
+        QueuePositionEvent,
+        RoutingWorkResultEvent,
+        ParticipantChangedEvent,
+        SessionStatusChangedEvent,
+        TypingEvent,
+    } <= kinds
+    assert recorder.texts("EndUser") == ["I need a human"]
+    assert recorder.texts("Agent") == ["Hi, I'm Maria"]
+    assert [e.entry_id for e in recorder.events if isinstance(e, MessageEvent)] == [sent.message_id, reply]
+    assert all(e.conversation_id == cid for e in recorder.events)
+    queue = next(e for e in recorder.events if isinstance(e, QueuePositionEvent))
+    assert queue.position == 2
+    assert stream.last_event_id == recorder.events[-1].event_id
+    assert recorder.states[:2] == [
+        s for s in recorder.states[:2] if s.state in (StreamState.CONNECTING, StreamState.CONNECTED)
+    ]
+
+
+async def test_other_conversations_are_filtered(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    other = await client.create_conversation(stream.token)  # same subject, not served
+    await sim.route(other)
+    await sim.route(cid)
+    await recorder.wait_for(lambda: any(isinstance(e, QueuePositionEvent) for e in recorder.events))
+    assert {e.conversation_id for e in recorder.events} == {cid}
+    stream.remove_conversation(cid)
+    stream.add_conversation(other)
+    await sim.queue_position(cid, 3)
+    await sim.queue_position(other, 5)
+    await recorder.wait_for(lambda: recorder.events[-1].conversation_id == other)
+    positions = [(e.conversation_id, e.position) for e in recorder.events if isinstance(e, QueuePositionEvent)]
+    assert positions == [(cid, 1), (other, 5)]
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    # Replay off: a reconnect with Last-Event-ID replays nothing, so only catch-up can save an entry.
+    return SimulatorConfig(ping_interval_s=0.05, max_file_bytes=1024, replay_on_reconnect=False)
+
+
+async def test_survives_20_drops_in_a_row_without_losing_or_repeating(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    await sim.route(cid)
+    await sim.accept(cid, "Maria")
+    await recorder.wait_for(lambda: any(isinstance(e, ParticipantChangedEvent) for e in recorder.events))
+    sim.drop_streams(every_n_events=1)
+    expected: list[str] = []
+    for burst in range(20):
+        # The first message ends the connection; the second is published while it is down.
+        expected += [
+            await sim.send_text(cid, f"{burst}a", agent="Maria"),
+            await sim.send_text(cid, f"{burst}b", agent="Maria"),
+        ]
+        want = len(expected)
+        await recorder.wait_for(lambda: len(recorder.texts()) == want)  # noqa: B023 - awaited in this iteration
+    delivered = [e.entry_id for e in recorder.events if isinstance(e, MessageEvent)]
+    assert delivered == expected
+    ids = [e.entry_id for e in recorder.events]
+    assert len(ids) == len(set(ids))
+    assert recorder.count(StreamState.RECONNECTING) >= 20
+
+
+async def test_duplicated_events_are_delivered_once(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    sim.duplicate_next_events(3)
+    await sim.route(cid)
+    await sim.accept(cid)
+    last = await sim.send_text(cid, "hello", agent="Maria")
+    await recorder.wait_for(lambda: any(e.entry_id == last for e in recorder.events))
+    ids = [e.entry_id for e in recorder.events]
+    assert len(ids) == len(set(ids))
+
+
+async def test_restart_resumes_from_stored_cursor_and_seen_ids(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    first = make_stream()
+    cid = await open_conversation(client, first)
+    seen_message = await sim.send_text(cid, "before the restart", agent="Maria")
+    await recorder.wait_for(lambda: any(e.entry_id == seen_message for e in recorder.events))
+    cursor, seen = first.last_event_id, first.seen_entry_ids
+    await first.aclose()
+    missed = await sim.send_text(cid, "while nobody listened", agent="Maria")
+    restarted = Recorder()
+    make_stream(
+        on_event=restarted.on_event,
+        on_state=restarted.on_state,
+        conversation_ids=[cid],
+        last_event_id=cursor,
+        seen_entry_ids=seen,
+    )
+    await restarted.wait_for(lambda: any(e.entry_id == missed for e in restarted.events))
+    assert [e.entry_id for e in restarted.events] == [missed]
+
+
+async def test_401_mid_stream_is_answered_with_a_continuation_token(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory, token: AccessToken
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    sim.fail_next("sse", 401)
+    sim.drop_streams()
+    await recorder.wait_for(lambda: len(recorder.tokens) == 1)
+    renewed = recorder.tokens[0]
+    assert renewed.token != token.token
+    assert renewed.subject == token.subject
+    assert stream.token == renewed
+    message = await sim.send_text(cid, "still here", agent="Maria")
+    await recorder.wait_for(lambda: any(e.entry_id == message for e in recorder.events))
+    assert stream.status.state is StreamState.CONNECTED
+    # The renewed token works for REST calls too.
+    await client.send_message(stream.token, cid, "thanks")
+
+
+async def test_expired_token_ends_the_stream(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory, clock: FakeClock
+) -> None:
+    stream = make_stream()
+    await open_conversation(client, stream)
+    assert stream.token.expires_at is not None
+    clock.now = stream.token.expires_at + 1  # the simulator ends the stream at its next ping
+    final = await asyncio.wait_for(stream.wait(), 5)
+    assert final.state is StreamState.TOKEN_EXPIRED
+    assert isinstance(final.error, MiawTokenExpiredError)
+    assert recorder.states[-1] == final
+    assert recorder.tokens == []  # no continuation attempted once exp has passed
+
+
+async def test_token_rejected_after_renewal_ends_the_stream(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    await open_conversation(client, stream)
+    sim.expire_tokens()  # server-side only: our clock says exp has not passed
+    final = await asyncio.wait_for(stream.wait(), 5)
+    assert final.state is StreamState.TOKEN_EXPIRED
+    assert isinstance(final.error, MiawAuthError)
+    assert [c.status for c in sim.calls if c.endpoint == "continuation_token"] == [401]
+
+
+async def test_heartbeat_timeout_reconnects(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream(heartbeat_timeout=0.2)
+    cid = await open_conversation(client, stream)
+    sim.stop_heartbeat(True)
+    await recorder.wait_for(
+        lambda: any(
+            s.state is StreamState.RECONNECTING and isinstance(s.error, MiawTimeoutError) for s in recorder.states
+        )
+    )
+    sim.stop_heartbeat(False)
+    message = await sim.send_text(cid, "after the stall", agent="Maria")
+    await recorder.wait_for(lambda: any(e.entry_id == message for e in recorder.events))
+
+
+async def test_server_errors_on_reconnect_are_retried(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    sim.fail_next("sse", 503, count=3)
+    sim.drop_streams()
+    await recorder.wait_for(lambda: recorder.count(StreamState.CONNECTED) == 2)
+    failures = [s.failures for s in recorder.states if s.state is StreamState.RECONNECTING]
+    assert failures == [1, 2, 3, 4]
+    message = await sim.send_text(cid, "back", agent="Maria")
+    await recorder.wait_for(lambda: any(e.entry_id == message for e in recorder.events))
+
+
+async def test_org_mismatch_fails_without_retrying(
+    base_url: str, sim: Simulator, recorder: Recorder, token: AccessToken, clock: FakeClock
+) -> None:
+    async with MiawClient(base_url, "00D000000000999", DEPLOYMENT, clock=clock) as wrong_org:
+        stream = EventStream(wrong_org, token, on_event=recorder.on_event, on_state=recorder.on_state)
+        async with stream:
+            final = await asyncio.wait_for(stream.wait(), 5)
+    assert final.state is StreamState.FAILED
+    assert isinstance(final.error, MiawBadRequestError)
+    assert await stream.wait_connected() is False
+    assert recorder.states[-1] == final  # aclose() after the end reports nothing more
+
+
+async def test_failing_consumer_stops_the_stream_before_the_cursor_moves(
+    client: MiawClient, sim: Simulator, make_stream: StreamFactory, recorder: Recorder
+) -> None:
+    async def refuse(event: object) -> None:
+        raise RuntimeError("store down")
+
+    stream = make_stream(on_event=refuse)
+    cid = await open_conversation(client, stream)
+    before = stream.last_event_id
+    await sim.send_text(cid, "lost?", agent="Maria")
+    final = await asyncio.wait_for(stream.wait(), 5)
+    assert final.state is StreamState.FAILED
+    assert isinstance(final.error, RuntimeError)
+    assert stream.last_event_id == before
+    assert stream.seen_entry_ids == ()
+
+
+async def test_aclose_stops_cleanly(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    stream = make_stream()
+    await open_conversation(client, stream)
+    task_names = {t.get_name() for t in asyncio.all_tasks()}
+    assert "miaw-stream:test-0" in task_names
+    waiter = asyncio.create_task(stream.wait())
+    await stream.aclose()
+    assert (await waiter).state is StreamState.CLOSED
+    assert recorder.states[-1].state is StreamState.CLOSED
+    assert "miaw-stream:test-0" not in {t.get_name() for t in asyncio.all_tasks()}
+    await stream.aclose()  # idempotent
+    assert recorder.count(StreamState.CLOSED) == 1
+
+
+@pytest.mark.parametrize("exp_passed", [False, True])
+async def test_jwt_expired_text_on_the_stream(aiohttp_server: Any, clock: FakeClock, exp_passed: bool) -> None:
+    """MIAW has been seen to announce expiry as a raw text event; the simulator cannot produce that."""
+    continuation_calls: list[str] = []
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: error\ndata: Jwt is expired\n\n")
+        return response
+
+    async def continuation(request: web.Request) -> web.Response:
+        continuation_calls.append(request.headers["Authorization"])
+        return web.json_response({"message": "Jwt is expired"}, status=401)
+
+    app = web.Application()
+    app.router.add_get("/eventrouter/v1/sse", sse)
+    app.router.add_get("/iamessage/api/v2/authorization/continuation-access-token", continuation)
+    server = await aiohttp_server(app)
+    exp = clock.now - 1 if exp_passed else clock.now + 600
+    token = parse_access_token({"accessToken": make_jwt({"sub": "s", "exp": exp}), "lastEventId": "5"})
+    recorder = Recorder()
+    async with MiawClient(str(server.make_url("")), "00D000000000001", DEPLOYMENT, clock=clock) as client:
+        stream = EventStream(client, token, on_event=recorder.on_event, reconnect_policy=FAST_RECONNECT)
+        async with stream:
+            final = await asyncio.wait_for(stream.wait(), 5)
+    assert final.state is StreamState.TOKEN_EXPIRED
+    assert isinstance(final.error, MiawTokenExpiredError) is exp_passed
+    assert len(continuation_calls) == (0 if exp_passed else 1)
+    assert recorder.events == []
