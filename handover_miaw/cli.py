@@ -1,4 +1,4 @@
-"""The `handover-miaw` command: validate and simulator (serve and demo as they land).
+"""The `handover-miaw` command: serve, validate, simulator (and demo).
 
 Exit codes: 0 success, 2 invalid input, 1 internal failure.
 """
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from handover_miaw import __version__
+from handover_miaw.settings import add_arguments
 from handover_miaw.validate import KINDS, render_json, render_text, validate_path
 
 __all__ = ["main"]
@@ -34,6 +35,33 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from handover_miaw.api import create_app
+    from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
+    from handover_miaw.api.openapi import ApiDocument
+    from handover_miaw.logs import configure_logging
+    from handover_miaw.manifest import load_manifest
+    from handover_miaw.settings import Settings
+
+    settings = Settings.from_sources(args)
+    configure_logging(settings.log_level)
+    manifest = load_manifest()
+    if settings.connectors is not None:
+        try:
+            load_connectors_file(settings.connectors, ApiDocument(manifest), settings)
+        except ConnectorsFileError as exc:
+            print(exc, file=sys.stderr)
+            print("handover-miaw: refusing to start with an invalid connectors file", file=sys.stderr)
+            return EXIT_INVALID
+    if not settings.insecure_dev and not settings.api_keys:
+        print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
+        return EXIT_INVALID
+    web.run_app(create_app(settings, manifest), host=settings.host, port=settings.port, print=None)
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handover-miaw", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"handover-miaw {__version__}")
@@ -48,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--kind", choices=KINDS, help="what the files are (default: detected)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_cmd_validate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the handover runtime (the /v1 API for the bot platform)",
+        description="Run the runtime. Every flag can also be set as HANDOVER_MIAW_<NAME> in the environment.",
+    )
+    add_arguments(serve)
+    serve.set_defaults(handler=_cmd_serve)
 
     simulator = commands.add_parser(
         "simulator",

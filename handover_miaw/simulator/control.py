@@ -72,9 +72,7 @@ async def status(request: web.Request) -> web.Response:
 async def route(request: web.Request) -> web.Response:
     """Queue the conversation for routing."""
     body = await _body(request, _ROUTE)
-    await simulator(request).route(
-        _cid(request), body.get("queuePosition", 1), body.get("estimatedWaitSeconds", 60)
-    )
+    await simulator(request).route(_cid(request), body.get("queuePosition", 1), body.get("estimatedWaitSeconds", 60))
     return json_response(_OK)
 
 
@@ -88,9 +86,7 @@ async def queue_position(request: web.Request) -> web.Response:
 async def route_failure(request: web.Request) -> web.Response:
     """Fail routing."""
     body = await _body(request, _FAILURE)
-    await simulator(request).fail_routing(
-        _cid(request), body.get("failureType", "RoutingError"), body.get("reason")
-    )
+    await simulator(request).fail_routing(_cid(request), body.get("failureType", "RoutingError"), body.get("reason"))
     return json_response(_OK)
 
 

@@ -55,9 +55,11 @@ def transcript_pdf(lines: list[str]) -> bytes:
     def escape(text: str) -> str:
         return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
-    body = "BT /F1 10 Tf 40 800 Td 12 TL " + " ".join(
-        f"({escape(line.encode('latin-1', 'replace').decode('latin-1'))}) '" for line in lines
-    ) + " ET"
+    body = (
+        "BT /F1 10 Tf 40 800 Td 12 TL "
+        + " ".join(f"({escape(line.encode('latin-1', 'replace').decode('latin-1'))}) '" for line in lines)
+        + " ET"
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -86,9 +86,7 @@ def choices_message(entry_id: str, text: str, options: list[tuple[str, str]]) ->
     )
 
 
-def choices_response_message(
-    entry_id: str, in_reply_to: str | None, selected: list[str]
-) -> dict[str, Any]:
+def choices_response_message(entry_id: str, in_reply_to: str | None, selected: list[str]) -> dict[str, Any]:
     """Payload of the end user's ``ChoicesResponseMessage``/``Selections`` answer."""
     return _message(
         entry_id,

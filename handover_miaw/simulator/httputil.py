@@ -32,9 +32,7 @@ def simulator(request: web.Request) -> Simulator:
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A response with an orjson-encoded body."""
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:

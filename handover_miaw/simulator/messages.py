@@ -113,9 +113,7 @@ async def send_message(request: web.Request) -> web.Response:
         selected = [o["optionIdentifier"] for o in message["choicesResponse"]["selectedOptions"]]
         titles = _choice_titles(conversation, in_reply_to, selected)
         payload = events.choices_response_message(message["id"], in_reply_to, selected)
-        received = EndUserMessage(
-            message["id"], "ChoicesResponseMessage", ", ".join(titles), 0, in_reply_to, selected
-        )
+        received = EndUserMessage(message["id"], "ChoicesResponseMessage", ", ".join(titles), 0, in_reply_to, selected)
     _ensure_session(sim, conversation, body)
     entry = sim.emit(conversation, payload, end_user_sender(claims.subject))
     received.timestamp = entry.transcripted_timestamp

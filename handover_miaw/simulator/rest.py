@@ -270,9 +270,7 @@ def routes() -> list[web.RouteDef]:
     auth = f"{API}/authorization"
     return [
         web.post(f"{auth}/unauthenticated/access-token", access_token, name="access_token"),
-        web.post(
-            f"{auth}/authenticated/access-token", authenticated_access_token, name="authenticated_access_token"
-        ),
+        web.post(f"{auth}/authenticated/access-token", authenticated_access_token, name="authenticated_access_token"),
         web.delete(f"{auth}/authenticated/access-token", revoke_token, name="revoke_token"),
         web.get(f"{auth}/continuation-access-token", continuation_token, name="continuation_token"),
         web.post(f"{API}/conversation", create_conversation, name="create_conversation"),

@@ -238,9 +238,7 @@ class Simulator:
         self.emit(conversation, events.text_message(entry_id, text), sender)
         return entry_id
 
-    async def send_choices(
-        self, conversation_id: str, text: str, options: list[str], agent: str | None = None
-    ) -> str:
+    async def send_choices(self, conversation_id: str, text: str, options: list[str], agent: str | None = None) -> str:
         """The agent offers buttons; returns the entry id (option ids are fresh UUIDs)."""
         conversation = self._active(conversation_id)
         sender = self._speaker(conversation, agent)

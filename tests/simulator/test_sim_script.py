@@ -32,9 +32,7 @@ def script_tasks() -> list[asyncio.Task[Any]]:
 
 
 def texts(frames: list[Any]) -> list[str]:
-    return [
-        f.payload["abstractMessage"]["staticContent"]["text"] for f in frames if f.event == "CONVERSATION_MESSAGE"
-    ]
+    return [f.payload["abstractMessage"]["staticContent"]["text"] for f in frames if f.event == "CONVERSATION_MESSAGE"]
 
 
 async def test_scripted_agent_plays_to_the_end(aiohttp_client: Any) -> None:

@@ -15,7 +15,7 @@ from .simhelpers import ORG, Api, Frame, FrameParser, Stream, text_body
 
 def test_frame_parser_reads_standard_frames() -> None:
     parser = FrameParser()
-    lines = ["event: X\n", "id: 7\n", "data: {\"a\":1}\n", "\n", ": comment\n", "data: 0\n", "\n"]
+    lines = ["event: X\n", "id: 7\n", 'data: {"a":1}\n', "\n", ": comment\n", "data: 0\n", "\n"]
     frames = [f for f in (parser.feed(line) for line in lines) if f is not None]
     assert frames == [Frame("X", "7", '{"a":1}'), Frame(None, None, "0")]
 
@@ -246,7 +246,11 @@ async def test_choices_file_typing_shapes(api: Api, sim: Simulator) -> None:
     assert [o["titleItem"]["title"] for o in body["choices"]["optionItems"]] == ["A", "B"]
     (shared,) = await payloads(api, sim, token, 1, sim.send_file(cid, "a.pdf", "application/pdf", "https://x/a"))
     attachment = shared.payload["abstractMessage"]["staticContent"]["attachments"][0]
-    assert (attachment["name"], attachment["mimeType"], attachment["url"]) == ("a.pdf", "application/pdf", "https://x/a")
+    assert (attachment["name"], attachment["mimeType"], attachment["url"]) == (
+        "a.pdf",
+        "application/pdf",
+        "https://x/a",
+    )
     (started,) = await payloads(api, sim, token, 1, sim.typing(cid, True))
     (stopped,) = await payloads(api, sim, token, 1, sim.typing(cid, False))
     assert started.event == "CONVERSATION_TYPING_STARTED_INDICATOR"

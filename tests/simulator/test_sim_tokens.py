@@ -142,9 +142,7 @@ async def test_forged_token_is_401(api: Api) -> None:
     assert resp.status == 401
 
 
-async def test_token_dies_at_exp_and_continuation_does_not_extend_it(
-    aiohttp_client: Any, clock: FakeClock
-) -> None:
+async def test_token_dies_at_exp_and_continuation_does_not_extend_it(aiohttp_client: Any, clock: FakeClock) -> None:
     sim = Simulator(SimulatorConfig(token_lifetime_s=60), clock=clock)
     api = Api(await aiohttp_client(create_app(sim)), sim)
     token = await api.token()

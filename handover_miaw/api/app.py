@@ -1,0 +1,150 @@
+"""The aiohttp application: resources start in dependency order and stop in reverse.
+
+store → HTTP sessions (MIAW, deliveries) → handover service (resumes live handovers) → outbox dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from handover_miaw.api.connectors_file import load_connectors_file
+from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
+from handover_miaw.api.middleware import errors_middleware
+from handover_miaw.api.openapi import ApiDocument
+from handover_miaw.api.routes_admin import routes as admin_routes
+from handover_miaw.api.routes_handovers import routes as handover_routes
+from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.handovers.service import HandoverService
+from handover_miaw.logs import secrets
+from handover_miaw.manifest import Manifest, load_manifest
+from handover_miaw.metrics import Metrics
+from handover_miaw.settings import Settings
+from handover_miaw.store import create_store
+
+__all__ = ["create_app", "miaw_endpoint"]
+
+log = structlog.get_logger(__name__)
+
+_ENDPOINTS = (
+    (re.compile(r"/authorization/unauthenticated/access-token$"), "access_token"),
+    (re.compile(r"/authorization/authenticated/access-token$"), "authenticated_access_token"),
+    (re.compile(r"/authorization/continuation-access-token$"), "continuation_token"),
+    (re.compile(r"/conversation/[^/]+/message$"), "send_message"),
+    (re.compile(r"/conversation/[^/]+/file$"), "send_file"),
+    (re.compile(r"/conversation/[^/]+/entry$"), "send_entry"),
+    (re.compile(r"/conversation/[^/]+/entries$"), "list_entries"),
+    (re.compile(r"/conversation/[^/]+/acknowledge-entries$"), "acknowledge"),
+    (re.compile(r"/conversation/[^/]+/session$"), "end_session"),
+    (re.compile(r"/conversation/[^/]+$"), "conversation"),
+    (re.compile(r"/conversation$"), "create_conversation"),
+    (re.compile(r"/eventrouter/v1/sse$"), "sse"),
+    (re.compile(r"/embedded-service-config$"), "config"),
+)
+
+
+def miaw_endpoint(path: str) -> str:
+    """The metric label of a MIAW URL path (never the ids inside it)."""
+    for pattern, name in _ENDPOINTS:
+        if pattern.search(path):
+            return name
+    return "other"
+
+
+def _miaw_trace(metrics: Metrics) -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+
+    async def on_end(
+        _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        metrics.miaw_calls.labels(miaw_endpoint(params.url.path), str(params.response.status)).inc()
+
+    async def on_error(
+        _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
+    ) -> None:
+        metrics.miaw_calls.labels(miaw_endpoint(params.url.path), type(params.exception).__name__).inc()
+
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_error)
+    return trace
+
+
+def _miaw_session(metrics: Metrics) -> aiohttp.ClientSession:
+    # Like handover_miaw.miaw.stream_session() (no connection limit: one stream per live handover; no total
+    # timeout: streams are long-lived), plus the trace that counts MIAW calls for /metrics.
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        timeout=aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=10.0),
+        trace_configs=[_miaw_trace(metrics)],
+    )
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
+    if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = create_store(settings.store_url)
+    await store.open()
+    app[STORE] = store
+    miaw_session = _miaw_session(app[METRICS])
+    delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    service = HandoverService(
+        store,
+        app[MANIFEST],
+        miaw_session,
+        app[METRICS],
+        app[SIGNAL],
+        heartbeat_timeout_s=settings.heartbeat_timeout_s,
+    )
+    app[SERVICE] = service
+    dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
+    dispatch_task: asyncio.Task[None] | None = None
+    try:
+        for record in records:
+            await store.put_connector(record)
+        for connector in await store.list_connectors():
+            secrets.add(connector.delivery.get("secret"), connector.delivery.get("apiKey"))
+        resumed = await service.resume_all()
+        dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
+        log.info("runtime.started", connectors=len(records), resumed=resumed, store=settings.store_url.split("://")[0])
+        yield
+    finally:
+        if dispatch_task is not None:
+            dispatch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatch_task
+        await service.close()
+        await delivery_session.close()
+        await miaw_session.close()
+        await store.close()
+
+
+def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:
+    """The runtime's application."""
+    manifest = manifest or load_manifest()
+    secrets.add(*settings.api_keys)
+    secrets.add_keys(manifest.secret_keys)
+    if settings.insecure_dev:
+        log.warning("runtime.insecure_dev", detail="no API key is required and loopback MIAW URLs are allowed")
+    # Files are multipart and bigger than JSON bodies; JSON bodies are limited again in requests.json_body.
+    app = web.Application(
+        client_max_size=max(settings.max_body_bytes, settings.max_file_bytes) + 64 * 1024,
+        middlewares=[errors_middleware],
+    )
+    app[SETTINGS] = settings
+    app[MANIFEST] = manifest
+    app[API_DOC] = ApiDocument(manifest)
+    app[METRICS] = Metrics()
+    app[SIGNAL] = OutboxSignal()
+    app.cleanup_ctx.append(_runtime)
+    app.add_routes(admin_routes)
+    app.add_routes(handover_routes)
+    return app

@@ -1,0 +1,70 @@
+"""Authentication and error bodies for every route.
+
+Every error leaves as `{"error": {"code", "message", "pointer"?, "problems"?}}` with its status; an
+unexpected exception becomes a 500 whose body says nothing about the cause (the log line has it, with
+secrets redacted).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from handover_miaw.api.keys import SETTINGS
+from handover_miaw.errors import HandoverError, SchemaViolationError
+
+__all__ = ["PUBLIC_PATHS", "error_response", "errors_middleware"]
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
+    """A JSON error body."""
+    error: dict[str, object] = {"code": code, "message": message}
+    error.update({k: v for k, v in extra.items() if v is not None})
+    return web.json_response({"error": error}, status=status)
+
+
+def _authorized(request: web.Request) -> bool:
+    settings = request.app[SETTINGS]
+    if settings.insecure_dev or request.path in PUBLIC_PATHS:
+        return True
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return False
+    # Compare against every key, always, so the time taken does not tell which prefix matched.
+    matched = False
+    for candidate in settings.api_keys:
+        matched |= hmac.compare_digest(key.encode(), candidate.encode())
+    return matched
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate, then turn every failure into the documented error body."""
+    if not _authorized(request):
+        return error_response(401, "unauthorized", "a valid API key is required")
+    try:
+        return await handler(request)
+    except SchemaViolationError as exc:
+        problems = [p.as_dict() for p in exc.problems]
+        return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer, problems=problems)
+    except HandoverError as exc:
+        return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "payload_too_large", "the request body is too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("api.unhandled_error", method=request.method, path=request.path)
+        return error_response(500, "internal_error", "an internal error occurred")

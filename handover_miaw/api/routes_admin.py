@@ -1,0 +1,175 @@
+"""Connectors, deliveries, the manifest, the API document, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
+from handover_miaw.api.requests import json_body
+from handover_miaw.api.views import connector_view
+from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
+from handover_miaw.logs import secrets
+from handover_miaw.problems import Problem
+from handover_miaw.settings import Settings
+from handover_miaw.store.records import ConnectorRecord, DeliveryState
+
+__all__ = ["check_connector_hosts", "routes"]
+
+routes = web.RouteTableDef()
+
+
+def check_connector_hosts(settings: Settings, body: dict[str, Any], base: str = "") -> None:
+    """Refuse a MIAW base URL outside the host allow-list (loopback only in development mode)."""
+    host = urlsplit(body["config"]["baseUrl"]).hostname or ""
+    if not settings.base_url_allowed(host):
+        allowed = "loopback hosts (development mode)" if settings.insecure_dev else ", ".join(settings.allowed_hosts)
+        reason = f"host {host!r} is not allowed for MIAW calls (allowed: {allowed})"
+        raise SchemaViolationError([Problem(f"{base}/config/baseUrl", reason)])
+
+
+def connector_record(name: str, body: dict[str, Any]) -> ConnectorRecord:
+    """A validated connector body as a record; its secrets are registered for redaction."""
+    secrets.add(body["delivery"].get("secret"), body["delivery"].get("apiKey"))
+    return ConnectorRecord(name=name, config=body["config"], delivery=body["delivery"], updated_at=time.time())
+
+
+def _name(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if (
+        not name[:1].isalnum()
+        or len(name) > 63
+        or not all(c.isalnum() or c in "_-" for c in name)
+        or name != name.lower()
+    ):
+        raise NotFoundError(f"connector {name!r} does not exist")
+    return name
+
+
+@routes.put("/v1/connectors/{name}")
+async def put_connector(request: web.Request) -> web.Response:
+    """Create or replace a connector."""
+    name = _name(request)
+    body = await json_body(request, "putConnector")
+    check_connector_hosts(request.app[SETTINGS], body)
+    store = request.app[STORE]
+    existed = await store.get_connector(name) is not None
+    record = connector_record(name, body)
+    await store.put_connector(record)
+    return web.json_response(connector_view(record), status=200 if existed else 201)
+
+
+@routes.get("/v1/connectors")
+async def list_connectors(request: web.Request) -> web.Response:
+    """Every connector."""
+    return web.json_response({"connectors": [connector_view(c) for c in await request.app[STORE].list_connectors()]})
+
+
+@routes.get("/v1/connectors/{name}")
+async def get_connector(request: web.Request) -> web.Response:
+    """One connector."""
+    name = _name(request)
+    record = await request.app[STORE].get_connector(name)
+    if record is None:
+        raise NotFoundError(f"connector {name!r} does not exist")
+    return web.json_response(connector_view(record))
+
+
+@routes.delete("/v1/connectors/{name}")
+async def delete_connector(request: web.Request) -> web.Response:
+    """Remove a connector that serves no live handover."""
+    name = _name(request)
+    store = request.app[STORE]
+    if await store.get_connector(name) is None:
+        raise NotFoundError(f"connector {name!r} does not exist")
+    live = [h for h in await store.list_handovers(limit=1_000_000) if h.connector == name and h.is_live]
+    if live:
+        raise StateConflictError(f"connector {name!r} serves {len(live)} live handover(s)")
+    await store.delete_connector(name)
+    return web.Response(status=204)
+
+
+@routes.get("/v1/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    """Deliveries, optionally in one state (`?state=dead` is the dead-letter list)."""
+    state = request.query.get("state")
+    if state is not None and state not in {s.value for s in DeliveryState}:
+        raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
+    deliveries = await request.app[STORE].list_deliveries(DeliveryState(state) if state else None)
+    return web.json_response(
+        {
+            "deliveries": [
+                {
+                    "id": d.id,
+                    "seq": d.seq,
+                    "handoverId": d.handover_id,
+                    "connector": d.connector,
+                    "type": d.type,
+                    "state": d.state.value,
+                    "attempts": d.attempts,
+                    "lastError": d.last_error,
+                    "createdAt": d.created_at,
+                    "deliveredAt": d.delivered_at,
+                }
+                for d in deliveries
+            ]
+        }
+    )
+
+
+@routes.post("/v1/deliveries/{id}/retry")
+async def retry_delivery(request: web.Request) -> web.Response:
+    """Put a dead delivery back in the outbox."""
+    delivery_id = request.match_info["id"]
+    store = request.app[STORE]
+    if not await store.redrive(delivery_id, time.time()):
+        raise NotFoundError(f"no dead delivery {delivery_id!r}")
+    request.app[SIGNAL].notify("")
+    return web.json_response({"id": delivery_id, "state": "pending"}, status=202)
+
+
+@routes.get("/v1/manifest")
+async def get_manifest(request: web.Request) -> web.Response:
+    """The manifest and the schemas derived from it."""
+    manifest = request.app[MANIFEST]
+    return web.json_response(
+        {
+            "manifest": manifest.document,
+            "schemas": {"connectorConfig": manifest.connector_schema, "nodeSettings": manifest.node_schema},
+        }
+    )
+
+
+@routes.get("/v1/openapi.json")
+async def get_openapi(request: web.Request) -> web.Response:
+    """The API document."""
+    return web.Response(body=request.app[API_DOC].body, content_type="application/json")
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.Response:
+    """The process answers."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """The store answers."""
+    if not await request.app[STORE].ping():
+        return web.json_response(
+            {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
+        )
+    return web.json_response({"status": "ready"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text."""
+    registry = request.app[METRICS]
+    for state, count in request.app[SERVICE].live_counts().items():
+        registry.handovers.labels(state).set(count)
+    return web.Response(body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,39 @@
+"""How records look through the API. Secrets (access tokens, identity tokens, webhook secrets, API keys)
+never leave through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handover_miaw.store.records import ConnectorRecord, HandoverRecord
+
+__all__ = ["connector_view", "handover_view"]
+
+_WRITE_ONLY_DELIVERY = ("secret", "apiKey")
+
+
+def handover_view(record: HandoverRecord) -> dict[str, Any]:
+    """A handover as the API returns it."""
+    return {
+        "id": record.id,
+        "connector": record.connector,
+        "sessionId": record.session_id,
+        "userId": record.user_id,
+        "state": record.state.value,
+        "conversationId": record.conversation_id,
+        "agent": {"name": record.agent_name} if record.agent_name else None,
+        "queuePosition": record.queue_position,
+        "estimatedWaitSeconds": record.estimated_wait_s,
+        "endStatus": record.end_status,
+        "endReason": record.end_reason,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "endedAt": record.ended_at,
+    }
+
+
+def connector_view(record: ConnectorRecord) -> dict[str, Any]:
+    """A connector as the API returns it: write-only delivery fields are reported as set, never shown."""
+    delivery = {k: v for k, v in record.delivery.items() if k not in _WRITE_ONLY_DELIVERY}
+    delivery.update({f"{k}Set": True for k in _WRITE_ONLY_DELIVERY if record.delivery.get(k)})
+    return {"name": record.name, "config": record.config, "delivery": delivery, "updatedAt": record.updated_at}

@@ -1,0 +1,89 @@
+"""Delivery envelopes and webhook signatures. Pure: no I/O.
+
+Envelope: {id, type, handoverId, connector, sessionId, userId, occurredAt, data}; `id` is derived from the
+cause (MIAW entry id + what it produced), so the same cause always gives the same id and a receiver can
+de-duplicate across retries, restarts and duplicate MIAW events.
+
+Signature (header `X-Handover-Signature: t=<unix seconds>,v1=<hex>`): HMAC-SHA256 with the connector's
+secret over `<t>.<raw body>`. A receiver recomputes it, compares in constant time, and refuses a `t`
+outside its replay window (default 300 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "SignatureError",
+    "delivery_id",
+    "envelope",
+    "sign",
+    "verify",
+]
+
+SIGNATURE_HEADER = "X-Handover-Signature"
+DEFAULT_TOLERANCE_S = 300
+_NAMESPACE = uuid.UUID("6f1c9a52-1d2e-4f7e-9d6a-2b7f0f3c8e11")
+
+
+class SignatureError(ValueError):
+    """A webhook signature that does not verify."""
+
+
+def delivery_id(handover_id: str, key: str) -> str:
+    """A stable delivery id for one cause of one handover."""
+    return "dl_" + uuid.uuid5(_NAMESPACE, f"{handover_id}\x00{key}").hex
+
+
+def envelope(
+    *,
+    id: str,
+    type: str,
+    handover_id: str,
+    connector: str,
+    session_id: str,
+    user_id: str,
+    occurred_at: float,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """The delivery body as the bot platform receives it."""
+    return {
+        "id": id,
+        "type": type,
+        "handoverId": handover_id,
+        "connector": connector,
+        "sessionId": session_id,
+        "userId": user_id,
+        "occurredAt": datetime.fromtimestamp(occurred_at, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "data": data,
+    }
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header value for a body sent at `timestamp` (unix seconds)."""
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify(secret: str, body: bytes, header: str, now: float, tolerance_s: int = DEFAULT_TOLERANCE_S) -> None:
+    """Raise SignatureError unless the header signs this body within the replay window."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    try:
+        timestamp = int(parts["t"])
+        given = parts["v1"]
+    except (KeyError, ValueError) as exc:
+        raise SignatureError("malformed signature header") from exc
+    if abs(now - timestamp) > tolerance_s:
+        raise SignatureError("signature timestamp outside the replay window")
+    if not hmac.compare_digest(given, _digest(secret, timestamp, body)):
+        raise SignatureError("signature does not match")

@@ -1,0 +1,63 @@
+"""The in-memory side of live handovers: their MIAW client, token, event stream and lock.
+
+The supervisor owns every stream task: it starts them, retires a stream when its handover ends (from a
+task of its own, since the end is often decided inside the stream's own callback), and on shutdown closes
+them all and waits, so no task outlives the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+
+from handover_miaw.miaw import AccessToken, MiawClient
+from handover_miaw.miaw.stream import EventStream
+from handover_miaw.store.records import HandoverRecord
+
+__all__ = ["LiveHandover", "Supervisor"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class LiveHandover:
+    """A handover this process serves."""
+
+    record: HandoverRecord
+    client: MiawClient
+    token: AccessToken
+    stream: EventStream | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Supervisor:
+    """Owner of the live handovers' streams."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, LiveHandover] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def add(self, handover: LiveHandover) -> None:
+        """Serve a handover."""
+        self.live[handover.record.id] = handover
+
+    def get(self, handover_id: str) -> LiveHandover | None:
+        """The live handover, if this process serves it."""
+        return self.live.get(handover_id)
+
+    def retire(self, handover_id: str) -> None:
+        """Stop serving a handover; its stream is closed by a task the supervisor owns."""
+        handover = self.live.pop(handover_id, None)
+        if handover is None or handover.stream is None:
+            return
+        task = asyncio.get_running_loop().create_task(handover.stream.aclose(), name=f"retire:{handover_id}")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def close(self) -> None:
+        """Close every stream and wait for every retiring task."""
+        streams = [h.stream for h in self.live.values() if h.stream is not None]
+        self.live.clear()
+        await asyncio.gather(*(s.aclose() for s in streams), *self._retiring, return_exceptions=True)

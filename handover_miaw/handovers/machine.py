@@ -1,0 +1,271 @@
+"""The handover lifecycle as a pure state machine: (snapshot, input) → transition (changes + effects).
+
+    pending ──conversation created──▶ queued ──agent joined──▶ active ──▶ ended
+                                        ▲                        │
+                                        └──── transfer ──────────┘
+
+Inputs are MIAW events (from `handover_miaw.miaw.events`) and the runtime's own observations (the user
+ended, the token expired, routing status read after an agent left, ...). Effects are what the service must
+do: deliver something to the bot platform, read the routing status, close the MIAW conversation. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from handover_miaw.miaw.events import (
+    AcknowledgementEvent,
+    ConversationClosedEvent,
+    MessageEvent,
+    MiawEvent,
+    ParticipantChangedEvent,
+    QueuePositionEvent,
+    RoutingResultEvent,
+    SessionStatusChangedEvent,
+    TypingEvent,
+)
+from handover_miaw.store.records import HandoverState
+
+__all__ = [
+    "AGENT_ROLES",
+    "CheckRoutingStatus",
+    "CloseConversation",
+    "ConversationCreated",
+    "Deliver",
+    "Effect",
+    "EndRequested",
+    "Input",
+    "Policy",
+    "RoutingStatusObserved",
+    "Snapshot",
+    "Transition",
+    "step",
+]
+
+AGENT_ROLES = frozenset({"Agent", "Chatbot", "Supervisor"})
+_TRANSFER_STATUSES = frozenset({"TRANSFER", "NEEDS_ROUTING"})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The part of a handover the machine decides on."""
+
+    state: HandoverState
+    agent_name: str | None = None
+    queue_position: int | None = None
+    estimated_wait_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Settings that change transitions: the connector's Forward Events and the node's End on Participant Change."""
+
+    forward_events: bool = False
+    end_on_participant_change: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationCreated:
+    """The MIAW conversation exists: the handover waits for routing."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingStatusObserved:
+    """The routing status read after an agent left (TRANSFER/NEEDS_ROUTING = a transfer)."""
+
+    routing_status: str
+    cause_entry_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndRequested:
+    """The runtime ends the handover: the user ended it, the token expired, MIAW refused, a timeout."""
+
+    status: str
+    reason: str
+    close_conversation: bool = False
+
+
+Input = MiawEvent | ConversationCreated | RoutingStatusObserved | EndRequested
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Deliver to the bot platform; `key` makes the delivery id stable for the same cause."""
+
+    type: str
+    data: dict[str, Any]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRoutingStatus:
+    """Read the conversation's routing status, then feed back RoutingStatusObserved."""
+
+    cause_entry_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConversation:
+    """Close the MIAW conversation (the handover ended on our side)."""
+
+
+Effect = Deliver | CheckRoutingStatus | CloseConversation
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What an input changes: stored fields and effects, in order."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def new_state(self) -> HandoverState | None:
+        """The state after the transition, when it changes."""
+        state = self.changes.get("state")
+        return HandoverState(state) if state is not None else None
+
+
+def _key(event: MiawEvent, suffix: str) -> str:
+    return f"{event.entry_id or event.event_id or 'none'}:{suffix}"
+
+
+def _status(status: str, key: str, **data: Any) -> Deliver:
+    return Deliver("handover.status", {"status": status, **{k: v for k, v in data.items() if v is not None}}, key)
+
+
+def _ended(status: str, reason: str, *, close: bool = False) -> Transition:
+    effects: list[Effect] = [CloseConversation()] if close else []
+    effects.append(Deliver("handover.ended", {"status": status, "reason": reason}, "ended"))
+    return Transition({"state": HandoverState.ENDED, "end_status": status, "end_reason": reason}, effects)
+
+
+def _forward(policy: Policy, deliver: Deliver) -> list[Effect]:
+    return [deliver] if policy.forward_events else []
+
+
+def _on_message(snap: Snapshot, event: MessageEvent) -> Transition:
+    if event.sender_role not in AGENT_ROLES:
+        return Transition()
+    data = {
+        "messageId": event.entry_id or event.message_id,
+        "text": event.text,
+        "role": event.sender_role,
+        "agent": {"name": event.sender_name},
+        "attachments": [
+            {"id": a.attachment_id, "name": a.name, "mimeType": a.mime_type, "url": a.url} for a in event.attachments
+        ],
+        "choices": [{"id": c.option_id, "title": c.title} for c in event.choices],
+    }
+    changes: dict[str, Any] = {}
+    effects: list[Effect] = []
+    if snap.state is not HandoverState.ACTIVE and event.sender_role == "Agent":
+        # The message proves an agent is there even if its join event was lost.
+        changes = {"state": HandoverState.ACTIVE, "agent_name": event.sender_name, "queue_position": None}
+        effects.append(_status("active", _key(event, "active"), agent={"name": event.sender_name}))
+    effects.append(Deliver("agent.message", data, _key(event, "message")))
+    return Transition(changes, effects)
+
+
+def _on_participants(snap: Snapshot, event: ParticipantChangedEvent) -> Transition:
+    changes: dict[str, Any] = {}
+    effects: list[Effect] = []
+    for index, change in enumerate(event.changes):
+        if change.role != "Agent":
+            continue
+        if change.operation == "add":
+            changes = {"state": HandoverState.ACTIVE, "agent_name": change.display_name, "queue_position": None}
+            effects.append(_status("active", _key(event, f"active{index}"), agent={"name": change.display_name}))
+        elif change.operation == "remove":
+            effects.append(CheckRoutingStatus(event.entry_id))
+    return Transition(changes, effects)
+
+
+def _on_routing_status(snap: Snapshot, observed: RoutingStatusObserved, policy: Policy) -> Transition:
+    key = f"{observed.cause_entry_id or 'none'}"
+    if observed.routing_status in _TRANSFER_STATUSES:
+        return Transition(
+            {"state": HandoverState.QUEUED, "agent_name": None},
+            _forward(policy, _status("transferred", f"{key}:transferred", agent={"name": snap.agent_name})),
+        )
+    if policy.end_on_participant_change:
+        return _ended("completed", "agent_left", close=True)
+    return Transition(
+        {"agent_name": None},
+        _forward(policy, _status("agent_left", f"{key}:agent_left", agent={"name": snap.agent_name})),
+    )
+
+
+def _on_routing_result(snap: Snapshot, event: RoutingResultEvent, policy: Policy) -> Transition:
+    if event.failed:
+        reason = event.failure_reason or event.failure_type or "routing failed"
+        forwarded = _forward(policy, _status("routing_failed", _key(event, "failed"), reason=reason))
+        ended = _ended("error", "routing_failed", close=True)
+        return Transition(ended.changes, [*forwarded, *ended.effects])
+    if event.routing_type == "Transfer":
+        return Transition(
+            {"state": HandoverState.QUEUED, "agent_name": None},
+            _forward(policy, _status("transferred", _key(event, "transferred"), agent={"name": snap.agent_name})),
+        )
+    if snap.state is HandoverState.ACTIVE:
+        return Transition()
+    position = event.queue_position if event.queue_position is not None else snap.queue_position
+    changes = {"state": HandoverState.QUEUED, "queue_position": position, "estimated_wait_s": event.estimated_wait_s}
+    return Transition(
+        changes,
+        [_status("queue", _key(event, "queue"), position=position, estimatedWaitSeconds=event.estimated_wait_s)],
+    )
+
+
+def _on_queue_position(snap: Snapshot, event: QueuePositionEvent) -> Transition:
+    if snap.state is HandoverState.ACTIVE:
+        return Transition()
+    wait = event.estimated_wait_s if event.estimated_wait_s is not None else snap.estimated_wait_s
+    changes = {"state": HandoverState.QUEUED, "queue_position": event.position, "estimated_wait_s": wait}
+    return Transition(
+        changes, [_status("queue", _key(event, "queue"), position=event.position, estimatedWaitSeconds=wait)]
+    )
+
+
+def _on_session_status(snap: Snapshot, event: SessionStatusChangedEvent) -> Transition:
+    if event.status == "Ended":
+        if event.ended_by_role == "EndUser":
+            return _ended("cancelled", "user_ended")
+        return _ended("completed", "agent_ended")
+    return Transition()
+
+
+def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:
+    """Decide what an input does to a handover. An ended handover ignores everything."""
+    if snap.state is HandoverState.ENDED:
+        return Transition()
+    match event:
+        case EndRequested(status=status, reason=reason, close_conversation=close):
+            return _ended(status, reason, close=close)
+        case ConversationCreated():
+            if snap.state is not HandoverState.PENDING:
+                return Transition()
+            return Transition({"state": HandoverState.QUEUED}, [_status("queue", "created:queue")])
+        case RoutingStatusObserved():
+            return _on_routing_status(snap, event, policy)
+        case MessageEvent():
+            return _on_message(snap, event)
+        case ParticipantChangedEvent():
+            return _on_participants(snap, event)
+        case RoutingResultEvent():
+            return _on_routing_result(snap, event, policy)
+        case QueuePositionEvent():
+            return _on_queue_position(snap, event)
+        case SessionStatusChangedEvent():
+            return _on_session_status(snap, event)
+        case ConversationClosedEvent():
+            return _ended("completed", "conversation_closed")
+        case TypingEvent(started=started) if event.sender_role in AGENT_ROLES:
+            name = "typing_started" if started else "typing_stopped"
+            return Transition({}, _forward(policy, _status(name, _key(event, name), agent={"name": event.sender_name})))
+        case AcknowledgementEvent(kind=kind, acknowledged_entry_id=acked):
+            status = "delivered" if kind == "delivery" else "read"
+            return Transition({}, _forward(policy, _status(status, _key(event, status), messageId=acked)))
+    return Transition()

@@ -1,0 +1,480 @@
+"""The handover service: executes what the state machine decides, against MIAW and the store.
+
+Start order is token → event stream → create conversation → transcript, so no early event is missed.
+Every MIAW event goes through `machine.step`; its changes, the processed entry id and the deliveries it
+causes are written in one store call before any effect runs, so a duplicate or replayed event is
+recognised and nothing is delivered twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import structlog
+
+from handover_miaw.delivery.dispatcher import OutboxSignal
+from handover_miaw.delivery.envelope import delivery_id, envelope
+from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefusedError, UpstreamUnavailableError
+from handover_miaw.handovers import machine
+from handover_miaw.handovers.ids import derived_message_id, new_handover_id, new_miaw_id
+from handover_miaw.handovers.live import LiveHandover, Supervisor
+from handover_miaw.handovers.mapping import (
+    conversation_language,
+    copilot_url,
+    routing_attributes,
+    transcript_messages,
+)
+from handover_miaw.logs import secrets
+from handover_miaw.manifest import Manifest
+from handover_miaw.metrics import Metrics
+from handover_miaw.miaw import (
+    AccessToken,
+    MiawAuthError,
+    MiawClient,
+    MiawError,
+    MiawForbiddenError,
+    MiawNotFoundError,
+    MiawTransportError,
+)
+from handover_miaw.miaw.events import MiawEvent
+from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
+from handover_miaw.store.base import DuplicateHandoverError, Store
+from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery
+
+__all__ = ["HandoverService", "StartRequest"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartRequest:
+    """A validated handover start."""
+
+    connector: str
+    session_id: str
+    user_id: str
+    settings: dict[str, Any]
+    transcript: list[dict[str, Any]]
+    language: str | None
+    context: dict[str, Any]
+
+
+def _upstream(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
+    if isinstance(exc, MiawTransportError):
+        return UpstreamUnavailableError(f"Salesforce did not answer: {exc.message}")
+    return UpstreamRefusedError(f"Salesforce refused the request: {exc.message}")
+
+
+class HandoverService:
+    """Starts, serves and ends handovers."""
+
+    def __init__(
+        self,
+        store: Store,
+        manifest: Manifest,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        signal: OutboxSignal,
+        *,
+        heartbeat_timeout_s: float = 90.0,
+        connect_timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.session = session
+        self.metrics = metrics
+        self.signal = signal
+        self.supervisor = Supervisor()
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.clock = clock
+
+    # --- connectors -----------------------------------------------------------------------------------
+
+    def client_for(self, connector: ConnectorRecord) -> MiawClient:
+        """A MIAW client for a connector (on the shared session)."""
+        config = self.manifest.connector_with_defaults(connector.config)
+        return MiawClient(
+            config["baseUrl"],
+            config["organizationId"],
+            config["esDeveloperName"],
+            config["capabilitiesVersion"],
+            session=self.session,
+        )
+
+    async def _connector(self, name: str) -> ConnectorRecord:
+        record = await self.store.get_connector(name)
+        if record is None:
+            raise NotFoundError(f"connector {name!r} does not exist", pointer="/connector")
+        return record
+
+    # --- start ------------------------------------------------------------------------------------------
+
+    async def start(self, request: StartRequest) -> tuple[HandoverRecord, bool]:
+        """Start a handover; returns (record, created). A live one for the same session is returned as is."""
+        connector = await self._connector(request.connector)
+        existing = await self.store.find_live_handover(request.connector, request.session_id)
+        if existing is not None:
+            return existing, False
+        settings = self.manifest.node_with_defaults(request.settings)
+        config = self.manifest.connector_with_defaults(connector.config)
+        handover_id = new_handover_id()
+        copilot = None
+        if template := config.get("copilotUrlTemplate"):
+            url_token = str(connector.delivery.get("urlToken", ""))
+            link = copilot_url(template, user_id=request.user_id, session_id=request.session_id, url_token=url_token)
+            copilot = (str(config.get("copilotRoutingAttribute") or "copilotUrl"), link)
+        now = self.clock()
+        record = HandoverRecord(
+            id=handover_id,
+            connector=request.connector,
+            session_id=request.session_id,
+            user_id=request.user_id,
+            state=HandoverState.PENDING,
+            conversation_id=new_miaw_id(),
+            settings=settings,
+            transcript=request.transcript,
+            language=conversation_language(settings, request.language),
+            context=request.context,
+            routing_attributes=routing_attributes(settings, copilot=copilot),
+            created_at=now,
+            updated_at=now,
+        )
+        secrets.add(settings.get("identityToken"))
+        try:
+            await self.store.create_handover(record)
+        except DuplicateHandoverError as duplicate:
+            return duplicate.existing, False
+        bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
+        bound.info("handover.pending")
+        try:
+            await self._open(record, connector)
+        except MiawError as exc:
+            bound.warning("handover.start_failed", error=exc.code)
+            await self._end_now(
+                handover_id, "error", "miaw_unavailable" if isinstance(exc, MiawTransportError) else "miaw_refused"
+            )
+            raise _upstream(exc) from exc
+        stored = await self.store.get_handover(handover_id)
+        assert stored is not None
+        return stored, True
+
+    async def _open(self, record: HandoverRecord, connector: ConnectorRecord) -> None:
+        client = self.client_for(connector)
+        if record.settings.get("useIdentityToken"):
+            token = await client.authenticated_access_token(str(record.settings["identityToken"]))
+        else:
+            token = await client.unauthenticated_access_token()
+        secrets.add(token.token)
+        record = await self.store.update_handover(
+            record.id,
+            {"access_token": token.token, "token_expires_at": token.expires_at, "last_event_id": token.last_event_id},
+        )
+        live = LiveHandover(record, client, token)
+        self.supervisor.add(live)
+        self._attach_stream(live, resume=False)
+        assert live.stream is not None
+        if not await live.stream.wait_connected():
+            raise UpstreamUnavailableError("the Salesforce event stream could not be opened")
+        await client.create_conversation(
+            token, record.conversation_id, routing_attributes=record.routing_attributes, language=record.language
+        )
+        await self.apply(record.id, machine.ConversationCreated(), entry_id=None)
+        if record.settings.get("sendTranscript"):
+            for index, text in enumerate(transcript_messages(record.transcript)):
+                message_id = derived_message_id(record.id, "transcript", str(index))
+                await client.send_message(
+                    token,
+                    record.conversation_id,
+                    text,
+                    message_id=message_id,
+                    routing_attributes=record.routing_attributes,
+                    language=record.language,
+                )
+
+    def _attach_stream(self, live: LiveHandover, *, resume: bool) -> None:
+        handover_id = live.record.id
+
+        async def on_event(event: MiawEvent) -> None:
+            await self.apply(handover_id, event, entry_id=event.entry_id, cursor=event.event_id)
+
+        async def on_state(status: StreamStatus) -> None:
+            if status.state is StreamState.RECONNECTING:
+                self.metrics.stream_reconnects.inc()
+            elif status.state is StreamState.TOKEN_EXPIRED:
+                await self.apply(handover_id, machine.EndRequested("error", "token_expired"), entry_id=None)
+            elif status.state is StreamState.FAILED:
+                await self.apply(handover_id, machine.EndRequested("error", "stream_failed"), entry_id=None)
+
+        async def on_token(token: AccessToken) -> None:
+            secrets.add(token.token)
+            live.token = token
+            await self.store.update_handover(handover_id, {"access_token": token.token})
+
+        live.stream = EventStream(
+            live.client,
+            live.token,
+            on_event=on_event,
+            on_state=on_state,
+            on_token=on_token,
+            conversation_ids=[live.record.conversation_id],
+            last_event_id=live.record.last_event_id if resume else None,
+            session=self.session,
+            heartbeat_timeout=self.heartbeat_timeout_s,
+            name=handover_id,
+        )
+        live.stream.start()
+
+    # --- applying inputs --------------------------------------------------------------------------------
+
+    async def apply(
+        self, handover_id: str, event: machine.Input, *, entry_id: str | None, cursor: str | None = None
+    ) -> HandoverRecord | None:
+        """Run one input through the state machine, persist it atomically, then execute its effects."""
+        live = self.supervisor.get(handover_id)
+        if live is None:
+            record = await self.store.get_handover(handover_id)
+            if record is None or not record.is_live:
+                return record
+            return await self._apply_locked(record, None, event, entry_id, cursor)
+        async with live.lock:
+            return await self._apply_locked(live.record, live, event, entry_id, cursor)
+
+    async def _apply_locked(
+        self,
+        record: HandoverRecord,
+        live: LiveHandover | None,
+        event: machine.Input,
+        entry_id: str | None,
+        cursor: str | None,
+    ) -> HandoverRecord:
+        connector = await self.store.get_connector(record.connector)
+        forward = bool(connector and self.manifest.connector_with_defaults(connector.config).get("forwardEvents"))
+        policy = machine.Policy(
+            forward_events=forward, end_on_participant_change=bool(record.settings.get("endOnParticipantChange"))
+        )
+        snapshot = machine.Snapshot(record.state, record.agent_name, record.queue_position, record.estimated_wait_s)
+        transition = machine.step(snapshot, event, policy)
+        now = self.clock()
+        changes: dict[str, Any] = dict(transition.changes)
+        if cursor is not None:
+            changes["last_event_id"] = cursor
+        if transition.new_state is HandoverState.ENDED:
+            changes["ended_at"] = now
+        deliveries = [
+            self._new_delivery(record, effect, now)
+            for effect in transition.effects
+            if isinstance(effect, machine.Deliver)
+        ]
+        if not changes and not deliveries and entry_id is None:
+            return record
+        if not await self.store.record_event(record.id, entry_id, changes, deliveries):
+            return record  # a duplicate MIAW entry: already processed
+        updated = dataclasses.replace(record, **changes, updated_at=now)
+        if live is not None:
+            live.record = updated
+        if deliveries:
+            self.signal.notify(record.id)
+        if transition.new_state is not None and transition.new_state is not record.state:
+            self.metrics.handover_transitions.labels(transition.new_state.value).inc()
+            log.info(
+                f"handover.{transition.new_state.value}",
+                handover_id=record.id,
+                connector=record.connector,
+                session_id=record.session_id,
+                reason=changes.get("end_reason"),
+            )
+        for effect in transition.effects:
+            await self._execute(updated, live, effect)
+        if updated.state is HandoverState.ENDED:
+            self.supervisor.retire(record.id)
+        return updated
+
+    def _new_delivery(self, record: HandoverRecord, effect: machine.Deliver, now: float) -> NewDelivery:
+        ident = delivery_id(record.id, effect.key)
+        body = envelope(
+            id=ident,
+            type=effect.type,
+            handover_id=record.id,
+            connector=record.connector,
+            session_id=record.session_id,
+            user_id=record.user_id,
+            occurred_at=now,
+            data=effect.data,
+        )
+        return NewDelivery(id=ident, handover_id=record.id, type=effect.type, payload=body)
+
+    async def _execute(self, record: HandoverRecord, live: LiveHandover | None, effect: machine.Effect) -> None:
+        if isinstance(effect, machine.Deliver) or live is None:
+            return
+        try:
+            if isinstance(effect, machine.CheckRoutingStatus):
+                status = await live.client.routing_status(live.token, record.conversation_id)
+                observed = machine.RoutingStatusObserved(status.status or "UNKNOWN", effect.cause_entry_id)
+                await self._apply_locked(live.record, live, observed, None, None)
+            elif isinstance(effect, machine.CloseConversation):
+                await live.client.close_conversation(live.token, record.conversation_id)
+        except MiawError as exc:
+            log.warning("miaw.effect_failed", handover_id=record.id, effect=type(effect).__name__, error=exc.code)
+            if isinstance(effect, machine.CheckRoutingStatus):
+                # Without the status a leave cannot be told from a transfer: treat it as a leave.
+                observed = machine.RoutingStatusObserved("UNKNOWN", effect.cause_entry_id)
+                await self._apply_locked(live.record, live, observed, None, None)
+
+    async def _end_now(self, handover_id: str, status: str, reason: str) -> None:
+        await self.apply(handover_id, machine.EndRequested(status, reason), entry_id=None)
+        self.supervisor.retire(handover_id)
+
+    # --- the user's side --------------------------------------------------------------------------------
+
+    async def _live(self, handover_id: str) -> LiveHandover:
+        live = self.supervisor.get(handover_id)
+        if live is not None and live.record.is_live:
+            return live
+        record = await self.store.get_handover(handover_id)
+        if record is None:
+            raise NotFoundError(f"handover {handover_id!r} does not exist")
+        raise StateConflictError(f"handover {handover_id!r} has ended ({record.end_reason or record.state})")
+
+    async def get(self, handover_id: str) -> HandoverRecord:
+        """One handover."""
+        record = await self.store.get_handover(handover_id)
+        if record is None:
+            raise NotFoundError(f"handover {handover_id!r} does not exist")
+        return record
+
+    async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
+        """Send a user message once per client id; returns (MIAW message id, sent now)."""
+        live = await self._live(handover_id)
+        reserved = await self.store.reserve_user_message(handover_id, client_id, new_miaw_id())
+        if reserved.state == "sent":
+            return reserved.miaw_message_id, False
+        await self._send_text(live, reserved.miaw_message_id, text)
+        await self.store.set_user_message_state(handover_id, client_id, "sent")
+        return reserved.miaw_message_id, True
+
+    async def _send_text(self, live: LiveHandover, message_id: str, text: str) -> None:
+        record = live.record
+        try:
+            await live.client.send_message(
+                live.token,
+                record.conversation_id,
+                text,
+                message_id=message_id,
+                routing_attributes=record.routing_attributes,
+                language=record.language,
+            )
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+
+    async def _user_call_failed(self, live: LiveHandover, exc: MiawError) -> Exception:
+        if isinstance(exc, MiawForbiddenError | MiawNotFoundError):
+            await self._end_now(live.record.id, "completed", "conversation_closed")
+            return StateConflictError("the Salesforce conversation is closed; the message was not delivered")
+        if isinstance(exc, MiawAuthError):
+            await self._end_now(live.record.id, "error", "token_expired")
+            return StateConflictError("the Salesforce session has expired; the message was not delivered")
+        return _upstream(exc)
+
+    async def send_typing(self, handover_id: str, typing: bool) -> None:
+        """Typing started or stopped."""
+        live = await self._live(handover_id)
+        try:
+            await live.client.send_typing(live.token, live.record.conversation_id, typing)
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+
+    async def set_presence(self, handover_id: str, connected: bool) -> bool:
+        """Tell the agent the user came back or left, when the node's setting asks for it."""
+        live = await self._live(handover_id)
+        settings = live.record.settings
+        enabled, text_key = (
+            ("userConnectsMessage", "userConnectsText")
+            if connected
+            else ("userDisconnectsMessage", "userDisconnectsText")
+        )
+        if not settings.get(enabled) or not settings.get(text_key):
+            return False
+        await self._send_text(live, new_miaw_id(), str(settings[text_key]))
+        return True
+
+    async def send_file(
+        self, handover_id: str, data: bytes, filename: str, content_type: str, text: str | None, client_id: str | None
+    ) -> tuple[str, bool]:
+        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now)."""
+        live = await self._live(handover_id)
+        message_id = new_miaw_id()
+        if client_id is not None:
+            reserved = await self.store.reserve_user_message(handover_id, client_id, message_id)
+            if reserved.state == "sent":
+                return reserved.miaw_message_id, False
+            message_id = reserved.miaw_message_id
+        try:
+            await live.client.send_file(
+                live.token,
+                live.record.conversation_id,
+                data,
+                filename,
+                content_type,
+                text=text,
+                message_id=message_id,
+                language=live.record.language,
+            )
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+        if client_id is not None:
+            await self.store.set_user_message_state(handover_id, client_id, "sent")
+        return message_id, True
+
+    async def end(self, handover_id: str) -> HandoverRecord:
+        """The user ends the handover: the MIAW conversation is closed."""
+        await self._live(handover_id)
+        ended = await self.apply(
+            handover_id, machine.EndRequested("cancelled", "user_ended", close_conversation=True), entry_id=None
+        )
+        assert ended is not None
+        return ended
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def resume_all(self) -> int:
+        """After a restart: re-open the stream of every live handover; end those caught mid-start."""
+        resumed = 0
+        for record in await self.store.list_handovers(limit=1_000_000):
+            if not record.is_live:
+                continue
+            connector = await self.store.get_connector(record.connector)
+            if record.state is HandoverState.PENDING or record.access_token is None or connector is None:
+                await self.apply(record.id, machine.EndRequested("error", "interrupted"), entry_id=None)
+                continue
+            secrets.add(record.access_token)
+            token = AccessToken(
+                token=record.access_token,
+                last_event_id=record.last_event_id,
+                subject=None,
+                expires_at=record.token_expires_at,
+                authenticated=bool(record.settings.get("useIdentityToken")),
+            )
+            live = LiveHandover(record, self.client_for(connector), token)
+            self.supervisor.add(live)
+            self._attach_stream(live, resume=True)
+            resumed += 1
+            log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
+        return resumed
+
+    async def close(self) -> None:
+        """Stop serving: close every stream (handovers stay live in the store for the next start)."""
+        await self.supervisor.close()
+
+    def live_counts(self) -> Mapping[str, int]:
+        """Live handovers by state, for /metrics."""
+        counts = {state.value: 0 for state in HandoverState if state is not HandoverState.ENDED}
+        for live in self.supervisor.live.values():
+            if live.record.is_live:
+                counts[live.record.state.value] += 1
+        return counts

@@ -1,0 +1,140 @@
+"""Logging, configured once at the entry point: structlog, JSON when not a TTY, secrets redacted.
+
+Secrets are declared, not guessed: fields the manifest types `secret`, a fixed list of sensitive names
+(access token, Authorization, API key, webhook secret) and every secret value registered at run time
+(API keys at start, webhook secrets as connectors load, access tokens as MIAW issues them) are replaced
+in every log line, whichever logger wrote it — the standard library's records (aiohttp's) go through the
+same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["REDACTED", "SecretRegistry", "configure_logging", "redact_processor", "secrets"]
+
+REDACTED = "[REDACTED]"
+# Short strings would redact ordinary words; real tokens and keys are far longer.
+_MIN_SECRET_LENGTH = 8
+SENSITIVE_KEYS = frozenset(
+    name.lower()
+    for name in (
+        "accessToken",
+        "access_token",
+        "authorization",
+        "apiKey",
+        "api_key",
+        "x-api-key",
+        "secret",
+        "webhookSecret",
+        "webhook_secret",
+        "identityToken",
+        "identity_token",
+        "customerIdentityToken",
+        "urlToken",
+        "password",
+        "token",
+    )
+)
+
+
+class SecretRegistry:
+    """Secret values seen at run time, and the keys declared secret by the manifest."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._keys: set[str] = set(SENSITIVE_KEYS)
+        self._lock = threading.Lock()
+        self._ordered: tuple[str, ...] = ()
+
+    def add(self, *values: str | None) -> None:
+        """Register secret values so they never appear in a log line."""
+        with self._lock:
+            for value in values:
+                if value and len(value) >= _MIN_SECRET_LENGTH:
+                    self._values.add(value)
+            # Longest first, so a secret that contains another is redacted whole.
+            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+
+    def add_keys(self, keys: Iterable[str]) -> None:
+        """Register field names whose values are secret (the manifest's `secret` fields)."""
+        with self._lock:
+            self._keys.update(k.lower() for k in keys)
+
+    def is_secret_key(self, key: str) -> bool:
+        """True when a value under this key must be redacted."""
+        return key.lower() in self._keys
+
+    def scrub_text(self, text: str) -> str:
+        """Replace every registered secret value inside a string."""
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def scrub(self, value: Any, key: str | None = None) -> Any:
+        """Redact a value recursively: by key name, then by registered secret values."""
+        if key is not None and self.is_secret_key(key) and value not in (None, "", False):
+            return REDACTED
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        if isinstance(value, dict):
+            return {k: self.scrub(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, BaseException):
+            return self.scrub_text(f"{type(value).__name__}: {value}")
+        return value
+
+
+secrets = SecretRegistry()
+
+
+def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: redact every field of the event, including the rendered exception."""
+    return {key: secrets.scrub(value, key) for key, value in event_dict.items()}
+
+
+def _scrub_rendered(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Tracebacks are rendered into text by an earlier processor; scrub that text too.
+    if "exception" in event_dict and isinstance(event_dict["exception"], str):
+        event_dict["exception"] = secrets.scrub_text(event_dict["exception"])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: Any = None) -> None:
+    """Configure structlog and the standard library once; JSON unless writing to a terminal."""
+    stream = stream or sys.stderr
+    as_json = json if json is not None else not stream.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_processor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    tail: list[Any] = [structlog.processors.format_exc_info, _scrub_rendered] if as_json else []
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

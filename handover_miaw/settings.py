@@ -1,0 +1,106 @@
+"""The runtime's settings: one object, from command-line flags over environment variables over defaults.
+
+Environment variables are `HANDOVER_MIAW_<NAME>` (e.g. `HANDOVER_MIAW_API_KEYS=key1,key2`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from handover_miaw.manifest.formats import is_loopback_host
+
+__all__ = ["ENV_PREFIX", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
+
+ENV_PREFIX = "HANDOVER_MIAW_"
+# MIAW base URLs live under these domains (SCRT 2.0); other hosts need an explicit allow-list entry.
+SALESFORCE_MESSAGING_DOMAINS = ("salesforce-scrt.com", "my.salesforce-scrt.com", "sfdc-scrt.com")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the runtime can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    connectors: Path | None = None
+    store: str | None = None
+    insecure_dev: bool = False
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    allowed_hosts: tuple[str, ...] = SALESFORCE_MESSAGING_DOMAINS
+    log_level: str = "INFO"
+    max_body_bytes: int = 1024 * 1024
+    max_file_bytes: int = 5 * 1024 * 1024
+    delivery_horizon_s: float = 3600.0
+    heartbeat_timeout_s: float = 90.0
+
+    @property
+    def store_url(self) -> str:
+        """The store to open: the explicit one, else SQLite in the data directory."""
+        return self.store or str(self.data_dir / "handover-miaw.db")
+
+    def base_url_allowed(self, host: str) -> bool:
+        """Whether MIAW calls may go to this host: the allow-list, or loopback in development mode."""
+        host = host.lower().rstrip(".")
+        if is_loopback_host(host):
+            return self.insecure_dev
+        return any(host == d or host.endswith("." + d) for d in self.allowed_hosts)
+
+    @classmethod
+    def from_sources(cls, args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Flags win over environment variables, which win over defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(ENV_PREFIX + item.name.upper())
+            if raw is not None:
+                values[item.name] = _convert(item.name, raw)
+            flag = getattr(args, item.name, None) if args is not None else None
+            if flag is not None and flag is not False:
+                values[item.name] = flag
+        return cls(**values)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in {"port", "max_body_bytes", "max_file_bytes"}:
+        return int(raw)
+    if name in {"delivery_horizon_s", "heartbeat_timeout_s"}:
+        return float(raw)
+    if name in {"data_dir", "connectors"}:
+        return Path(raw)
+    if name == "insecure_dev":
+        return _bool(raw)
+    if name in {"api_keys", "allowed_hosts"}:
+        return _csv(raw)
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `serve` flags (every setting can also come from HANDOVER_MIAW_<NAME>)."""
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    parser.add_argument("--data-dir", dest="data_dir", type=Path, help="folder of the SQLite store (default ./data)")
+    parser.add_argument("--connectors", type=Path, help="JSON file of connectors loaded at start")
+    parser.add_argument("--store", help="store URL: a SQLite path or sqlite:///… (default), or redis://host:port/db")
+    parser.add_argument(
+        "--insecure-dev",
+        dest="insecure_dev",
+        action="store_true",
+        default=None,
+        help="development mode: no API key required, loopback MIAW URLs allowed (logs a warning)",
+    )
+    parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
+    parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")

@@ -1,0 +1,48 @@
+"""A whole handover with DEBUG logging: no access token, identity token, API key or webhook secret in any line."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from handover_miaw.api.keys import STORE
+from handover_miaw.logs import configure_logging
+
+from .conftest import API_KEY, SECRET, Bot, wait_for
+
+IDENTITY = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9.aWRlbnRpdHktc2lnbmF0dXJl"
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()
+
+
+async def test_no_secret_in_any_log_line(log_output: io.StringIO, bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
+    hid, cid = handover["id"], handover["conversationId"]
+    await bot.sim.accept(cid, agent="Maria")
+    await bot.sim.send_text(cid, "hello")
+    await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "m1", "text": "hi"})
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1)
+    bot.sim.expire_tokens()
+    response = await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "m2", "text": "after expiry"})
+    assert response.status == 409
+    await bot.wait_state(hid, "ended")
+    record = await bot.api.app[STORE].get_handover(hid)
+    assert record is not None
+    assert record.access_token
+    text = log_output.getvalue()
+    assert len(text.splitlines()) > 10, "the test must see real log lines"
+    assert "handover.queued" in text
+    for secret in (record.access_token, IDENTITY, API_KEY, SECRET):
+        assert secret not in text

@@ -1,0 +1,59 @@
+"""Secrets never reach a rendered log line: checked on the real output of the configured pipeline."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from handover_miaw.logs import REDACTED, configure_logging, secrets
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
+API_KEY = "hm_live_5f2b8c1d9e7a4b3c"
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()
+
+
+def test_sensitive_keys_are_redacted(output: io.StringIO) -> None:
+    structlog.get_logger("t").info("miaw.token", accessToken=TOKEN, headers={"Authorization": f"Bearer {TOKEN}"})
+    line = output.getvalue()
+    assert TOKEN not in line
+    assert line.count(REDACTED) == 2
+
+
+def test_registered_values_are_redacted_anywhere(output: io.StringIO) -> None:
+    secrets.add(API_KEY)
+    structlog.get_logger("t").info(f"request with key {API_KEY}", detail=[f"x{API_KEY}y"])
+    line = output.getvalue()
+    assert API_KEY not in line
+    assert "request with key [REDACTED]" in line
+
+
+def test_stdlib_records_and_tracebacks_are_redacted(output: io.StringIO) -> None:
+    secrets.add(TOKEN)
+    logging.getLogger("aiohttp.access").warning("GET /sse?token=%s", TOKEN)
+    try:
+        raise RuntimeError(f"failed with {TOKEN}")
+    except RuntimeError:
+        structlog.get_logger("t").exception("boom")
+    text = output.getvalue()
+    assert TOKEN not in text
+    assert "failed with [REDACTED]" in text
+
+
+def test_manifest_secret_keys_are_redacted(output: io.StringIO) -> None:
+    secrets.add_keys(["myCustomSecretField"])
+    structlog.get_logger("t").info("settings", settings={"myCustomSecretField": "abc", "sendTranscript": True})
+    line = output.getvalue()
+    assert '"abc"' not in line
+    assert '"sendTranscript": true' in line
