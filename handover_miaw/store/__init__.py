@@ -1,19 +1,21 @@
 """Persistence for handovers: the Store interface, its records, and the engines behind it.
 
 `create_store(url)` picks the engine from a URL: `sqlite:///relative/file.db`, `sqlite:////absolute/file.db`
-(SQLAlchemy's convention: the path is what follows the third slash) or a plain file path.
+(SQLAlchemy's convention: the path is what follows the third slash) or a plain file path;
+`redis://host:port/db` or `rediss://...` (TLS), with an optional `?namespace=name` for the key prefix.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from handover_miaw.store import records
 from handover_miaw.store.base import DuplicateHandoverError, Store
+from handover_miaw.store.redis import RedisStore
 from handover_miaw.store.sqlite import SqliteStore
 
-__all__ = ["DuplicateHandoverError", "SqliteStore", "Store", "create_store", "records"]
+__all__ = ["DuplicateHandoverError", "RedisStore", "SqliteStore", "Store", "create_store", "records"]
 
 
 def create_store(url: str) -> Store:
@@ -34,5 +36,20 @@ def create_store(url: str) -> Store:
         if not path:
             raise ValueError("the sqlite store URL names no file")
         return SqliteStore(Path(path))
-    # The Redis engine (a later issue) plugs in here, for `redis://` and `rediss://`.
-    raise ValueError(f"unsupported store scheme {scheme!r}: supported are sqlite:// URLs and plain paths")
+    if scheme in {"redis", "rediss"}:
+        return _redis_store(url)
+    raise ValueError(
+        f"unsupported store scheme {scheme!r}: supported are sqlite:// and redis(s):// URLs and plain paths"
+    )
+
+
+def _redis_store(url: str) -> RedisStore:
+    """A RedisStore for a redis(s):// URL; its `namespace` query parameter is ours, the rest is redis-py's."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    namespaces = [value for name, value in query if name == "namespace"]
+    if len(namespaces) > 1:
+        raise ValueError("the redis store URL names more than one namespace")
+    rest = urlencode([(name, value) for name, value in query if name != "namespace"])
+    server_url = parts._replace(query=rest).geturl()
+    return RedisStore(server_url, namespace=namespaces[0]) if namespaces else RedisStore(server_url)

@@ -294,13 +294,13 @@ class SqliteStore:
         try:
             changed = await _run(db, f"UPDATE handovers SET {clause} WHERE id = ?", (*values, handover_id))  # noqa: S608 - checked names
         except sqlite3.IntegrityError as exc:
-            # The only constraint a checked change can break: reviving an ended handover whose session
-            # has a live one again.
+            # A UNIQUE failure here means reviving an ended handover whose session has a live one again;
+            # anything else (a NOT NULL field set to None) is a bad value.
             rows = list(
                 await db.execute_fetchall("SELECT connector, session_id FROM handovers WHERE id = ?", (handover_id,))
             )
-            existing = await self._live(db, rows[0][0], rows[0][1]) if rows else None
-            if existing is not None:
+            existing = await self._live(db, rows[0][0], rows[0][1]) if rows and "UNIQUE" in str(exc) else None
+            if existing is not None and existing.id != handover_id:
                 raise DuplicateHandoverError(existing) from None
             raise ValueError(f"handover {handover_id!r} not updated: {exc}") from None
         if not changed:

@@ -119,8 +119,9 @@ async def test_update_unknown_handover_is_key_error(store: Store) -> None:
         {"id": "h2"},
         {"session_id": "other"},
         {"state": "sleeping"},
+        {"user_id": None},
     ],
-    ids=["unknown", "injection", "id", "session", "bad-state"],
+    ids=["unknown", "injection", "id", "session", "bad-state", "null-required"],
 )
 async def test_update_rejects_bad_changes_and_changes_nothing(store: Store, changes: dict[str, object]) -> None:
     await store.create_handover(handover("h1"))

@@ -75,7 +75,7 @@ async def test_create_store_opens_the_named_file(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://:hunter2@cache:6379/0", "'redis'"),
+        ("mongodb://:hunter2@cache:27017/0", "'mongodb'"),
         ("postgres://db/x", "'postgres'"),
         ("sqlite://host/store.db", "no host"),
         ("sqlite:///", "no file"),

@@ -1,0 +1,377 @@
+"""The shared store: Redis, for several runtime processes working on the same handovers.
+
+Every change that touches more than one key runs as one Lua script (see redis_scripts for the key layout
+and why), so a check and the writes it guards are atomic across processes. Input is validated and
+encoded here, before any script runs: a script that failed half-way would not be rolled back.
+
+Ended handovers do not stay forever: once a handover has ended and has no pending delivery, its keys
+expire after `ended_ttl_s` (connectors never expire). Values are never logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import orjson
+import redis.asyncio
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.records import (
+    ConnectorRecord,
+    Delivery,
+    DeliveryState,
+    HandoverRecord,
+    HandoverState,
+    NewDelivery,
+    UserMessage,
+)
+from handover_miaw.store.redis_scripts import (
+    CREATE_HANDOVER,
+    DELIVERIES_AFTER,
+    DUE_DELIVERIES,
+    FIND_LIVE,
+    LIST_DELIVERIES,
+    LIST_HANDOVERS,
+    RECORD_EVENT,
+    REDRIVE,
+    RESERVE_MESSAGE,
+    SET_MESSAGE_STATE,
+    SETTLE,
+    UPDATE_HANDOVER,
+)
+
+# The field rules both engines share (which names exist, which are the handover's identity).
+from handover_miaw.store.sqlite_schema import HANDOVER_COLUMNS, IMMUTABLE_HANDOVER_FIELDS
+
+__all__ = ["RedisStore"]
+
+_SCRIPTS = (
+    CREATE_HANDOVER,
+    DELIVERIES_AFTER,
+    DUE_DELIVERIES,
+    FIND_LIVE,
+    LIST_DELIVERIES,
+    LIST_HANDOVERS,
+    RECORD_EVENT,
+    REDRIVE,
+    RESERVE_MESSAGE,
+    SET_MESSAGE_STATE,
+    SETTLE,
+    UPDATE_HANDOVER,
+)
+_HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)
+# The columns the SQLite engine declares NOT NULL and stores as they are (JSON ones hold "null" fine).
+_REQUIRED_FIELDS = frozenset(
+    {"id", "connector", "session_id", "user_id", "state", "conversation_id", "created_at", "updated_at"}
+)
+# No ':' (it separates the namespace from the key) and no glob characters (cleanup matches `{ns}:*`).
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class RedisStore:
+    """The Store engine several processes can share: one Redis server, keys under `{namespace}:`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "hm",
+        clock: Callable[[], float] = time.time,
+        ended_ttl_s: float = 7 * 86400,
+    ) -> None:
+        """Remember where the server is; `clock` stamps created/updated times (tests pass a fixed one).
+
+        `ended_ttl_s` is how long an ended handover's keys live once nothing of it is pending.
+        """
+        if not _NAMESPACE.fullmatch(namespace):
+            raise ValueError("a Redis store namespace is letters, digits, '_', '.' or '-'")
+        if ended_ttl_s < 0:
+            raise ValueError("ended_ttl_s cannot be negative")
+        self._url = url
+        self._prefix = f"{namespace}:"
+        self._clock = clock
+        self._ttl_ms = round(ended_ttl_s * 1000)
+        self._client: redis.asyncio.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        """Connect, check the server answers, and register the scripts."""
+        if self._client is not None:
+            return
+        client = redis.asyncio.Redis.from_url(self._url, decode_responses=True, socket_connect_timeout=5)
+        try:
+            await client.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        self._scripts = {script: client.register_script(script) for script in _SCRIPTS}
+        self._client = client
+
+    async def close(self) -> None:
+        """Close the connections; open() may be called again."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def ping(self) -> bool:
+        """True when the server answers; False (never an exception) when it is down or the store closed."""
+        if self._client is None:
+            return False
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    # Plumbing
+
+    # The client decodes every reply (decode_responses=True), so where redis-py types a reply as
+    # `bytes | str` it is a str: the casts below say so.
+    def _redis(self) -> redis.asyncio.Redis:
+        if self._client is None:
+            raise RuntimeError("the store is not open")
+        return self._client
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    async def _run(self, script: str, *args: str | int | float) -> Any:
+        """Run a registered script with the calling convention of redis_scripts (prefix, TTL, arguments)."""
+        self._redis()  # raises when the store is closed
+        return await self._scripts[script](args=[self._prefix, self._ttl_ms, *args])
+
+    # Connectors
+
+    async def put_connector(self, record: ConnectorRecord) -> None:
+        """Create or replace a connector."""
+        value = orjson.dumps({"config": record.config, "delivery": record.delivery, "updated_at": record.updated_at})
+        await self._redis().hset(self._key("connectors"), record.name, value)
+
+    async def get_connector(self, name: str) -> ConnectorRecord | None:
+        """One connector, or None."""
+        value = cast("str | None", await self._redis().hget(self._key("connectors"), name))
+        return None if value is None else _connector(name, value)
+
+    async def list_connectors(self) -> list[ConnectorRecord]:
+        """Every connector, by name."""
+        values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
+        return [_connector(name, values[name]) for name in sorted(values)]
+
+    async def delete_connector(self, name: str) -> bool:
+        """Remove a connector; False when there was none."""
+        return bool(await self._redis().hdel(self._key("connectors"), name))
+
+    # Handovers
+
+    async def create_handover(self, record: HandoverRecord) -> None:
+        """Insert a new handover; DuplicateHandoverError when its session already has a live one.
+
+        ValueError when the record cannot be stored as given (its id is taken, a required field is None).
+        """
+        values = {name: getattr(record, name) for name in HANDOVER_COLUMNS}
+        pairs, state, created_at = _encode_fields(values)
+        live = _live_field(record.connector, record.session_id)
+        reply = await self._run(CREATE_HANDOVER, record.id, live, created_at, state, *pairs)
+        if reply[0] == "duplicate":
+            raise DuplicateHandoverError(_handover(reply[1]))
+        if reply[0] == "exists":
+            raise ValueError(f"handover {record.id!r} not stored: its id is taken")
+
+    async def get_handover(self, handover_id: str) -> HandoverRecord | None:
+        """One handover, or None."""
+        row = cast("dict[str, str]", await self._redis().hgetall(self._key("h", handover_id)))
+        return _handover_from_dict(row) if row else None
+
+    async def find_live_handover(self, connector: str, session_id: str) -> HandoverRecord | None:
+        """The session's handover that has not ended, if any (there is at most one)."""
+        row = await self._run(FIND_LIVE, _live_field(connector, session_id))
+        return _handover(row) if row else None
+
+    async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
+        """Handovers, newest first (by creation, then by insertion), optionally in one state."""
+        index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
+        return [_handover(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
+
+    async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
+        """Apply field changes and return the new record.
+
+        KeyError for an unknown handover; ValueError for an unknown or identity field name (id, connector,
+        session_id), an unknown state or None for a required field; DuplicateHandoverError when it would
+        make a second live handover.
+        """
+        pairs, state, created_at = _encode_changes(changes, self._clock())
+        reply = await self._run(UPDATE_HANDOVER, handover_id, state, created_at, *pairs)
+        return _handover(self._checked(reply, handover_id)[1])
+
+    async def record_event(
+        self,
+        handover_id: str,
+        entry_id: str | None,
+        changes: Mapping[str, Any],
+        deliveries: Sequence[NewDelivery],
+    ) -> bool:
+        """In one script: mark entry_id processed, apply changes, enqueue deliveries.
+
+        False, with nothing changed, when entry_id was already processed. A delivery id already in the
+        outbox is not enqueued again (ids are stable). Raises as update_handover does, and ValueError
+        for a delivery of another handover; nothing is stored then.
+        """
+        now = self._clock()
+        pairs, state, created_at = _encode_changes(changes, now)
+        if any(delivery.handover_id != handover_id for delivery in deliveries):
+            raise ValueError(f"every delivery of an event must belong to handover {handover_id!r}")
+        triples = [item for d in deliveries for item in (d.id, d.type, orjson.dumps(d.payload).decode())]
+        entry = ("1", entry_id) if entry_id is not None else ("0", "")
+        reply = await self._run(RECORD_EVENT, handover_id, *entry, now, state, created_at, len(pairs), *pairs, *triples)
+        status: str = self._checked(reply, handover_id)[0]
+        return status == "ok"
+
+    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
+        """True when this MIAW entry was already processed for this handover."""
+        return bool(await self._redis().sismember(self._key("entries", handover_id), entry_id))
+
+    @staticmethod
+    def _checked(reply: list[Any], handover_id: str) -> list[Any]:
+        """A write script's reply, with its refusals raised as the SQLite engine raises them."""
+        if reply[0] == "missing":
+            raise KeyError(handover_id)
+        if reply[0] == "duplicate":
+            raise DuplicateHandoverError(_handover(reply[1]))
+        return reply
+
+    # User messages
+
+    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
+        """Store the pair if the client id is new; return the stored one (a retry gets the first MIAW id)."""
+        value = orjson.dumps([miaw_message_id, self._clock(), {}]).decode()
+        reply = self._checked(await self._run(RESERVE_MESSAGE, handover_id, client_message_id, value), handover_id)
+        stored_id, created_at, extra = orjson.loads(reply[1])
+        return UserMessage(handover_id, client_message_id, stored_id, reply[2], created_at, extra)
+
+    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
+        """Record the outcome of sending a user message; KeyError when it was never reserved."""
+        if not await self._run(SET_MESSAGE_STATE, handover_id, client_message_id, state):
+            raise KeyError((handover_id, client_message_id))
+
+    # Outbox
+
+    async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
+        """The oldest pending delivery of each handover, when its next attempt is due; oldest first."""
+        return [_delivery(row) for row in await self._run(DUE_DELIVERIES, now, limit)]
+
+    async def mark_delivered(self, delivery_id: str, now: float) -> None:
+        """The receiver acknowledged it: count the attempt and settle it."""
+        await self._settle(delivery_id, "delivered", now, "")
+
+    async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
+        """A failed attempt: count it, keep the error, and schedule the next one."""
+        await self._settle(delivery_id, "retry", next_attempt_at, error)
+
+    async def mark_dead(self, delivery_id: str, error: str) -> None:
+        """The last failed attempt: count it and give up, so later deliveries of the handover proceed."""
+        await self._settle(delivery_id, "dead", "", error)
+
+    async def _settle(self, delivery_id: str, outcome: str, when: float | str, error: str) -> None:
+        """Apply an attempt's outcome to a pending delivery.
+
+        A settled delivery is left alone (a late report must not revive or re-kill it); an unknown id is a
+        KeyError.
+        """
+        if await self._run(SETTLE, delivery_id, outcome, when, error) == "missing":
+            raise KeyError(delivery_id)
+
+    async def redrive(self, delivery_id: str, now: float) -> bool:
+        """Put a dead delivery back to pending, due now, its attempts kept; False when it is not dead."""
+        return bool(await self._run(REDRIVE, delivery_id, now))
+
+    async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
+        """Deliveries, oldest first, optionally in one state."""
+        states = list(DeliveryState) if state is None else [DeliveryState(state)]
+        rows = [_delivery(row) for row in await self._run(LIST_DELIVERIES, limit, *(s.value for s in states))]
+        return sorted(rows, key=lambda delivery: delivery.seq)[:limit]
+
+    async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
+        """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""
+        return [_delivery(row) for row in await self._run(DELIVERIES_AFTER, handover_id, int(after_seq), limit)]
+
+
+# Encoding: handover fields are JSON (one JSON value per hash field); delivery fields the scripts compute
+# on (state, attempts, times) are plain strings.
+
+
+def _live_field(connector: str, session_id: str) -> str:
+    """The `live` hash field of a session: the two JSON strings as the handover hash stores them."""
+    return (orjson.dumps(connector) + orjson.dumps(session_id)).decode()
+
+
+def _encode_changes(changes: Mapping[str, Any], now: float) -> tuple[list[str], str, str]:
+    """Checked changes, updated_at stamped unless given, as _encode_fields returns them."""
+    unknown = sorted(set(changes) - _HANDOVER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown handover fields: {', '.join(unknown)}")
+    immutable = sorted(set(changes) & IMMUTABLE_HANDOVER_FIELDS)
+    if immutable:
+        raise ValueError(f"handover fields cannot change: {', '.join(immutable)}")
+    return _encode_fields({"updated_at": now, **changes})
+
+
+def _encode_fields(values: Mapping[str, Any]) -> tuple[list[str], str, str]:
+    """Field/JSON pairs, the state ('' when unchanged) and the created_at index score ('' when unchanged).
+
+    ValueError for an unknown state, None for a required field, or a created_at that is not a number.
+    """
+    pairs: list[str] = []
+    for name, value in values.items():
+        if value is None and name in _REQUIRED_FIELDS:
+            raise ValueError(f"handover field {name} cannot be None")
+        pairs += [name, orjson.dumps(HandoverState(value).value if name == "state" else value).decode()]
+    state = HandoverState(values["state"]).value if "state" in values else ""
+    created_at = values.get("created_at", "")
+    if created_at != "" and (isinstance(created_at, bool) or not isinstance(created_at, int | float)):
+        raise ValueError("handover field created_at must be a number")
+    return pairs, state, repr(created_at) if created_at != "" else ""
+
+
+def _pairs(row: Sequence[str]) -> dict[str, str]:
+    """A hash as a script returns it (a flat field, value list)."""
+    return dict(zip(row[::2], row[1::2], strict=True))
+
+
+def _handover(row: Sequence[str]) -> HandoverRecord:
+    return _handover_from_dict(_pairs(row))
+
+
+def _handover_from_dict(values: Mapping[str, str]) -> HandoverRecord:
+    fields = {name: orjson.loads(values[name]) for name in HANDOVER_COLUMNS}
+    fields["state"] = HandoverState(fields["state"])
+    return HandoverRecord(**fields)
+
+
+def _connector(name: str, value: str) -> ConnectorRecord:
+    stored = orjson.loads(value)
+    return ConnectorRecord(name, stored["config"], stored["delivery"], stored["updated_at"])
+
+
+def _delivery(row: Sequence[str]) -> Delivery:
+    values = _pairs(row)
+    delivered_at = values.get("delivered_at")
+    return Delivery(
+        seq=int(values["seq"]),
+        id=values["id"],
+        handover_id=values["handover_id"],
+        connector=values["connector"],
+        type=values["type"],
+        payload=orjson.loads(values["payload"]),
+        state=DeliveryState(values["state"]),
+        attempts=int(values["attempts"]),
+        next_attempt_at=float(values["next_attempt_at"]),
+        created_at=float(values["created_at"]),
+        last_error=values.get("last_error"),
+        delivered_at=None if delivered_at is None else float(delivered_at),
+    )
