@@ -26,6 +26,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.valid for r in results) else EXIT_INVALID
 
 
+def _cmd_demo(_args: argparse.Namespace) -> int:
+    from handover_miaw.demo import main as demo_main
+
+    return demo_main(sys.stdout)
+
+
 def _cmd_simulator(args: argparse.Namespace) -> int:
     from handover_miaw.simulator import ScriptedAgent, SimulatorConfig, run
 
@@ -76,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--kind", choices=KINDS, help="what the files are (default: detected)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_cmd_validate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="play one whole handover: simulator + runtime (SQLite, temporary) + demo bot, printed as it happens",
+    )
+    demo.set_defaults(handler=_cmd_demo)
 
     serve = commands.add_parser(
         "serve",
