@@ -9,6 +9,7 @@ same processors.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import sys
 import threading
@@ -51,16 +52,21 @@ class SecretRegistry:
         self._values: set[str] = set()
         self._keys: set[str] = set(SENSITIVE_KEYS)
         self._lock = threading.Lock()
-        self._ordered: tuple[str, ...] = ()
+        # (-length, value), longest first, so a secret that contains another is redacted whole, and
+        # `scrub_text` skips by bisection every secret longer than the text (most log values are short
+        # ids; access tokens are long). Scanning every secret for every string made each log line cost
+        # O(live handovers): with 10,000 live, starting one took ~10 ms more (`python -m bench concurrency`).
+        self._sorted: list[tuple[int, str]] = []
+        self._ordered: tuple[tuple[int, str], ...] = ()
 
     def add(self, *values: str | None) -> None:
         """Register secret values so they never appear in a log line."""
         with self._lock:
             for value in values:
-                if value and len(value) >= _MIN_SECRET_LENGTH:
+                if value and len(value) >= _MIN_SECRET_LENGTH and value not in self._values:
                     self._values.add(value)
-            # Longest first, so a secret that contains another is redacted whole.
-            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+                    bisect.insort(self._sorted, (-len(value), value))
+            self._ordered = tuple(self._sorted)
 
     def add_keys(self, keys: Iterable[str]) -> None:
         """Register field names whose values are secret (the manifest's `secret` fields)."""
@@ -73,7 +79,9 @@ class SecretRegistry:
 
     def scrub_text(self, text: str) -> str:
         """Replace every registered secret value inside a string."""
-        for value in self._ordered:
+        ordered = self._ordered
+        for index in range(bisect.bisect_left(ordered, (-len(text),)), len(ordered)):
+            value = ordered[index][1]
             if value in text:
                 text = text.replace(value, REDACTED)
         return text

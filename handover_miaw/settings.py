@@ -17,8 +17,10 @@ from handover_miaw.manifest.formats import is_loopback_host
 __all__ = ["ENV_PREFIX", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
 
 ENV_PREFIX = "HANDOVER_MIAW_"
-# MIAW base URLs live under these domains (SCRT 2.0); other hosts need an explicit allow-list entry.
-SALESFORCE_MESSAGING_DOMAINS = ("salesforce-scrt.com", "my.salesforce-scrt.com", "sfdc-scrt.com")
+# MIAW base URLs are SCRT 2.0 URLs, `https://<mydomain>.my.salesforce-scrt.com` (sandboxes:
+# `<mydomain>.sandbox.my.salesforce-scrt.com`), per ../shared/miaw-api.md; any other host needs an
+# explicit allow-list entry (HANDOVER_MIAW_ALLOWED_HOSTS).
+SALESFORCE_MESSAGING_DOMAINS = ("my.salesforce-scrt.com",)
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -46,6 +48,14 @@ class Settings:
     max_file_bytes: int = 5 * 1024 * 1024
     delivery_horizon_s: float = 3600.0
     heartbeat_timeout_s: float = 90.0
+    # Each MIAW REST call's own time limit; a call that takes longer is retried like a lost answer.
+    miaw_timeout_s: float = 10.0
+    # How long before the MIAW access token's `exp` the agent and the bot are told the session will end
+    # (an authenticated user's handover goes on if the bot supplies a fresh identity token meanwhile).
+    token_warning_s: float = 120.0
+    # A handover still waiting for an agent this long after it (re-)entered the queue ends with
+    # `queue_timeout` and its MIAW conversation is closed; 0 turns the limit off.
+    queue_timeout_s: float = 1800.0
 
     @property
     def store_url(self) -> str:
@@ -77,7 +87,7 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in {"port", "max_body_bytes", "max_file_bytes"}:
         return int(raw)
-    if name in {"delivery_horizon_s", "heartbeat_timeout_s"}:
+    if name in {"delivery_horizon_s", "heartbeat_timeout_s", "miaw_timeout_s", "token_warning_s", "queue_timeout_s"}:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)
@@ -104,3 +114,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument(
+        "--token-warning-s",
+        dest="token_warning_s",
+        type=float,
+        help="seconds before the MIAW token expires to warn the agent and the bot (default 120)",
+    )
+    parser.add_argument(
+        "--queue-timeout-s",
+        dest="queue_timeout_s",
+        type=float,
+        help="end a handover still queued after this many seconds; 0 = never (default 1800)",
+    )

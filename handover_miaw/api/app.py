@@ -1,6 +1,7 @@
 """The aiohttp application: resources start in dependency order and stop in reverse.
 
-store → HTTP sessions (MIAW, deliveries) → handover service (resumes live handovers) → outbox dispatcher.
+store → HTTP sessions (MIAW, deliveries) → handover service (resumes live handovers) → outbox dispatcher
+and the watchdog (token expiry, queue limit).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from handover_miaw.api.routes_admin import routes as admin_routes
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.service import HandoverService
+from handover_miaw.handovers.timers import TimerPolicy
+from handover_miaw.handovers.watchdog import Watchdog
 from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
@@ -103,10 +106,15 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         app[METRICS],
         app[SIGNAL],
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        request_timeout_s=settings.miaw_timeout_s,
     )
     app[SERVICE] = service
     dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
+    watchdog = Watchdog(
+        service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
+    )
     dispatch_task: asyncio.Task[None] | None = None
+    watchdog_task: asyncio.Task[None] | None = None
     try:
         for record in records:
             await store.put_connector(record)
@@ -114,13 +122,15 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             secrets.add(connector.delivery.get("secret"), connector.delivery.get("apiKey"))
         resumed = await service.resume_all()
         dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
+        watchdog_task = asyncio.get_running_loop().create_task(watchdog.run(), name="handover-watchdog")
         log.info("runtime.started", connectors=len(records), resumed=resumed, store=settings.store_url.split("://")[0])
         yield
     finally:
-        if dispatch_task is not None:
-            dispatch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatch_task
+        for task in (watchdog_task, dispatch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await service.close()
         await delivery_session.close()
         await miaw_session.close()

@@ -28,7 +28,14 @@ class ConnectorsFileError(ValueError):
     def __init__(self, path: Path, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
-        super().__init__("\n".join(f"{path}: {p.pointer or '/'}: {p.message}" for p in problems))
+        super().__init__("\n".join(_line(path, p) for p in problems))
+
+
+def _line(path: Path, problem: Problem) -> str:
+    # As `handover-miaw validate` reports: a JSON syntax error by position, anything else by pointer.
+    if problem.line is not None:
+        return f"{path}:{problem.line}:{problem.column or 0}: {problem.message}"
+    return f"{path}: {problem.pointer or '/'}: {problem.message}"
 
 
 def load_connectors_file(path: Path, api: ApiDocument, settings: Settings) -> list[ConnectorRecord]:

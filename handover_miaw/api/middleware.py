@@ -15,6 +15,7 @@ from aiohttp import web
 
 from handover_miaw.api.keys import SETTINGS
 from handover_miaw.errors import HandoverError, SchemaViolationError
+from handover_miaw.logs import secrets
 
 __all__ = ["PUBLIC_PATHS", "error_response", "errors_middleware"]
 
@@ -25,10 +26,11 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"}
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
-    """A JSON error body."""
+    """A JSON error body; any registered secret (token, key, webhook secret) in it is redacted."""
     error: dict[str, object] = {"code": code, "message": message}
     error.update({k: v for k, v in extra.items() if v is not None})
-    return web.json_response({"error": error}, status=status)
+    # Scrubbed by value only: the body's own keys (code, message, pointer, problems) are not secret names.
+    return web.json_response({"error": secrets.scrub(error)}, status=status)
 
 
 def _authorized(request: web.Request) -> bool:
@@ -64,7 +66,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
-        return error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, code, exc.reason)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))  # RFC 9110 requires it on a 405
+        return response
     except Exception:
         log.exception("api.unhandled_error", method=request.method, path=request.path)
         return error_response(500, "internal_error", "an internal error occurred")

@@ -116,6 +116,15 @@ async def set_presence(request: web.Request) -> web.Response:
     return web.json_response({"notified": notified}, status=202)
 
 
+@routes.post("/v1/handovers/{id}/identity")
+async def refresh_identity(request: web.Request) -> web.Response:
+    """A fresh identity token for an authenticated user: the handover goes on with a new access token."""
+    handover_id = _id(request)
+    body = await json_body(request, "refreshIdentity")
+    record = await request.app[SERVICE].refresh_identity(handover_id, body["identityToken"])
+    return web.json_response(handover_view(record))
+
+
 @routes.post("/v1/handovers/{id}/files")
 async def send_file(request: web.Request) -> web.Response:
     """A file from the user (multipart: `file`, optional `text` and `id`)."""

@@ -6,7 +6,27 @@ de-duplicate across retries, restarts and duplicate MIAW events.
 
 Signature (header `X-Handover-Signature: t=<unix seconds>,v1=<hex>`): HMAC-SHA256 with the connector's
 secret over `<t>.<raw body>`. A receiver recomputes it, compares in constant time, and refuses a `t`
-outside its replay window (default 300 s).
+outside its replay window (default 300 s). `t` is the time of the attempt, so a retried delivery carries
+a fresh signature; the envelope `id` stays the same, which is what a receiver de-duplicates on.
+
+Verification recipe for a receiver (standard library only; tests/delivery/test_envelope.py runs it):
+
+```python
+import hashlib, hmac, time
+
+def verify_delivery(secret: str, raw_body: bytes, header: str, window_s: int = 300) -> bool:
+    # Use the raw request bytes, before any JSON parsing: re-serialising changes them.
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    if "t" not in fields or "v1" not in fields or not fields["t"].isdigit():
+        return False
+    if abs(time.time() - int(fields["t"])) > window_s:
+        return False  # too old (or from the future): a replay
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+```
+
+Then de-duplicate on the envelope's `id` (deliveries are at least once) and answer 2xx; any other answer,
+a timeout or a refused connection is retried with backoff, in order per handover.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ class LiveHandover:
     token: AccessToken
     stream: EventStream | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The token expiry the agent and the bot were last warned about (the warning is given once per token).
+    warned_for: float | None = None
 
 
 class Supervisor:

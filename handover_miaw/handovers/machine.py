@@ -5,13 +5,15 @@
                                         └──── transfer ──────────┘
 
 Inputs are MIAW events (from `handover_miaw.miaw.events`) and the runtime's own observations (the user
-ended, the token expired, routing status read after an agent left, ...). Effects are what the service must
-do: deliver something to the bot platform, read the routing status, close the MIAW conversation. No I/O.
+ended, the token expires soon or expired, the queue wait is over, routing status read after an agent
+left, ...). Effects are what the service must do: deliver something to the bot platform, read the routing
+status, tell the agent something, close the MIAW conversation. No I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from handover_miaw.miaw.events import (
@@ -36,9 +38,11 @@ __all__ = [
     "Effect",
     "EndRequested",
     "Input",
+    "NotifyAgent",
     "Policy",
     "RoutingStatusObserved",
     "Snapshot",
+    "TokenExpiring",
     "Transition",
     "step",
 ]
@@ -87,7 +91,15 @@ class EndRequested:
     close_conversation: bool = False
 
 
-Input = MiawEvent | ConversationCreated | RoutingStatusObserved | EndRequested
+@dataclass(frozen=True, slots=True)
+class TokenExpiring:
+    """The MIAW access token reaches its `exp` in `seconds_left`: the agent and the bot are told."""
+
+    expires_at: float
+    seconds_left: int
+
+
+Input = MiawEvent | ConversationCreated | RoutingStatusObserved | EndRequested | TokenExpiring
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +123,15 @@ class CloseConversation:
     """Close the MIAW conversation (the handover ended on our side)."""
 
 
-Effect = Deliver | CheckRoutingStatus | CloseConversation
+@dataclass(frozen=True, slots=True)
+class NotifyAgent:
+    """Send a notice into the MIAW conversation; `key` makes its message id stable, so it is sent once."""
+
+    text: str
+    key: str
+
+
+Effect = Deliver | CheckRoutingStatus | CloseConversation | NotifyAgent
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +257,23 @@ def _on_session_status(snap: Snapshot, event: SessionStatusChangedEvent) -> Tran
     return Transition()
 
 
+def _on_token_expiring(event: TokenExpiring) -> Transition:
+    # Keyed on the expiry: a fresh token (a new `exp`) gets its own warning; the same one never twice.
+    key = f"token_expiring:{int(event.expires_at)}"
+    notice = f"The user's chat session expires in about {event.seconds_left} seconds."
+    return Transition(
+        {},
+        [
+            _status("token_expiring", key, secondsLeft=event.seconds_left, expiresAt=_iso(event.expires_at)),
+            NotifyAgent(notice, key),
+        ],
+    )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:
     """Decide what an input does to a handover. An ended handover ignores everything."""
     if snap.state is HandoverState.ENDED:
@@ -244,6 +281,8 @@ def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:
     match event:
         case EndRequested(status=status, reason=reason, close_conversation=close):
             return _ended(status, reason, close=close)
+        case TokenExpiring():
+            return _on_token_expiring(event)
         case ConversationCreated():
             if snap.state is not HandoverState.PENDING:
                 return Transition()

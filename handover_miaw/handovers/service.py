@@ -38,6 +38,8 @@ from handover_miaw.miaw import (
     MiawError,
     MiawForbiddenError,
     MiawNotFoundError,
+    MiawRateLimitedError,
+    MiawServerError,
     MiawTransportError,
 )
 from handover_miaw.miaw.events import MiawEvent
@@ -66,6 +68,9 @@ class StartRequest:
 def _upstream(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
     if isinstance(exc, MiawTransportError):
         return UpstreamUnavailableError(f"Salesforce did not answer: {exc.message}")
+    if isinstance(exc, MiawServerError | MiawRateLimitedError):
+        # Still failing after the client's retries: unavailable for now, worth retrying with the same id.
+        return UpstreamUnavailableError(f"Salesforce is unavailable: {exc.message}")
     return UpstreamRefusedError(f"Salesforce refused the request: {exc.message}")
 
 
@@ -82,6 +87,7 @@ class HandoverService:
         *,
         heartbeat_timeout_s: float = 90.0,
         connect_timeout_s: float = 10.0,
+        request_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -92,6 +98,7 @@ class HandoverService:
         self.supervisor = Supervisor()
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.request_timeout_s = request_timeout_s
         self.clock = clock
 
     # --- connectors -----------------------------------------------------------------------------------
@@ -105,6 +112,7 @@ class HandoverService:
             config["esDeveloperName"],
             config["capabilitiesVersion"],
             session=self.session,
+            request_timeout=self.request_timeout_s,
         )
 
     async def _connector(self, name: str) -> ConnectorRecord:
@@ -266,6 +274,10 @@ class HandoverService:
             changes["last_event_id"] = cursor
         if transition.new_state is HandoverState.ENDED:
             changes["ended_at"] = now
+        elif transition.new_state is HandoverState.QUEUED and record.state is not HandoverState.QUEUED:
+            changes["queued_at"] = now  # the queue limit counts from here (creation, or a transfer)
+        elif transition.new_state is HandoverState.ACTIVE:
+            changes["queued_at"] = None
         deliveries = [
             self._new_delivery(record, effect, now)
             for effect in transition.effects
@@ -319,6 +331,16 @@ class HandoverService:
                 await self._apply_locked(live.record, live, observed, None, None)
             elif isinstance(effect, machine.CloseConversation):
                 await live.client.close_conversation(live.token, record.conversation_id)
+            elif isinstance(effect, machine.NotifyAgent):
+                message_id = derived_message_id(record.id, "notice", effect.key)
+                await live.client.send_message(
+                    live.token,
+                    record.conversation_id,
+                    effect.text,
+                    message_id=message_id,
+                    routing_attributes=record.routing_attributes,
+                    language=record.language,
+                )
         except MiawError as exc:
             log.warning("miaw.effect_failed", handover_id=record.id, effect=type(effect).__name__, error=exc.code)
             if isinstance(effect, machine.CheckRoutingStatus):
@@ -430,6 +452,39 @@ class HandoverService:
         if client_id is not None:
             await self.store.set_user_message_state(handover_id, client_id, "sent")
         return message_id, True
+
+    async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:
+        """An authenticated user's fresh identity token: carry the handover on a new access token.
+
+        A continuation token keeps the original expiry, so only a new verified-user token extends the
+        session. It is accepted only once MIAW lets it read this conversation (same verified subject).
+        """
+        live = await self._live(handover_id)
+        if not live.record.settings.get("useIdentityToken"):
+            raise StateConflictError("this handover is not for an authenticated user", pointer="/identityToken")
+        secrets.add(identity_token)
+        refused = StateConflictError(
+            "the identity token does not give access to this conversation", pointer="/identityToken"
+        )
+        try:
+            token = await live.client.authenticated_access_token(identity_token)
+            secrets.add(token.token)
+            if not token.authenticated:
+                raise refused
+            await live.client.routing_status(token, live.record.conversation_id)
+        except (MiawAuthError, MiawForbiddenError, MiawNotFoundError) as exc:
+            raise refused from exc
+        except MiawError as exc:
+            raise _upstream(exc) from exc
+        async with live.lock:
+            live.token = token
+            if live.stream is not None:
+                live.stream.set_token(token)
+            live.record = await self.store.update_handover(
+                handover_id, {"access_token": token.token, "token_expires_at": token.expires_at}
+            )
+        log.info("handover.token_renewed", handover_id=handover_id, connector=live.record.connector)
+        return live.record
 
     async def end(self, handover_id: str) -> HandoverRecord:
         """The user ends the handover: the MIAW conversation is closed."""

@@ -70,6 +70,8 @@ class HandoverRecord:
     end_status: str | None = None
     end_reason: str | None = None
     ended_at: float | None = None
+    # When the handover last entered the queue (created, or transferred back); None once an agent joined.
+    queued_at: float | None = None
 
     @property
     def is_live(self) -> bool:

@@ -163,7 +163,9 @@ _SCHEMA_V1 = (
 )
 
 # MIGRATIONS[n] takes a database from user_version n to n + 1; append, never edit a shipped entry.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+# v2: queued_at, for the queue timeout (a column added with a NULL default: existing rows need no rewrite).
+_SCHEMA_V2 = ("ALTER TABLE handovers ADD COLUMN queued_at REAL",)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)

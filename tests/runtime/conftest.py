@@ -41,6 +41,16 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = 5.0, what: st
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
+async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float = 5.0, what: str = "condition") -> None:
+    """Like wait_for, for a condition that has to be asked over the network (e.g. the runtime's API)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while not await predicate():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
 @dataclass
 class Receiver:
     """A webhook receiver that verifies signatures and records every delivery it accepts."""

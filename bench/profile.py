@@ -1,0 +1,46 @@
+"""Profile the runtime on the relay or fan-in path with py-spy: `python -m bench.profile relay|fanin [SECONDS]`.
+
+Writes collapsed stacks (GIL-holding samples only: where the event loop spends CPU) to
+bench/results/profile-<path>.txt and prints the top functions by self and inclusive time."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+from bench import bench_fanin, bench_relay
+from bench.common import RESULTS, stack
+
+
+async def main(path: str, seconds: float) -> str:
+    out = RESULTS / f"profile-{path}.txt"
+    async with stack() as st:
+        if path == "relay":
+            views, _ = await st.start_handovers(200, 32, prefix="prof")
+            ids = [v["id"] for v in views]
+            await bench_relay.relay_runtime(st, ids, 1000, 64, "warm", 30)
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
+                 "--format", "raw", "-r", "250", "--nonblocking", "--gil"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            fig = await bench_relay.relay_runtime(st, ids, 1_000_000, 64, "p", seconds)
+        else:
+            conversations = await bench_fanin.prepare(st, 200)
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
+                 "--format", "raw", "-r", "250", "--nonblocking", "--gil"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            fig = await bench_fanin.phase(st, conversations, int(1500 * seconds), 1500, seconds + 30)
+        spy.wait(seconds + 30)
+        time.sleep(0.1)
+    print(fig)
+    return str(out)
+
+
+if __name__ == "__main__":
+    target = asyncio.run(main(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 10.0))
+    subprocess.run([sys.executable, "-m", "bench.profile_summary", target, "45"], check=False)

@@ -1,0 +1,90 @@
+"""Which process serves which live handover, when several runtime processes share one Redis store.
+
+Every `interval` the owner loop renews the leases of the handovers this process serves (a lost lease means
+another process took over: the stream is detached, never ended) and tries to acquire the lease of every
+live handover nobody serves — those of a process that died, once their lease has lapsed. Acquiring means
+resuming: the stream re-opens from the stored cursor and catches up through list-entries, and the store's
+processed-entry ids make sure nothing is delivered twice. Takeover time is bounded by the lease TTL plus
+one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import structlog
+
+from handover_miaw.store.base import Store
+from handover_miaw.store.leases import Leases
+from handover_miaw.store.records import HandoverRecord, HandoverState
+
+__all__ = ["Ownership", "live_handovers", "stream_lease"]
+
+log = structlog.get_logger(__name__)
+
+
+async def live_handovers(store: Store) -> list[HandoverRecord]:
+    """Every handover that has not ended, read through the per-state indexes."""
+    found: list[HandoverRecord] = []
+    for state in (HandoverState.PENDING, HandoverState.QUEUED, HandoverState.ACTIVE):
+        found.extend(await store.list_handovers(state=state.value, limit=1_000_000))
+    return found
+
+
+def stream_lease(handover_id: str) -> str:
+    """The lease name of a handover's event stream."""
+    return f"stream:{handover_id}"
+
+
+@dataclass
+class Ownership:
+    """The lease loop of one process. `attach`/`detach` start and stop serving a handover."""
+
+    store: Store
+    leases: Leases
+    attach: Callable[[HandoverRecord], Awaitable[None]]
+    detach: Callable[[str], Awaitable[None]]
+    served: Callable[[], Iterable[str]]
+    ttl_s: float = 15.0
+    owner: str = field(default_factory=lambda: f"{uuid.uuid4().hex[:12]}")
+
+    @property
+    def interval_s(self) -> float:
+        """Renew three times per TTL, so one slow round never loses a lease."""
+        return self.ttl_s / 3
+
+    async def claim(self, handover_id: str) -> bool:
+        """Take the lease of a handover this process is about to start."""
+        return await self.leases.acquire(stream_lease(handover_id), self.owner, self.ttl_s)
+
+    async def release(self, handover_id: str) -> None:
+        """Give up the lease of a handover that ended here."""
+        await self.leases.release(stream_lease(handover_id), self.owner)
+
+    async def run(self) -> None:
+        """Renew and acquire forever (cancelled by the application on shutdown)."""
+        while True:
+            started = time.monotonic()
+            try:
+                await self.round()
+            except Exception:  # a store hiccup must not end ownership: try again next round
+                log.exception("ownership.round_failed", owner=self.owner)
+            await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    async def round(self) -> None:
+        """One round: renew what we serve, then pick up what nobody serves."""
+        served = set(self.served())
+        for handover_id in served:
+            if not await self.leases.acquire(stream_lease(handover_id), self.owner, self.ttl_s):
+                log.warning("ownership.lease_lost", handover_id=handover_id, owner=self.owner)
+                await self.detach(handover_id)
+        for record in await live_handovers(self.store):
+            if record.id in served:
+                continue
+            if await self.leases.acquire(stream_lease(record.id), self.owner, self.ttl_s):
+                log.info("ownership.acquired", handover_id=record.id, owner=self.owner)
+                await self.attach(record)

@@ -1,0 +1,64 @@
+"""The watchdog: feeds time-driven inputs (token expiry, queue limit) to every live handover.
+
+One loop for all handovers rather than a timer each: its decisions (`timers.due`) read only the stored
+record and the token, so they come out the same after a restart, with nothing to re-arm. The application
+owns the task (`run`) and cancels it at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+
+from handover_miaw.handovers import machine
+from handover_miaw.handovers.service import HandoverService
+from handover_miaw.handovers.timers import TimerPolicy, due
+
+__all__ = ["Watchdog"]
+
+log = structlog.get_logger(__name__)
+
+
+class Watchdog:
+    """Warns about expiring tokens and ends expired or over-long-queued handovers."""
+
+    def __init__(
+        self,
+        service: HandoverService,
+        policy: TimerPolicy,
+        *,
+        interval_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.policy = policy
+        self.interval_s = interval_s
+        self.clock = clock
+
+    async def run(self) -> None:
+        """Check every live handover, forever, every `interval_s`."""
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self.interval_s)
+
+    async def check_once(self) -> int:
+        """Apply every input that is due now; return how many were applied."""
+        applied = 0
+        for live in list(self.service.supervisor.live.values()):
+            now = self.clock()
+            event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
+            if event is None:
+                continue
+            try:
+                await self.service.apply(live.record.id, event, entry_id=None)
+            except Exception:
+                # One handover's failure (a store hiccup) must not stop the others' timers; next tick retries.
+                log.exception("handover.timer_failed", handover_id=live.record.id, input=type(event).__name__)
+                continue
+            if isinstance(event, machine.TokenExpiring):
+                live.warned_for = event.expires_at
+            applied += 1
+        return applied

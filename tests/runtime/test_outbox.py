@@ -1,0 +1,103 @@
+"""The outbox end to end: a receiver that is down gets everything in order once back; a delivery past
+its horizon is dead-lettered, listed by GET /v1/deliveries?state=dead and re-driven by POST …/retry."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from handover_miaw.simulator import Simulator
+
+from .conftest import SECRET, Bot, Factory, Receiver, wait_for, wait_until
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _deliveries(bot: Bot, state: str) -> list[dict[str, Any]]:
+    response = await bot.api.get("/v1/deliveries", params={"state": state})
+    assert response.status == 200
+    deliveries: list[dict[str, Any]] = (await response.json())["deliveries"]
+    return deliveries
+
+
+async def test_receiver_down_for_a_while_gets_everything_in_order(bot: Bot) -> None:
+    port = _free_port()
+    body: dict[str, Any] = {
+        "config": {
+            "baseUrl": bot.sim_url,
+            "organizationId": "00D000000000001",
+            "esDeveloperName": "Bot_Handover_Custom",
+        },
+        "delivery": {"format": "webhook", "url": f"http://127.0.0.1:{port}/hook", "secret": SECRET},
+    }
+    assert (await bot.api.put("/v1/connectors/acme", json=body)).status == 201
+    handover = await bot.start()
+    hid, cid = handover["id"], handover["conversationId"]
+    await bot.sim.accept(cid, agent="Maria")
+    texts = [f"while down {n}" for n in range(5)]
+    for text in texts:
+        await bot.sim.send_text(cid, text)
+
+    async def head_retried() -> bool:
+        return any(d["attempts"] >= 3 for d in await _deliveries(bot, "pending"))
+
+    # Nothing listens on the port: connections are refused and retried with backoff, never dropped.
+    await wait_until(head_retried, seconds=10, what="a few refused attempts")
+    assert await _deliveries(bot, "dead") == []
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        await wait_for(
+            lambda: len(receiver.of_type("agent.message", hid)) == len(texts), seconds=20, what="the backlog"
+        )
+        assert [d["data"]["text"] for d in receiver.of_type("agent.message", hid)] == texts
+        kinds = [d["type"] for d in receiver.deliveries]
+        assert kinds[0] == "handover.status"  # the queue status came first, as it happened
+        assert receiver.statuses(hid)[:2] == ["queue", "active"]
+        assert receiver.bad_signatures == 0
+    finally:
+        await runner.cleanup()
+
+
+async def test_dead_letter_is_listed_and_redriven_through_the_api(
+    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str
+) -> None:
+    bot = Bot(await start_runtime(delivery_horizon_s=0.5), sim, receiver, sim_url)
+    await bot.connector()
+    bot.receiver.fail_next = 10**6  # the receiver answers 503 to everything
+    handover = await bot.start()
+    hid = handover["id"]
+
+    async def any_dead() -> bool:
+        return bool(await _deliveries(bot, "dead"))
+
+    await wait_until(any_dead, seconds=10, what="a dead delivery")
+    dead = await _deliveries(bot, "dead")
+    (first,) = dead[:1]
+    assert first["handoverId"] == hid
+    assert first["type"] == "handover.status"
+    assert first["lastError"] == "HTTP 503"
+    assert first["attempts"] >= 1
+    bot.receiver.fail_next = 0
+    response = await bot.api.post(f"/v1/deliveries/{first['id']}/retry")
+    assert response.status == 202
+    assert await response.json() == {"id": first["id"], "state": "pending"}
+    await wait_for(lambda: any(d["id"] == first["id"] for d in bot.receiver.deliveries), what="the re-driven one")
+    again = await bot.api.post(f"/v1/deliveries/{first['id']}/retry")
+    assert again.status == 404  # no longer dead
+    missing = await bot.api.post("/v1/deliveries/dl_nope/retry")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
+    assert (await bot.api.get("/v1/deliveries", params={"state": "bogus"})).status == 400
