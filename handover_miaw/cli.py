@@ -65,9 +65,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not settings.insecure_dev and not settings.api_keys:
         print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
         return EXIT_INVALID
-    web.run_app(
-        create_app(settings, manifest), host=settings.host, port=settings.port, print=None, loop=_event_loop()
-    )
+    web.run_app(create_app(settings, manifest), host=settings.host, port=settings.port, print=None, loop=_event_loop())
     return EXIT_OK
 
 

@@ -56,6 +56,9 @@ class Settings:
     # A handover still waiting for an agent this long after it (re-)entered the queue ends with
     # `queue_timeout` and its MIAW conversation is closed; 0 turns the limit off.
     queue_timeout_s: float = 1800.0
+    # Several processes on one Redis store: a live handover's stream belongs to the process holding its
+    # lease; a process that dies stops renewing and another takes its streams over within about this long.
+    lease_ttl_s: float = 15.0
 
     @property
     def store_url(self) -> str:
@@ -87,7 +90,14 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in {"port", "max_body_bytes", "max_file_bytes"}:
         return int(raw)
-    if name in {"delivery_horizon_s", "heartbeat_timeout_s", "miaw_timeout_s", "token_warning_s", "queue_timeout_s"}:
+    if name in {
+        "delivery_horizon_s",
+        "heartbeat_timeout_s",
+        "miaw_timeout_s",
+        "token_warning_s",
+        "queue_timeout_s",
+        "lease_ttl_s",
+    }:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)
@@ -125,4 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="queue_timeout_s",
         type=float,
         help="end a handover still queued after this many seconds; 0 = never (default 1800)",
+    )
+    parser.add_argument(
+        "--lease-ttl-s",
+        dest="lease_ttl_s",
+        type=float,
+        help="with several processes on Redis: how soon a dead process's handovers are taken over (default 15)",
     )

@@ -17,20 +17,23 @@ import structlog
 from aiohttp import web
 
 from handover_miaw.api.connectors_file import load_connectors_file
-from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
+from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE, USER
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
 from handover_miaw.handovers.timers import TimerPolicy
+from handover_miaw.handovers.user import UserSide
 from handover_miaw.handovers.watchdog import Watchdog
 from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
+from handover_miaw.store.leases import create_leases
 
 __all__ = ["create_app", "miaw_endpoint"]
 
@@ -109,29 +112,53 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         request_timeout_s=settings.miaw_timeout_s,
     )
     app[SERVICE] = service
+    app[USER] = UserSide(service)
     dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
     watchdog = Watchdog(
         service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
     )
+    leases = create_leases(settings.store_url)
+    ownership = Ownership(
+        store,
+        leases,
+        attach=service.attach,
+        detach=service.detach,
+        served=service.served_ids,
+        ttl_s=settings.lease_ttl_s,
+    )
+    service.claim, service.release = ownership.claim, ownership.release
+    dispatcher.leases, dispatcher.owner, dispatcher.lease_ttl_s = leases, ownership.owner, settings.lease_ttl_s
     dispatch_task: asyncio.Task[None] | None = None
     watchdog_task: asyncio.Task[None] | None = None
+    ownership_task: asyncio.Task[None] | None = None
     try:
         for record in records:
             await store.put_connector(record)
         for connector in await store.list_connectors():
             secrets.add(connector.delivery.get("secret"), connector.delivery.get("apiKey"))
-        resumed = await service.resume_all()
+        await leases.open()
+        # The first round takes every live handover whose lease is free: all of them after a restart on
+        # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.
+        await ownership.round()
+        resumed = len(service.served_ids())
+        ownership_task = asyncio.get_running_loop().create_task(ownership.run(), name="stream-ownership")
         dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
         watchdog_task = asyncio.get_running_loop().create_task(watchdog.run(), name="handover-watchdog")
         log.info("runtime.started", connectors=len(records), resumed=resumed, store=settings.store_url.split("://")[0])
         yield
     finally:
-        for task in (watchdog_task, dispatch_task):
+        for task in (ownership_task, watchdog_task, dispatch_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        served = service.served_ids()
         await service.close()
+        # Hand the streams over at once instead of letting the leases lapse.
+        for handover_id in served:
+            with contextlib.suppress(Exception):
+                await ownership.release(handover_id)
+        await leases.close()
         await delivery_session.close()
         await miaw_session.close()
         await store.close()

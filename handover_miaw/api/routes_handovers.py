@@ -9,7 +9,7 @@ import orjson
 from aiohttp import BodyPartReader, web
 from aiohttp_sse import sse_response
 
-from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STORE
+from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STORE, USER
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
@@ -86,7 +86,7 @@ async def get_handover(request: web.Request) -> web.Response:
 @routes.delete("/v1/handovers/{id}")
 async def end_handover(request: web.Request) -> web.Response:
     """The user ends the handover."""
-    return web.json_response(handover_view(await request.app[SERVICE].end(_id(request))))
+    return web.json_response(handover_view(await request.app[USER].end(_id(request))))
 
 
 @routes.post("/v1/handovers/{id}/messages")
@@ -94,7 +94,7 @@ async def send_message(request: web.Request) -> web.Response:
     """A user message, sent once per caller id."""
     handover_id = _id(request)
     body = await json_body(request, "sendMessage")
-    miaw_id, sent = await request.app[SERVICE].send_message(handover_id, body["id"], body["text"])
+    miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
     return web.json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
 
 
@@ -103,7 +103,7 @@ async def send_typing(request: web.Request) -> web.Response:
     """Typing on or off."""
     handover_id = _id(request)
     body = await json_body(request, "sendTyping")
-    await request.app[SERVICE].send_typing(handover_id, body["typing"])
+    await request.app[USER].send_typing(handover_id, body["typing"])
     return web.Response(status=204)
 
 
@@ -112,7 +112,7 @@ async def set_presence(request: web.Request) -> web.Response:
     """The user connected or disconnected."""
     handover_id = _id(request)
     body = await json_body(request, "setPresence")
-    notified = await request.app[SERVICE].set_presence(handover_id, body["status"] == "connected")
+    notified = await request.app[USER].set_presence(handover_id, body["status"] == "connected")
     return web.json_response({"notified": notified}, status=202)
 
 
@@ -121,7 +121,7 @@ async def refresh_identity(request: web.Request) -> web.Response:
     """A fresh identity token for an authenticated user: the handover goes on with a new access token."""
     handover_id = _id(request)
     body = await json_body(request, "refreshIdentity")
-    record = await request.app[SERVICE].refresh_identity(handover_id, body["identityToken"])
+    record = await request.app[USER].refresh_identity(handover_id, body["identityToken"])
     return web.json_response(handover_view(record))
 
 
@@ -151,7 +151,7 @@ async def send_file(request: web.Request) -> web.Response:
             text, client_id = (value, client_id) if name == "text" else (text, value)
     if data is None:
         raise MalformedRequestError("the `file` part is missing", pointer="/file")
-    miaw_id, sent = await request.app[SERVICE].send_file(handover_id, data, filename, content_type, text, client_id)
+    miaw_id, sent = await request.app[USER].send_file(handover_id, data, filename, content_type, text, client_id)
     return web.json_response(
         {"id": client_id or miaw_id, "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200
     )

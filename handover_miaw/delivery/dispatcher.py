@@ -20,6 +20,7 @@ from handover_miaw.delivery.formats import build_request
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw.retry import FailureKind, RetryPolicy, decide
 from handover_miaw.store.base import Store
+from handover_miaw.store.leases import Leases, LocalLeases
 from handover_miaw.store.records import ConnectorRecord, Delivery
 
 __all__ = ["DELIVERY_RETRY_POLICY", "Dispatcher", "OutboxSignal"]
@@ -81,6 +82,10 @@ class Dispatcher:
     idle_poll_s: float = 0.5
     policy: RetryPolicy = DELIVERY_RETRY_POLICY
     clock: Callable[[], float] = time.time
+    # With several processes on one store, a handover's outbox is drained by whoever holds its outbox lease.
+    leases: Leases = field(default_factory=LocalLeases)
+    owner: str = "local"
+    lease_ttl_s: float = 15.0
     _connectors: dict[str, ConnectorRecord] = field(default_factory=dict)
 
     async def run(self) -> None:
@@ -96,8 +101,13 @@ class Dispatcher:
         if not due:
             return 0
         self._connectors = {}
-        await asyncio.gather(*(self._attempt(d) for d in due))
-        return len(due)
+        # The holder keeps a handover's outbox while it drains it (every attempt renews the lease); a dead
+        # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL may
+        # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
+        ttl = self.lease_ttl_s
+        mine = [d for d in due if await self.leases.acquire(f"outbox:{d.handover_id}", self.owner, ttl)]
+        await asyncio.gather(*(self._attempt(d) for d in mine))
+        return len(mine)
 
     async def _connector(self, name: str) -> ConnectorRecord | None:
         if name not in self._connectors:

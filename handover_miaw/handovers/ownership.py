@@ -82,6 +82,12 @@ class Ownership:
             if not await self.leases.acquire(stream_lease(handover_id), self.owner, self.ttl_s):
                 log.warning("ownership.lease_lost", handover_id=handover_id, owner=self.owner)
                 await self.detach(handover_id)
+                continue
+            record = await self.store.get_handover(handover_id)
+            if record is None or not record.is_live:
+                # Ended through another process: nothing arrives for it any more.
+                await self.detach(handover_id)
+                await self.release(handover_id)
         for record in await live_handovers(self.store):
             if record.id in served:
                 continue

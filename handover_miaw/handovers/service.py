@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -33,11 +33,8 @@ from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import (
     AccessToken,
-    MiawAuthError,
     MiawClient,
     MiawError,
-    MiawForbiddenError,
-    MiawNotFoundError,
     MiawRateLimitedError,
     MiawServerError,
     MiawTransportError,
@@ -47,7 +44,7 @@ from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
 from handover_miaw.store.base import DuplicateHandoverError, Store
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery
 
-__all__ = ["HandoverService", "StartRequest"]
+__all__ = ["HandoverService", "StartRequest", "upstream_error"]
 
 log = structlog.get_logger(__name__)
 
@@ -65,13 +62,21 @@ class StartRequest:
     context: dict[str, Any]
 
 
-def _upstream(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
+def upstream_error(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
     if isinstance(exc, MiawTransportError):
         return UpstreamUnavailableError(f"Salesforce did not answer: {exc.message}")
     if isinstance(exc, MiawServerError | MiawRateLimitedError):
         # Still failing after the client's retries: unavailable for now, worth retrying with the same id.
         return UpstreamUnavailableError(f"Salesforce is unavailable: {exc.message}")
     return UpstreamRefusedError(f"Salesforce refused the request: {exc.message}")
+
+
+async def _always(_handover_id: str) -> bool:
+    return True
+
+
+async def _nothing(_handover_id: str) -> None:
+    return None
 
 
 class HandoverService:
@@ -96,6 +101,9 @@ class HandoverService:
         self.metrics = metrics
         self.signal = signal
         self.supervisor = Supervisor()
+        # Set by the application when leases are in use (several processes on one store).
+        self.claim: Callable[[str], Awaitable[bool]] = _always
+        self.release: Callable[[str], Awaitable[None]] = _nothing
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.request_timeout_s = request_timeout_s
@@ -156,6 +164,7 @@ class HandoverService:
         secrets.add(settings.get("identityToken"))
         try:
             await self.store.create_handover(record)
+            await self.claim(handover_id)
         except DuplicateHandoverError as duplicate:
             return duplicate.existing, False
         bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
@@ -164,10 +173,10 @@ class HandoverService:
             await self._open(record, connector)
         except MiawError as exc:
             bound.warning("handover.start_failed", error=exc.code)
-            await self._end_now(
+            await self.end_now(
                 handover_id, "error", "miaw_unavailable" if isinstance(exc, MiawTransportError) else "miaw_refused"
             )
-            raise _upstream(exc) from exc
+            raise upstream_error(exc) from exc
         stored = await self.store.get_handover(handover_id)
         assert stored is not None
         return stored, True
@@ -241,17 +250,41 @@ class HandoverService:
     # --- applying inputs --------------------------------------------------------------------------------
 
     async def apply(
-        self, handover_id: str, event: machine.Input, *, entry_id: str | None, cursor: str | None = None
+        self,
+        handover_id: str,
+        event: machine.Input,
+        *,
+        entry_id: str | None,
+        cursor: str | None = None,
+        via: LiveHandover | None = None,
     ) -> HandoverRecord | None:
-        """Run one input through the state machine, persist it atomically, then execute its effects."""
-        live = self.supervisor.get(handover_id)
+        """Run one input through the state machine, persist it atomically, then execute its effects.
+
+        `via` is a transient view (live_for) when this process does not serve the handover's stream, so
+        effects such as closing the conversation still run.
+        """
+        live = self.supervisor.get(handover_id) or via
         if live is None:
             record = await self.store.get_handover(handover_id)
             if record is None or not record.is_live:
                 return record
             return await self._apply_locked(record, None, event, entry_id, cursor)
         async with live.lock:
-            return await self._apply_locked(live.record, live, event, entry_id, cursor)
+            # Read the stored record, not the in-memory one: another process may have changed it (the user
+            # ended the handover through it, or it renewed the token).
+            record = await self.store.get_handover(handover_id)
+            if record is None:
+                return None
+            live.record = record
+            if not record.is_live:
+                await self._stop_serving(handover_id)
+                return record
+            return await self._apply_locked(record, live, event, entry_id, cursor)
+
+    async def _stop_serving(self, handover_id: str) -> None:
+        if self.supervisor.get(handover_id) is not None:
+            self.supervisor.retire(handover_id)
+            await self.release(handover_id)
 
     async def _apply_locked(
         self,
@@ -304,7 +337,7 @@ class HandoverService:
         for effect in transition.effects:
             await self._execute(updated, live, effect)
         if updated.state is HandoverState.ENDED:
-            self.supervisor.retire(record.id)
+            await self._stop_serving(record.id)
         return updated
 
     def _new_delivery(self, record: HandoverRecord, effect: machine.Deliver, now: float) -> NewDelivery:
@@ -348,20 +381,38 @@ class HandoverService:
                 observed = machine.RoutingStatusObserved("UNKNOWN", effect.cause_entry_id)
                 await self._apply_locked(live.record, live, observed, None, None)
 
-    async def _end_now(self, handover_id: str, status: str, reason: str) -> None:
-        await self.apply(handover_id, machine.EndRequested(status, reason), entry_id=None)
-        self.supervisor.retire(handover_id)
+    async def end_now(self, handover_id: str, status: str, reason: str, via: LiveHandover | None = None) -> None:
+        """End a handover now for a reason the runtime found (MIAW refused, the token expired, ...)."""
+        await self.apply(handover_id, machine.EndRequested(status, reason), entry_id=None, via=via)
+        await self._stop_serving(handover_id)
 
     # --- the user's side --------------------------------------------------------------------------------
 
-    async def _live(self, handover_id: str) -> LiveHandover:
+    async def live_for(self, handover_id: str) -> LiveHandover:
+        """The handover to act on for the user: the one this process serves, else a transient one built from
+        the store (its stream is served by another process; REST calls need only the client and token)."""
         live = self.supervisor.get(handover_id)
         if live is not None and live.record.is_live:
             return live
         record = await self.store.get_handover(handover_id)
         if record is None:
             raise NotFoundError(f"handover {handover_id!r} does not exist")
-        raise StateConflictError(f"handover {handover_id!r} has ended ({record.end_reason or record.state})")
+        connector = await self.store.get_connector(record.connector)
+        if not record.is_live or record.access_token is None or connector is None:
+            raise StateConflictError(f"handover {handover_id!r} has ended ({record.end_reason or record.state})")
+        return LiveHandover(record, self.client_for(connector), self._stored_token(record))
+
+    @staticmethod
+    def _stored_token(record: HandoverRecord) -> AccessToken:
+        assert record.access_token is not None
+        secrets.add(record.access_token)
+        return AccessToken(
+            token=record.access_token,
+            last_event_id=record.last_event_id,
+            subject=None,
+            expires_at=record.token_expires_at,
+            authenticated=bool(record.settings.get("useIdentityToken")),
+        )
 
     async def get(self, handover_id: str) -> HandoverRecord:
         """One handover."""
@@ -370,157 +421,27 @@ class HandoverService:
             raise NotFoundError(f"handover {handover_id!r} does not exist")
         return record
 
-    async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
-        """Send a user message once per client id; returns (MIAW message id, sent now)."""
-        live = await self._live(handover_id)
-        reserved = await self.store.reserve_user_message(handover_id, client_id, new_miaw_id())
-        if reserved.state == "sent":
-            return reserved.miaw_message_id, False
-        await self._send_text(live, reserved.miaw_message_id, text)
-        await self.store.set_user_message_state(handover_id, client_id, "sent")
-        return reserved.miaw_message_id, True
-
-    async def _send_text(self, live: LiveHandover, message_id: str, text: str) -> None:
-        record = live.record
-        try:
-            await live.client.send_message(
-                live.token,
-                record.conversation_id,
-                text,
-                message_id=message_id,
-                routing_attributes=record.routing_attributes,
-                language=record.language,
-            )
-        except MiawError as exc:
-            raise await self._user_call_failed(live, exc) from exc
-
-    async def _user_call_failed(self, live: LiveHandover, exc: MiawError) -> Exception:
-        if isinstance(exc, MiawForbiddenError | MiawNotFoundError):
-            await self._end_now(live.record.id, "completed", "conversation_closed")
-            return StateConflictError("the Salesforce conversation is closed; the message was not delivered")
-        if isinstance(exc, MiawAuthError):
-            await self._end_now(live.record.id, "error", "token_expired")
-            return StateConflictError("the Salesforce session has expired; the message was not delivered")
-        return _upstream(exc)
-
-    async def send_typing(self, handover_id: str, typing: bool) -> None:
-        """Typing started or stopped."""
-        live = await self._live(handover_id)
-        try:
-            await live.client.send_typing(live.token, live.record.conversation_id, typing)
-        except MiawError as exc:
-            raise await self._user_call_failed(live, exc) from exc
-
-    async def set_presence(self, handover_id: str, connected: bool) -> bool:
-        """Tell the agent the user came back or left, when the node's setting asks for it."""
-        live = await self._live(handover_id)
-        settings = live.record.settings
-        enabled, text_key = (
-            ("userConnectsMessage", "userConnectsText")
-            if connected
-            else ("userDisconnectsMessage", "userDisconnectsText")
-        )
-        if not settings.get(enabled) or not settings.get(text_key):
-            return False
-        await self._send_text(live, new_miaw_id(), str(settings[text_key]))
-        return True
-
-    async def send_file(
-        self, handover_id: str, data: bytes, filename: str, content_type: str, text: str | None, client_id: str | None
-    ) -> tuple[str, bool]:
-        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now)."""
-        live = await self._live(handover_id)
-        message_id = new_miaw_id()
-        if client_id is not None:
-            reserved = await self.store.reserve_user_message(handover_id, client_id, message_id)
-            if reserved.state == "sent":
-                return reserved.miaw_message_id, False
-            message_id = reserved.miaw_message_id
-        try:
-            await live.client.send_file(
-                live.token,
-                live.record.conversation_id,
-                data,
-                filename,
-                content_type,
-                text=text,
-                message_id=message_id,
-                language=live.record.language,
-            )
-        except MiawError as exc:
-            raise await self._user_call_failed(live, exc) from exc
-        if client_id is not None:
-            await self.store.set_user_message_state(handover_id, client_id, "sent")
-        return message_id, True
-
-    async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:
-        """An authenticated user's fresh identity token: carry the handover on a new access token.
-
-        A continuation token keeps the original expiry, so only a new verified-user token extends the
-        session. It is accepted only once MIAW lets it read this conversation (same verified subject).
-        """
-        live = await self._live(handover_id)
-        if not live.record.settings.get("useIdentityToken"):
-            raise StateConflictError("this handover is not for an authenticated user", pointer="/identityToken")
-        secrets.add(identity_token)
-        refused = StateConflictError(
-            "the identity token does not give access to this conversation", pointer="/identityToken"
-        )
-        try:
-            token = await live.client.authenticated_access_token(identity_token)
-            secrets.add(token.token)
-            if not token.authenticated:
-                raise refused
-            await live.client.routing_status(token, live.record.conversation_id)
-        except (MiawAuthError, MiawForbiddenError, MiawNotFoundError) as exc:
-            raise refused from exc
-        except MiawError as exc:
-            raise _upstream(exc) from exc
-        async with live.lock:
-            live.token = token
-            if live.stream is not None:
-                live.stream.set_token(token)
-            live.record = await self.store.update_handover(
-                handover_id, {"access_token": token.token, "token_expires_at": token.expires_at}
-            )
-        log.info("handover.token_renewed", handover_id=handover_id, connector=live.record.connector)
-        return live.record
-
-    async def end(self, handover_id: str) -> HandoverRecord:
-        """The user ends the handover: the MIAW conversation is closed."""
-        await self._live(handover_id)
-        ended = await self.apply(
-            handover_id, machine.EndRequested("cancelled", "user_ended", close_conversation=True), entry_id=None
-        )
-        assert ended is not None
-        return ended
-
     # --- lifecycle --------------------------------------------------------------------------------------
 
-    async def resume_all(self) -> int:
-        """After a restart: re-open the stream of every live handover; end those caught mid-start."""
-        resumed = 0
-        for record in await self.store.list_handovers(limit=1_000_000):
-            if not record.is_live:
-                continue
-            connector = await self.store.get_connector(record.connector)
-            if record.state is HandoverState.PENDING or record.access_token is None or connector is None:
-                await self.apply(record.id, machine.EndRequested("error", "interrupted"), entry_id=None)
-                continue
-            secrets.add(record.access_token)
-            token = AccessToken(
-                token=record.access_token,
-                last_event_id=record.last_event_id,
-                subject=None,
-                expires_at=record.token_expires_at,
-                authenticated=bool(record.settings.get("useIdentityToken")),
-            )
-            live = LiveHandover(record, self.client_for(connector), token)
-            self.supervisor.add(live)
-            self._attach_stream(live, resume=True)
-            resumed += 1
-            log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
-        return resumed
+    def served_ids(self) -> list[str]:
+        """Handovers whose stream this process serves."""
+        return list(self.supervisor.live)
+
+    async def attach(self, record: HandoverRecord) -> None:
+        """Serve a live handover whose lease this process just took: re-open its stream from the stored
+        cursor (a restart, or a takeover from a process that died); end one caught mid-start."""
+        connector = await self.store.get_connector(record.connector)
+        if record.state is HandoverState.PENDING or record.access_token is None or connector is None:
+            await self.apply(record.id, machine.EndRequested("error", "interrupted"), entry_id=None)
+            return
+        live = LiveHandover(record, self.client_for(connector), self._stored_token(record))
+        self.supervisor.add(live)
+        self._attach_stream(live, resume=True)
+        log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
+
+    async def detach(self, handover_id: str) -> None:
+        """Stop serving a handover without ending it (its lease went to another process)."""
+        self.supervisor.retire(handover_id)
 
     async def close(self) -> None:
         """Stop serving: close every stream (handovers stay live in the store for the next start)."""

@@ -1,0 +1,159 @@
+"""The user's side of a handover: messages, typing, presence, files, a fresh identity token, the end.
+
+Any process can serve these calls: a handover whose stream another process owns is acted on through a
+transient view built from the store (`HandoverService.live_for`); MIAW needs only the token and the
+conversation id.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from handover_miaw.errors import StateConflictError
+from handover_miaw.handovers import machine
+from handover_miaw.handovers.ids import new_miaw_id
+from handover_miaw.handovers.live import LiveHandover
+from handover_miaw.handovers.service import HandoverService, upstream_error
+from handover_miaw.logs import secrets
+from handover_miaw.miaw import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
+from handover_miaw.store.records import HandoverRecord
+
+__all__ = ["UserSide"]
+
+log = structlog.get_logger(__name__)
+
+
+class UserSide:
+    """What the bot platform does on the user's behalf during a handover."""
+
+    def __init__(self, service: HandoverService) -> None:
+        self.service = service
+        self.store = service.store
+
+    async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
+        """Send a user message once per client id; returns (MIAW message id, sent now)."""
+        live = await self.service.live_for(handover_id)
+        reserved = await self.store.reserve_user_message(handover_id, client_id, new_miaw_id())
+        if reserved.state == "sent":
+            return reserved.miaw_message_id, False
+        await self._send_text(live, reserved.miaw_message_id, text)
+        await self.store.set_user_message_state(handover_id, client_id, "sent")
+        return reserved.miaw_message_id, True
+
+    async def _send_text(self, live: LiveHandover, message_id: str, text: str) -> None:
+        record = live.record
+        try:
+            await live.client.send_message(
+                live.token,
+                record.conversation_id,
+                text,
+                message_id=message_id,
+                routing_attributes=record.routing_attributes,
+                language=record.language,
+            )
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+
+    async def _user_call_failed(self, live: LiveHandover, exc: MiawError) -> Exception:
+        if isinstance(exc, MiawForbiddenError | MiawNotFoundError):
+            await self.service.end_now(live.record.id, "completed", "conversation_closed", via=live)
+            return StateConflictError("the Salesforce conversation is closed; the message was not delivered")
+        if isinstance(exc, MiawAuthError):
+            await self.service.end_now(live.record.id, "error", "token_expired", via=live)
+            return StateConflictError("the Salesforce session has expired; the message was not delivered")
+        return upstream_error(exc)
+
+    async def send_typing(self, handover_id: str, typing: bool) -> None:
+        """Typing started or stopped."""
+        live = await self.service.live_for(handover_id)
+        try:
+            await live.client.send_typing(live.token, live.record.conversation_id, typing)
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+
+    async def set_presence(self, handover_id: str, connected: bool) -> bool:
+        """Tell the agent the user came back or left, when the node's setting asks for it."""
+        live = await self.service.live_for(handover_id)
+        settings = live.record.settings
+        enabled, text_key = (
+            ("userConnectsMessage", "userConnectsText")
+            if connected
+            else ("userDisconnectsMessage", "userDisconnectsText")
+        )
+        if not settings.get(enabled) or not settings.get(text_key):
+            return False
+        await self._send_text(live, new_miaw_id(), str(settings[text_key]))
+        return True
+
+    async def send_file(
+        self, handover_id: str, data: bytes, filename: str, content_type: str, text: str | None, client_id: str | None
+    ) -> tuple[str, bool]:
+        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now)."""
+        live = await self.service.live_for(handover_id)
+        message_id = new_miaw_id()
+        if client_id is not None:
+            reserved = await self.store.reserve_user_message(handover_id, client_id, message_id)
+            if reserved.state == "sent":
+                return reserved.miaw_message_id, False
+            message_id = reserved.miaw_message_id
+        try:
+            await live.client.send_file(
+                live.token,
+                live.record.conversation_id,
+                data,
+                filename,
+                content_type,
+                text=text,
+                message_id=message_id,
+                language=live.record.language,
+            )
+        except MiawError as exc:
+            raise await self._user_call_failed(live, exc) from exc
+        if client_id is not None:
+            await self.store.set_user_message_state(handover_id, client_id, "sent")
+        return message_id, True
+
+    async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:
+        """An authenticated user's fresh identity token: carry the handover on a new access token.
+
+        A continuation token keeps the original expiry, so only a new verified-user token extends the
+        session. It is accepted only once MIAW lets it read this conversation (same verified subject).
+        """
+        live = await self.service.live_for(handover_id)
+        if not live.record.settings.get("useIdentityToken"):
+            raise StateConflictError("this handover is not for an authenticated user", pointer="/identityToken")
+        secrets.add(identity_token)
+        refused = StateConflictError(
+            "the identity token does not give access to this conversation", pointer="/identityToken"
+        )
+        try:
+            token = await live.client.authenticated_access_token(identity_token)
+            secrets.add(token.token)
+            if not token.authenticated:
+                raise refused
+            await live.client.routing_status(token, live.record.conversation_id)
+        except (MiawAuthError, MiawForbiddenError, MiawNotFoundError) as exc:
+            raise refused from exc
+        except MiawError as exc:
+            raise upstream_error(exc) from exc
+        async with live.lock:
+            live.token = token
+            if live.stream is not None:
+                live.stream.set_token(token)
+            live.record = await self.store.update_handover(
+                handover_id, {"access_token": token.token, "token_expires_at": token.expires_at}
+            )
+        log.info("handover.token_renewed", handover_id=handover_id, connector=live.record.connector)
+        return live.record
+
+    async def end(self, handover_id: str) -> HandoverRecord:
+        """The user ends the handover: the MIAW conversation is closed."""
+        live = await self.service.live_for(handover_id)
+        ended = await self.service.apply(
+            handover_id,
+            machine.EndRequested("cancelled", "user_ended", close_conversation=True),
+            entry_id=None,
+            via=live,
+        )
+        assert ended is not None
+        return ended
