@@ -53,11 +53,6 @@ if __name__ == "__main__":
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args()
     raise_nofile()
-    import os
-    import sys
-
-    if os.environ.get("BENCH_SWITCH"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     if arguments.uvloop:
         import uvloop
 

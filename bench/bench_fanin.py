@@ -31,10 +31,10 @@ async def phase(st: Stack, conversations: list[str], count: int, rate: float, ti
     assert rec is not None
     await asyncio.sleep(0.2)
     rec.reset()
-    rt_cpu = st.runtime.cpu_seconds()
+    rt_cpu = st.runtime_cpu()
     emit_seconds = await st.emit(conversations, count, rate, timeout)
     complete = await rec.wait_count(count, timeout)
-    runtime_cpu = st.runtime.cpu_seconds() - rt_cpu
+    runtime_cpu = st.runtime_cpu() - rt_cpu
     delivered = len(rec.latencies)
     window = (max(rec.arrivals) - min(rec.emits)) if delivered else float("nan")
     return {

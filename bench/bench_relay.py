@@ -42,12 +42,13 @@ async def _run(count: int, concurrency: int, send: Any, time_box: float) -> dict
 
 
 async def relay_runtime(st: Stack, ids: list[str], count: int, concurrency: int, tag: str, time_box: float) -> Any:
-    http, base = st.http, st.runtime.url
+    http = st.http
 
     async def send(index: int) -> None:
         handover = ids[index % len(ids)]
         body = orjson.dumps({"id": f"{tag}-{index}", "text": TEXT})
-        async with http.post(f"{base}/v1/handovers/{handover}/messages", data=body, headers=JSON) as response:
+        url = f"{st.url_for(index)}/v1/handovers/{handover}/messages"
+        async with http.post(url, data=body, headers=JSON) as response:
             await response.read()
             if response.status != 202:
                 raise RuntimeError(f"relay: {response.status}")
@@ -84,10 +85,10 @@ async def measure(
         fig = await relay_raw(st.http, st.sim.url, convs, count, concurrency, time_box)
         fig["sim_cpu_s"] = round(st.sim.cpu_seconds() - sim_cpu, 2)
         raw_rounds.append(fig)
-        sim_cpu, rt_cpu = st.sim.cpu_seconds(), st.runtime.cpu_seconds()
+        sim_cpu, rt_cpu = st.sim.cpu_seconds(), st.runtime_cpu()
         fig = await relay_runtime(st, ids, count, concurrency, f"m{r}", time_box)
         fig["sim_cpu_s"] = round(st.sim.cpu_seconds() - sim_cpu, 2)
-        fig["runtime_cpu_s"] = round(st.runtime.cpu_seconds() - rt_cpu, 2)
+        fig["runtime_cpu_s"] = round(st.runtime_cpu() - rt_cpu, 2)
         fig["runtime_cpu_us_per_message"] = round((fig["runtime_cpu_s"] / fig["messages"]) * 1e6, 1)
         rt_rounds.append(fig)
 

@@ -261,6 +261,17 @@ class Stack:
     http: aiohttp.ClientSession
     receiver: Receiver | None
     connector: str = "bench"
+    # Several runtime processes on one Redis: requests go round-robin, as behind a load balancer.
+    runtimes: list[Proc] = field(default_factory=list)
+
+    def url_for(self, index: int) -> str:
+        """The runtime that serves request number `index`."""
+        procs = self.runtimes or [self.runtime]
+        return procs[index % len(procs)].url
+
+    def runtime_cpu(self) -> float:
+        """CPU seconds used by every runtime process."""
+        return sum(p.cpu_seconds() for p in (self.runtimes or [self.runtime]))
 
     async def start_handovers(
         self, count: int, concurrency: int, *, prefix: str = "s", transcript: bool = False
@@ -284,7 +295,7 @@ class Stack:
                 "transcript": body_transcript,
             }
             started = time.perf_counter()
-            async with self.http.post(f"{self.runtime.url}/v1/handovers", data=orjson.dumps(body),
+            async with self.http.post(f"{self.url_for(index)}/v1/handovers", data=orjson.dumps(body),
                                       headers={"Content-Type": "application/json"}) as response:  # fmt: skip
                 payload = await response.read()
                 if response.status != 201:
@@ -345,6 +356,7 @@ async def stack(
     ping_s: float = 15.0,
     log_level: str = "INFO",
     client_limit: int = 0,
+    processes: int = 1,
 ) -> AsyncIterator[Stack]:
     """Simulator and runtime in their own processes, the receiver in this one; a connector named `bench`."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -364,16 +376,22 @@ async def stack(
             runtime_args += ["--store", store]
         if uvloop:
             runtime_args.append("--uvloop")
+        others: list[Proc] = []
         try:
             runtime = spawn("runtime", "bench._runtime", runtime_args, env=runtime_env)
+            for index in range(1, processes):
+                args = [*runtime_args, "--data-dir", str(tmpdir / f"data{index}")]
+                others.append(spawn(f"runtime{index}", "bench._runtime", args, env=runtime_env))
         except BaseException:
+            for proc in others:
+                proc.stop()
             sim.stop()
             raise
         profiler = _profile(runtime)
         try:
             async with client_session(client_limit) as http, contextlib.AsyncExitStack() as exits:
                 rec = await exits.enter_async_context(receiver_server()) if receiver else None
-                the_stack = Stack(sim, runtime, http, rec)
+                the_stack = Stack(sim, runtime, http, rec, runtimes=[runtime, *others] if others else [])
                 # Without a receiver, the pull format: deliveries wait in the store for GET …/events.
                 delivery = {"format": "webhook", "url": rec.url, "secret": SECRET} if rec else {"format": "sse"}
                 config = {"baseUrl": sim.url, "organizationId": ORG_ID, "esDeveloperName": "Bot_Handover_Custom"}
@@ -387,6 +405,8 @@ async def stack(
             if profiler is not None:
                 profiler.send_signal(2)
                 profiler.wait(30)
+            for proc in others:
+                proc.stop()
             runtime.stop()
             sim.stop()
 

@@ -22,10 +22,13 @@ from handover_miaw.miaw.events import (
     MessageEvent,
     MiawEvent,
     ParticipantChangedEvent,
+    PingEvent,
     QueuePositionEvent,
     RoutingResultEvent,
+    RoutingWorkResultEvent,
     SessionStatusChangedEvent,
     TypingEvent,
+    UnrecognisedEvent,
 )
 from handover_miaw.store.records import HandoverState
 
@@ -44,6 +47,7 @@ __all__ = [
     "Snapshot",
     "TokenExpiring",
     "Transition",
+    "inert",
     "step",
 ]
 
@@ -272,6 +276,18 @@ def _on_token_expiring(event: TokenExpiring) -> Transition:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def inert(event: Input) -> bool:
+    """True for events that change nothing in any state under any policy (the end user's own echoed
+    messages, keep-alives, work-item updates, anything unrecognised): the service skips them without
+    touching the store, which saves a read and a write for every relayed user message."""
+    match event:
+        case MessageEvent(sender_role=role):
+            return role not in AGENT_ROLES
+        case PingEvent() | RoutingWorkResultEvent() | UnrecognisedEvent():
+            return True
+    return False
 
 
 def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:

@@ -223,3 +223,23 @@ def test_delivery_keys_are_stable_per_cause() -> None:
     first = step(Snapshot(S.ACTIVE), MessageEvent(entry_id="m9", sender_role="Agent", text="x"), QUIET)
     again = step(Snapshot(S.ACTIVE), MessageEvent(entry_id="m9", sender_role="Agent", text="x"), QUIET)
     assert first.effects == again.effects
+
+
+def test_inert_events_are_exactly_those_that_never_change_anything() -> None:
+    from handover_miaw.handovers.machine import inert
+    from handover_miaw.miaw.events import RoutingWorkResultEvent
+
+    inert_events = [
+        MessageEvent(entry_id="u1", sender_role="EndUser", text="echo"),
+        PingEvent(),
+        RoutingWorkResultEvent(entry_id="w1", work_type="Accepted"),
+        UnrecognisedEvent(event_type="X", data="{}", reason="unknown"),
+    ]
+    for event in inert_events:
+        assert inert(event)
+        for state in (S.PENDING, S.QUEUED, S.ACTIVE):
+            for policy in (QUIET, FORWARD, END_ON_LEAVE):
+                assert step(Snapshot(state), event, policy) == Transition()
+    assert not inert(MessageEvent(entry_id="m1", sender_role="Agent", text="hi"))
+    assert not inert(_agent_joins())
+    assert not inert(TypingEvent(entry_id="t1", sender_role="Agent"))
