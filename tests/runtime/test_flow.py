@@ -220,3 +220,16 @@ async def test_duplicate_miaw_events_are_delivered_once(acme: Bot, sim: Simulato
     await sim.send_text(cid, "marker")
     await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= 4)
     assert [d["data"]["text"] for d in acme.receiver.of_type("agent.message", hid)] == ["one", "two", "three", "marker"]
+
+
+async def test_forward_events_change_applies_to_a_live_handover(acme: Bot) -> None:
+    hid, cid = await _active(acme)
+    await acme.sim.typing(cid, True)
+    await acme.sim.send_text(cid, "first")
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1)
+    assert "typing_started" not in acme.receiver.statuses(hid)
+    await acme.connector(forwardEvents=True)
+    await acme.sim.typing(cid, True)
+    await acme.sim.send_text(cid, "second")
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2)
+    assert acme.receiver.statuses(hid).count("typing_started") == 1
