@@ -68,6 +68,22 @@ class SecretRegistry:
                     bisect.insort(self._sorted, (-len(value), value))
             self._ordered = tuple(self._sorted)
 
+    def discard(self, *values: str | None) -> None:
+        """Forget secret values that are no longer in use (an ended handover's tokens), so the registry
+        does not grow for the life of the process. Key-based redaction still covers them."""
+        with self._lock:
+            for value in values:
+                if value and value in self._values:
+                    self._values.discard(value)
+                    del self._sorted[bisect.bisect_left(self._sorted, (-len(value), value))]
+            self._ordered = tuple(self._sorted)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
     def add_keys(self, keys: Iterable[str]) -> None:
         """Register field names whose values are secret (the manifest's `secret` fields)."""
         with self._lock:

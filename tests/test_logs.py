@@ -57,3 +57,15 @@ def test_manifest_secret_keys_are_redacted(output: io.StringIO) -> None:
     line = output.getvalue()
     assert '"abc"' not in line
     assert '"sendTranscript": true' in line
+
+
+def test_discarded_values_are_forgotten_and_others_still_redacted(output: io.StringIO) -> None:
+    first, second = "first-secret-value-123", "second-secret-value-456"
+    secrets.add(first, second)
+    size = len(secrets)
+    secrets.discard(first, "never-registered-value")
+    assert len(secrets) == size - 1
+    structlog.get_logger("t").info(f"{first} {second}")
+    line = output.getvalue()
+    assert first in line
+    assert second not in line

@@ -363,6 +363,7 @@ class HandoverService:
             await self._execute(updated, live, effect)
         if updated.state is HandoverState.ENDED:
             await self._stop_serving(record.id)
+            secrets.discard(updated.access_token, updated.settings.get("identityToken"))
         return updated
 
     def _new_delivery(self, record: HandoverRecord, effect: machine.Deliver, now: float) -> NewDelivery:

@@ -46,3 +46,16 @@ async def test_no_secret_in_any_log_line(log_output: io.StringIO, bot: Bot) -> N
     assert "handover.queued" in text
     for secret in (record.access_token, IDENTITY, API_KEY, SECRET):
         assert secret not in text
+
+
+async def test_an_ended_handover_s_token_leaves_the_registry(bot: Bot) -> None:
+    from handover_miaw.logs import secrets
+
+    await bot.connector()
+    handover = await bot.start()
+    record = await bot.api.app[STORE].get_handover(handover["id"])
+    assert record is not None
+    assert record.access_token in secrets
+    await bot.sim.end_session(handover["conversationId"])
+    await bot.wait_state(handover["id"], "ended")
+    assert record.access_token not in secrets
