@@ -141,6 +141,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.
         await ownership.round()
         resumed = len(service.served_ids())
+        await service.finish_ended()
         ownership_task = asyncio.get_running_loop().create_task(ownership.run(), name="stream-ownership")
         dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
         watchdog_task = asyncio.get_running_loop().create_task(watchdog.run(), name="handover-watchdog")

@@ -47,8 +47,10 @@ __all__ = [
     "Snapshot",
     "TokenExpiring",
     "Transition",
+    "effect_from_stored",
     "inert",
     "step",
+    "stored_effect",
 ]
 
 AGENT_ROLES = frozenset({"Agent", "Chatbot", "Supervisor"})
@@ -136,6 +138,30 @@ class NotifyAgent:
 
 
 Effect = Deliver | CheckRoutingStatus | CloseConversation | NotifyAgent
+
+
+def stored_effect(effect: Effect) -> dict[str, Any] | None:
+    """The MIAW call an effect needs, as stored with its transition; None for deliveries (the outbox)."""
+    match effect:
+        case CloseConversation():
+            return {"type": "close"}
+        case CheckRoutingStatus(cause_entry_id=cause):
+            return {"type": "routing_status", "cause": cause}
+        case NotifyAgent(text=text, key=key):
+            return {"type": "notify", "text": text, "key": key}
+    return None
+
+
+def effect_from_stored(stored: dict[str, Any]) -> Effect | None:
+    """The effect back from its stored form; None for a form this version does not know."""
+    match stored.get("type"):
+        case "close":
+            return CloseConversation()
+        case "routing_status":
+            return CheckRoutingStatus(stored.get("cause"))
+        case "notify":
+            return NotifyAgent(str(stored.get("text", "")), str(stored.get("key", "")))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

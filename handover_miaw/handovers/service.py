@@ -341,6 +341,9 @@ class HandoverService:
             for effect in transition.effects
             if isinstance(effect, machine.Deliver)
         ]
+        calls = [stored for effect in transition.effects if (stored := machine.stored_effect(effect)) is not None]
+        if calls:
+            changes["pending_effects"] = [*(record.pending_effects or []), *calls]
         if not changes and not deliveries and entry_id is None:
             return record
         if not await self.store.record_event(record.id, entry_id, changes, deliveries):
@@ -361,6 +364,9 @@ class HandoverService:
             )
         for effect in transition.effects:
             await self._execute(updated, live, effect)
+        if calls and live is not None:  # without a live view the calls stay stored for the serving process
+            updated = await self.store.update_handover(record.id, {"pending_effects": None})
+            live.record = updated
         if updated.state is HandoverState.ENDED:
             await self._stop_serving(record.id)
             secrets.discard(updated.access_token, updated.settings.get("identityToken"))
@@ -464,6 +470,30 @@ class HandoverService:
         self.supervisor.add(live)
         self._attach_stream(live, resume=True)
         log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
+        if record.pending_effects:
+            async with live.lock:
+                await self._finish_effects(live)
+
+    async def _finish_effects(self, live: LiveHandover) -> None:
+        """Do the MIAW calls a previous process stored with a transition but did not get to make."""
+        pending = live.record.pending_effects or []
+        log.info("handover.finishing_effects", handover_id=live.record.id, effects=[e.get("type") for e in pending])
+        for stored in pending:
+            effect = machine.effect_from_stored(stored)
+            if effect is not None:
+                await self._execute(live.record, live, effect)
+        live.record = await self.store.update_handover(live.record.id, {"pending_effects": None})
+
+    async def finish_ended(self) -> int:
+        """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""
+        finished = 0
+        for record in await self.store.list_handovers(state=HandoverState.ENDED.value, limit=1000):
+            connector = await self.store.get_connector(record.connector)
+            if not record.pending_effects or record.access_token is None or connector is None:
+                continue
+            await self._finish_effects(LiveHandover(record, self.client_for(connector), self._stored_token(record)))
+            finished += 1
+        return finished
 
     async def detach(self, handover_id: str) -> None:
         """Stop serving a handover without ending it (its lease went to another process)."""

@@ -72,6 +72,9 @@ class HandoverRecord:
     ended_at: float | None = None
     # When the handover last entered the queue (created, or transferred back); None once an agent joined.
     queued_at: float | None = None
+    # MIAW calls decided with the last transition and not yet done (close the conversation, read the
+    # routing status, notify the agent), stored with it so a crash in between cannot lose them.
+    pending_effects: list[dict[str, Any]] | None = None
 
     @property
     def is_live(self) -> bool:

@@ -58,7 +58,7 @@ PRAGMAS = (
 )
 
 HANDOVER_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HandoverRecord))
-HANDOVER_JSON_FIELDS = frozenset({"settings", "transcript", "context", "routing_attributes"})
+HANDOVER_JSON_FIELDS = frozenset({"settings", "transcript", "context", "routing_attributes", "pending_effects"})
 # A handover's identity: deliveries copy its connector at enqueue, and the live-session index is keyed on
 # (connector, session_id), so changing these would silently detach what was stored under them.
 IMMUTABLE_HANDOVER_FIELDS = frozenset({"id", "connector", "session_id"})
@@ -165,7 +165,9 @@ _SCHEMA_V1 = (
 # MIGRATIONS[n] takes a database from user_version n to n + 1; append, never edit a shipped entry.
 # v2: queued_at, for the queue timeout (a column added with a NULL default: existing rows need no rewrite).
 _SCHEMA_V2 = ("ALTER TABLE handovers ADD COLUMN queued_at REAL",)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
+# v3: pending_effects, JSON; 'null' (not SQL NULL) for existing rows, so every JSON column always parses.
+_SCHEMA_V3 = ("ALTER TABLE handovers ADD COLUMN pending_effects TEXT NOT NULL DEFAULT 'null'",)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)

@@ -243,3 +243,14 @@ def test_inert_events_are_exactly_those_that_never_change_anything() -> None:
     assert not inert(MessageEvent(entry_id="m1", sender_role="Agent", text="hi"))
     assert not inert(_agent_joins())
     assert not inert(TypingEvent(entry_id="t1", sender_role="Agent"))
+
+
+def test_effects_that_call_miaw_round_trip_through_their_stored_form() -> None:
+    from handover_miaw.handovers.machine import NotifyAgent, effect_from_stored, stored_effect
+
+    for effect in (CloseConversation(), CheckRoutingStatus("p2"), NotifyAgent("The session ends soon.", "warn:1")):
+        stored = stored_effect(effect)
+        assert stored is not None
+        assert effect_from_stored(stored) == effect
+    assert stored_effect(Deliver("agent.message", {}, "k")) is None
+    assert effect_from_stored({"type": "from-a-newer-version"}) is None
