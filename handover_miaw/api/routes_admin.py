@@ -60,7 +60,7 @@ async def put_connector(request: web.Request) -> web.Response:
     existed = await store.get_connector(name) is not None
     record = connector_record(name, body)
     await store.put_connector(record)
-    request.app[SERVICE].connector_changed(name)
+    request.app[SERVICE].connectors.changed(name)
     return web.json_response(connector_view(record), status=200 if existed else 201)
 
 
@@ -91,7 +91,7 @@ async def delete_connector(request: web.Request) -> web.Response:
     if live:
         raise StateConflictError(f"connector {name!r} serves {len(live)} live handover(s)")
     await store.delete_connector(name)
-    request.app[SERVICE].connector_changed(name)
+    request.app[SERVICE].connectors.changed(name)
     return web.Response(status=204)
 
 

@@ -20,6 +20,7 @@ from handover_miaw.delivery.dispatcher import OutboxSignal
 from handover_miaw.delivery.envelope import delivery_id, envelope
 from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefusedError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
+from handover_miaw.handovers.connectors import Connectors
 from handover_miaw.handovers.ids import derived_message_id, new_handover_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover, Supervisor
 from handover_miaw.handovers.mapping import (
@@ -33,7 +34,6 @@ from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import (
     AccessToken,
-    MiawClient,
     MiawError,
     MiawRateLimitedError,
     MiawServerError,
@@ -101,8 +101,7 @@ class HandoverService:
         self.metrics = metrics
         self.signal = signal
         self.supervisor = Supervisor()
-        self._clients: dict[tuple[str, float], MiawClient] = {}
-        self._connector_cache: dict[str, tuple[float, ConnectorRecord | None]] = {}
+        self.connectors = Connectors(store, manifest, session, request_timeout_s)
         # Set by the application when leases are in use (several processes on one store).
         self.claim: Callable[[str], Awaitable[bool]] = _always
         self.release: Callable[[str], Awaitable[None]] = _nothing
@@ -111,53 +110,11 @@ class HandoverService:
         self.request_timeout_s = request_timeout_s
         self.clock = clock
 
-    # --- connectors -----------------------------------------------------------------------------------
-
-    def client_for(self, connector: ConnectorRecord) -> MiawClient:
-        """The MIAW client of a connector, shared by its handovers (it holds no per-conversation state, and
-        one per handover cost 0.6 KB each at 10,000 live handovers); a changed connector gets a new one."""
-        key = (connector.name, connector.updated_at)
-        client = self._clients.get(key)
-        if client is None:
-            config = self.manifest.connector_with_defaults(connector.config)
-            client = MiawClient(
-                config["baseUrl"],
-                config["organizationId"],
-                config["esDeveloperName"],
-                config["capabilitiesVersion"],
-                session=self.session,
-                request_timeout=self.request_timeout_s,
-            )
-            self._clients = {k: v for k, v in self._clients.items() if k[0] != connector.name}
-            self._clients[key] = client
-        return client
-
-    async def _cached_connector(self, name: str) -> ConnectorRecord | None:
-        # Read for every MIAW event (Forward Events); on Redis each read is a round trip. A change made
-        # through another process is seen within a second.
-        now = time.monotonic()
-        cached = self._connector_cache.get(name)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        record = await self.store.get_connector(name)
-        self._connector_cache[name] = (now + 1.0, record)
-        return record
-
-    def connector_changed(self, name: str) -> None:
-        """A connector was replaced or removed through this process: stop using the cached copy."""
-        self._connector_cache.pop(name, None)
-
-    async def _connector(self, name: str) -> ConnectorRecord:
-        record = await self.store.get_connector(name)
-        if record is None:
-            raise NotFoundError(f"connector {name!r} does not exist", pointer="/connector")
-        return record
-
     # --- start ------------------------------------------------------------------------------------------
 
     async def start(self, request: StartRequest) -> tuple[HandoverRecord, bool]:
         """Start a handover; returns (record, created). A live one for the same session is returned as is."""
-        connector = await self._connector(request.connector)
+        connector = await self.connectors.require(request.connector)
         existing = await self.store.find_live_handover(request.connector, request.session_id)
         if existing is not None:
             return existing, False
@@ -206,7 +163,7 @@ class HandoverService:
         return stored, True
 
     async def _open(self, record: HandoverRecord, connector: ConnectorRecord) -> None:
-        client = self.client_for(connector)
+        client = self.connectors.client_for(connector)
         if record.settings.get("useIdentityToken"):
             token = await client.authenticated_access_token(str(record.settings["identityToken"]))
         else:
@@ -319,7 +276,7 @@ class HandoverService:
         entry_id: str | None,
         cursor: str | None,
     ) -> HandoverRecord:
-        connector = await self._cached_connector(record.connector)
+        connector = await self.connectors.cached(record.connector)
         forward = bool(connector and self.manifest.connector_with_defaults(connector.config).get("forwardEvents"))
         policy = machine.Policy(
             forward_events=forward, end_on_participant_change=bool(record.settings.get("endOnParticipantChange"))
@@ -432,7 +389,7 @@ class HandoverService:
         connector = await self.store.get_connector(record.connector)
         if not record.is_live or record.access_token is None or connector is None:
             raise StateConflictError(f"handover {handover_id!r} has ended ({record.end_reason or record.state})")
-        return LiveHandover(record, self.client_for(connector), self._stored_token(record))
+        return LiveHandover(record, self.connectors.client_for(connector), self._stored_token(record))
 
     @staticmethod
     def _stored_token(record: HandoverRecord) -> AccessToken:
@@ -466,7 +423,7 @@ class HandoverService:
         if record.state is HandoverState.PENDING or record.access_token is None or connector is None:
             await self.apply(record.id, machine.EndRequested("error", "interrupted"), entry_id=None)
             return
-        live = LiveHandover(record, self.client_for(connector), self._stored_token(record))
+        live = LiveHandover(record, self.connectors.client_for(connector), self._stored_token(record))
         self.supervisor.add(live)
         self._attach_stream(live, resume=True)
         log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
@@ -491,7 +448,9 @@ class HandoverService:
             connector = await self.store.get_connector(record.connector)
             if not record.pending_effects or record.access_token is None or connector is None:
                 continue
-            await self._finish_effects(LiveHandover(record, self.client_for(connector), self._stored_token(record)))
+            await self._finish_effects(
+                LiveHandover(record, self.connectors.client_for(connector), self._stored_token(record))
+            )
             finished += 1
         return finished
 
