@@ -13,7 +13,7 @@ from handover_miaw.errors import StateConflictError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.ids import new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
-from handover_miaw.handovers.service import HandoverService, upstream_error
+from handover_miaw.handovers.service import HandoverService, lean_token, upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.miaw import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
 from handover_miaw.store.records import HandoverRecord
@@ -137,7 +137,7 @@ class UserSide:
         except MiawError as exc:
             raise upstream_error(exc) from exc
         async with live.lock:
-            live.token = token
+            live.token = token = lean_token(token)
             if live.stream is not None:
                 live.stream.set_token(token)
             live.record = await self.store.update_handover(
