@@ -31,6 +31,7 @@ from handover_miaw.handovers.watchdog import Watchdog
 from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
+from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
@@ -82,16 +83,6 @@ def _miaw_trace(metrics: Metrics) -> aiohttp.TraceConfig:
     return trace
 
 
-def _miaw_session(metrics: Metrics) -> aiohttp.ClientSession:
-    # Like handover_miaw.miaw.stream_session() (no connection limit: one stream per live handover; no total
-    # timeout: streams are long-lived), plus the trace that counts MIAW calls for /metrics.
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        timeout=aiohttp.ClientTimeout(total=None, connect=10.0, sock_connect=10.0),
-        trace_configs=[_miaw_trace(metrics)],
-    )
-
-
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
@@ -100,7 +91,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     store = create_store(settings.store_url)
     await store.open()
     app[STORE] = store
-    miaw_session = _miaw_session(app[METRICS])
+    miaw_session = stream_session(trace_configs=[_miaw_trace(app[METRICS])])
     delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
     service = HandoverService(
         store,

@@ -13,6 +13,7 @@ from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.views import connector_view
 from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
+from handover_miaw.handovers.ownership import live_handovers
 from handover_miaw.logs import secrets
 from handover_miaw.problems import Problem
 from handover_miaw.settings import Settings
@@ -87,7 +88,7 @@ async def delete_connector(request: web.Request) -> web.Response:
     store = request.app[STORE]
     if await store.get_connector(name) is None:
         raise NotFoundError(f"connector {name!r} does not exist")
-    live = [h for h in await store.list_handovers(limit=1_000_000) if h.connector == name and h.is_live]
+    live = [h for h in await live_handovers(store) if h.connector == name]
     if live:
         raise StateConflictError(f"connector {name!r} serves {len(live)} live handover(s)")
     await store.delete_connector(name)

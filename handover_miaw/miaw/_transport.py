@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,17 +34,21 @@ _log = logging.getLogger("handover_miaw.miaw.client")
 _ERROR_DETAIL_CHARS = 300
 
 
-def stream_session(*, connect_timeout: float = 10.0) -> aiohttp.ClientSession:
+def stream_session(
+    *, connect_timeout: float = 10.0, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> aiohttp.ClientSession:
     """A ClientSession fit for long-lived event streams (and for REST calls next to them).
 
     aiohttp's defaults break streams silently: the connector's limit of 100 connections makes stream
     number 101 wait forever for a free connection, and the default 300 s total timeout kills every
     stream after five minutes. This session has no connection limit and no total timeout; each REST
-    call carries its own timeout and streams use a read timeout as liveness check.
+    call carries its own timeout and streams use a read timeout as liveness check. `trace_configs` lets
+    the owner observe the calls (metrics).
     """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        trace_configs=list(trace_configs),
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "HANDOVER_FIELDS",
+    "IMMUTABLE_HANDOVER_FIELDS",
     "ConnectorRecord",
     "Delivery",
     "DeliveryState",
@@ -120,3 +122,10 @@ class UserMessage:
     state: str
     created_at: float
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The field rules every engine shares.
+HANDOVER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HandoverRecord))
+# A handover's identity: deliveries copy its connector at enqueue, and the live-session index is keyed on
+# (connector, session_id), so changing these would silently detach what was stored under them.
+IMMUTABLE_HANDOVER_FIELDS = frozenset({"id", "connector", "session_id"})

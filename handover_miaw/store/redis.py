@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 
 from handover_miaw.store.base import DuplicateHandoverError
 from handover_miaw.store.records import (
+    HANDOVER_FIELDS,
+    IMMUTABLE_HANDOVER_FIELDS,
     ConnectorRecord,
     Delivery,
     DeliveryState,
@@ -45,9 +47,6 @@ from handover_miaw.store.redis_scripts import (
     UPDATE_HANDOVER,
 )
 
-# The field rules both engines share (which names exist, which are the handover's identity).
-from handover_miaw.store.sqlite_schema import HANDOVER_COLUMNS, IMMUTABLE_HANDOVER_FIELDS
-
 __all__ = ["RedisStore"]
 
 _SCRIPTS = (
@@ -64,7 +63,7 @@ _SCRIPTS = (
     SETTLE,
     UPDATE_HANDOVER,
 )
-_HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)
+_HANDOVER_FIELDS = frozenset(HANDOVER_FIELDS)
 # The columns the SQLite engine declares NOT NULL and stores as they are (JSON ones hold "null" fine).
 _REQUIRED_FIELDS = frozenset(
     {"id", "connector", "session_id", "user_id", "state", "conversation_id", "created_at", "updated_at"}
@@ -187,7 +186,7 @@ class RedisStore:
 
         ValueError when the record cannot be stored as given (its id is taken, a required field is None).
         """
-        values = {name: getattr(record, name) for name in HANDOVER_COLUMNS}
+        values = {name: getattr(record, name) for name in HANDOVER_FIELDS}
         pairs, state, created_at = _encode_fields(values)
         live = _live_field(record.connector, record.session_id)
         reply = await self._run(CREATE_HANDOVER, record.id, live, created_at, state, *pairs)
@@ -362,7 +361,7 @@ def _handover(row: Sequence[str]) -> HandoverRecord:
 
 def _handover_from_dict(values: Mapping[str, str]) -> HandoverRecord:
     # A field added after a handover was written (queued_at) is absent from its hash: it reads as None.
-    fields = {name: orjson.loads(values.get(name, "null")) for name in HANDOVER_COLUMNS}
+    fields = {name: orjson.loads(values.get(name, "null")) for name in HANDOVER_FIELDS}
     fields["state"] = HandoverState(fields["state"])
     return HandoverRecord(**fields)
 

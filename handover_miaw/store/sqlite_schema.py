@@ -6,13 +6,16 @@ engine runs names its columns from here, never from caller input.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from handover_miaw.store.records import (
+    HANDOVER_FIELDS as HANDOVER_COLUMNS,
+)
+from handover_miaw.store.records import (
+    IMMUTABLE_HANDOVER_FIELDS,
     ConnectorRecord,
     Delivery,
     DeliveryState,
@@ -26,7 +29,6 @@ __all__ = [
     "DELIVERY_COLUMNS",
     "HANDOVER_COLUMNS",
     "HANDOVER_JSON_FIELDS",
-    "IMMUTABLE_HANDOVER_FIELDS",
     "INSERT_HANDOVER",
     "MIGRATIONS",
     "PRAGMAS",
@@ -57,11 +59,7 @@ PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
 )
 
-HANDOVER_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(HandoverRecord))
 HANDOVER_JSON_FIELDS = frozenset({"settings", "transcript", "context", "routing_attributes", "pending_effects"})
-# A handover's identity: deliveries copy its connector at enqueue, and the live-session index is keyed on
-# (connector, session_id), so changing these would silently detach what was stored under them.
-IMMUTABLE_HANDOVER_FIELDS = frozenset({"id", "connector", "session_id"})
 
 CONNECTOR_COLUMNS = ("name", "config", "delivery", "updated_at")
 USER_MESSAGE_COLUMNS = ("handover_id", "client_message_id", "miaw_message_id", "state", "created_at", "extra")
