@@ -14,6 +14,7 @@ class Metrics:
     """The runtime's metrics."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _miaw_call_children: dict[tuple[str, str], Counter] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.handovers = Gauge("handover_miaw_handovers", "Live handovers by state", ["state"], registry=self.registry)
@@ -32,3 +33,11 @@ class Metrics:
         self.stream_reconnects = Counter(
             "handover_miaw_stream_reconnects", "MIAW event stream reconnects", registry=self.registry
         )
+
+    def miaw_call(self, endpoint: str, outcome: str) -> None:
+        """Count one MIAW HTTP attempt (a `CallObserver`); `outcome` is the status or the failure's name."""
+        child = self._miaw_call_children.get((endpoint, outcome))
+        if child is None:
+            # labels() takes a lock and builds a key on every call; the children are few and kept here.
+            child = self._miaw_call_children[(endpoint, outcome)] = self.miaw_calls.labels(endpoint, outcome)
+        child.inc()

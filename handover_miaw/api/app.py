@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import aiohttp
 import structlog
@@ -36,51 +34,9 @@ from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
 
-__all__ = ["create_app", "miaw_endpoint"]
+__all__ = ["create_app"]
 
 log = structlog.get_logger(__name__)
-
-_ENDPOINTS = (
-    (re.compile(r"/authorization/unauthenticated/access-token$"), "access_token"),
-    (re.compile(r"/authorization/authenticated/access-token$"), "authenticated_access_token"),
-    (re.compile(r"/authorization/continuation-access-token$"), "continuation_token"),
-    (re.compile(r"/conversation/[^/]+/message$"), "send_message"),
-    (re.compile(r"/conversation/[^/]+/file$"), "send_file"),
-    (re.compile(r"/conversation/[^/]+/entry$"), "send_entry"),
-    (re.compile(r"/conversation/[^/]+/entries$"), "list_entries"),
-    (re.compile(r"/conversation/[^/]+/acknowledge-entries$"), "acknowledge"),
-    (re.compile(r"/conversation/[^/]+/session$"), "end_session"),
-    (re.compile(r"/conversation/[^/]+$"), "conversation"),
-    (re.compile(r"/conversation$"), "create_conversation"),
-    (re.compile(r"/eventrouter/v1/sse$"), "sse"),
-    (re.compile(r"/embedded-service-config$"), "config"),
-)
-
-
-def miaw_endpoint(path: str) -> str:
-    """The metric label of a MIAW URL path (never the ids inside it)."""
-    for pattern, name in _ENDPOINTS:
-        if pattern.search(path):
-            return name
-    return "other"
-
-
-def _miaw_trace(metrics: Metrics) -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-
-    async def on_end(
-        _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
-    ) -> None:
-        metrics.miaw_calls.labels(miaw_endpoint(params.url.path), str(params.response.status)).inc()
-
-    async def on_error(
-        _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestExceptionParams
-    ) -> None:
-        metrics.miaw_calls.labels(miaw_endpoint(params.url.path), type(params.exception).__name__).inc()
-
-    trace.on_request_end.append(on_end)
-    trace.on_request_exception.append(on_error)
-    return trace
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
@@ -91,7 +47,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     store = create_store(settings.store_url)
     await store.open()
     app[STORE] = store
-    miaw_session = stream_session(trace_configs=[_miaw_trace(app[METRICS])])
+    miaw_session = stream_session()
     delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
     service = HandoverService(
         store,

@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from handover_miaw.api.keys import SETTINGS
+from handover_miaw.api.responses import json_response
 from handover_miaw.errors import HandoverError, SchemaViolationError
 from handover_miaw.logs import secrets
 
@@ -30,7 +31,7 @@ def error_response(status: int, code: str, message: str, **extra: object) -> web
     error: dict[str, object] = {"code": code, "message": message}
     error.update({k: v for k, v in extra.items() if v is not None})
     # Scrubbed by value only: the body's own keys (code, message, pointer, problems) are not secret names.
-    return web.json_response({"error": secrets.scrub(error)}, status=status)
+    return json_response({"error": secrets.scrub(error)}, status=status)
 
 
 def _authorized(request: web.Request) -> bool:

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
 from handover_miaw.api.requests import json_body
+from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import connector_view
 from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
 from handover_miaw.handovers.ownership import live_handovers
@@ -62,13 +63,13 @@ async def put_connector(request: web.Request) -> web.Response:
     record = connector_record(name, body)
     await store.put_connector(record)
     request.app[SERVICE].connectors.changed(name)
-    return web.json_response(connector_view(record), status=200 if existed else 201)
+    return json_response(connector_view(record), status=200 if existed else 201)
 
 
 @routes.get("/v1/connectors")
 async def list_connectors(request: web.Request) -> web.Response:
     """Every connector."""
-    return web.json_response({"connectors": [connector_view(c) for c in await request.app[STORE].list_connectors()]})
+    return json_response({"connectors": [connector_view(c) for c in await request.app[STORE].list_connectors()]})
 
 
 @routes.get("/v1/connectors/{name}")
@@ -78,7 +79,7 @@ async def get_connector(request: web.Request) -> web.Response:
     record = await request.app[STORE].get_connector(name)
     if record is None:
         raise NotFoundError(f"connector {name!r} does not exist")
-    return web.json_response(connector_view(record))
+    return json_response(connector_view(record))
 
 
 @routes.delete("/v1/connectors/{name}")
@@ -103,7 +104,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if state is not None and state not in {s.value for s in DeliveryState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
     deliveries = await request.app[STORE].list_deliveries(DeliveryState(state) if state else None)
-    return web.json_response(
+    return json_response(
         {
             "deliveries": [
                 {
@@ -132,14 +133,14 @@ async def retry_delivery(request: web.Request) -> web.Response:
     if not await store.redrive(delivery_id, time.time()):
         raise NotFoundError(f"no dead delivery {delivery_id!r}")
     request.app[SIGNAL].notify("")
-    return web.json_response({"id": delivery_id, "state": "pending"}, status=202)
+    return json_response({"id": delivery_id, "state": "pending"}, status=202)
 
 
 @routes.get("/v1/manifest")
 async def get_manifest(request: web.Request) -> web.Response:
     """The manifest and the schemas derived from it."""
     manifest = request.app[MANIFEST]
-    return web.json_response(
+    return json_response(
         {
             "manifest": manifest.document,
             "schemas": {"connectorConfig": manifest.connector_schema, "nodeSettings": manifest.node_schema},
@@ -156,17 +157,17 @@ async def get_openapi(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(_request: web.Request) -> web.Response:
     """The process answers."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """The store answers."""
     if not await request.app[STORE].ping():
-        return web.json_response(
+        return json_response(
             {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
         )
-    return web.json_response({"status": "ready"})
+    return json_response({"status": "ready"})
 
 
 @routes.get("/metrics")

@@ -11,6 +11,7 @@ from aiohttp_sse import sse_response
 
 from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STORE, USER
 from handover_miaw.api.requests import json_body
+from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
     MalformedRequestError,
@@ -64,7 +65,7 @@ async def start_handover(request: web.Request) -> web.Response:
         context=body.get("context", {}),
     )
     record, created = await request.app[SERVICE].start(start)
-    return web.json_response(handover_view(record), status=201 if created else 200)
+    return json_response(handover_view(record), status=201 if created else 200)
 
 
 @routes.get("/v1/handovers")
@@ -74,19 +75,19 @@ async def list_handovers(request: web.Request) -> web.Response:
     if state is not None and state not in {s.value for s in HandoverState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
     records = await request.app[STORE].list_handovers(state=state)
-    return web.json_response({"handovers": [handover_view(r) for r in records]})
+    return json_response({"handovers": [handover_view(r) for r in records]})
 
 
 @routes.get("/v1/handovers/{id}")
 async def get_handover(request: web.Request) -> web.Response:
     """One handover."""
-    return web.json_response(handover_view(await request.app[SERVICE].get(_id(request))))
+    return json_response(handover_view(await request.app[SERVICE].get(_id(request))))
 
 
 @routes.delete("/v1/handovers/{id}")
 async def end_handover(request: web.Request) -> web.Response:
     """The user ends the handover."""
-    return web.json_response(handover_view(await request.app[USER].end(_id(request))))
+    return json_response(handover_view(await request.app[USER].end(_id(request))))
 
 
 @routes.post("/v1/handovers/{id}/messages")
@@ -95,7 +96,7 @@ async def send_message(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "sendMessage")
     miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
-    return web.json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
+    return json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
 
 
 @routes.post("/v1/handovers/{id}/typing")
@@ -113,7 +114,7 @@ async def set_presence(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "setPresence")
     notified = await request.app[USER].set_presence(handover_id, body["status"] == "connected")
-    return web.json_response({"notified": notified}, status=202)
+    return json_response({"notified": notified}, status=202)
 
 
 @routes.post("/v1/handovers/{id}/identity")
@@ -122,7 +123,7 @@ async def refresh_identity(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "refreshIdentity")
     record = await request.app[USER].refresh_identity(handover_id, body["identityToken"])
-    return web.json_response(handover_view(record))
+    return json_response(handover_view(record))
 
 
 @routes.post("/v1/handovers/{id}/files")
@@ -152,7 +153,7 @@ async def send_file(request: web.Request) -> web.Response:
     if data is None:
         raise MalformedRequestError("the `file` part is missing", pointer="/file")
     miaw_id, sent = await request.app[USER].send_file(handover_id, data, filename, content_type, text, client_id)
-    return web.json_response(
+    return json_response(
         {"id": client_id or miaw_id, "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200
     )
 

@@ -9,7 +9,7 @@ import aiohttp
 
 from handover_miaw.errors import NotFoundError
 from handover_miaw.manifest import Manifest
-from handover_miaw.miaw import MiawClient
+from handover_miaw.miaw import CallObserver, MiawClient
 from handover_miaw.store.base import Store
 from handover_miaw.store.records import ConnectorRecord
 
@@ -23,9 +23,15 @@ class Connectors:
     """Connector lookups and MIAW clients for the handover service."""
 
     def __init__(
-        self, store: Store, manifest: Manifest, session: aiohttp.ClientSession, request_timeout_s: float
+        self,
+        store: Store,
+        manifest: Manifest,
+        session: aiohttp.ClientSession,
+        request_timeout_s: float,
+        observer: CallObserver | None = None,
     ) -> None:
         self._store = store
+        self._observer = observer
         self._manifest = manifest
         self._session = session
         self._request_timeout_s = request_timeout_s
@@ -46,6 +52,7 @@ class Connectors:
                 config["capabilitiesVersion"],
                 session=self._session,
                 request_timeout=self._request_timeout_s,
+                observer=self._observer,
             )
             self._clients = {k: v for k, v in self._clients.items() if k[0] != connector.name}
             self._clients[key] = client

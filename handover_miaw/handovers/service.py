@@ -107,7 +107,7 @@ class HandoverService:
         self.metrics = metrics
         self.signal = signal
         self.supervisor = Supervisor()
-        self.connectors = Connectors(store, manifest, session, request_timeout_s)
+        self.connectors = Connectors(store, manifest, session, request_timeout_s, metrics.miaw_call)
         # Set by the application when leases are in use (several processes on one store).
         self.claim: Callable[[str], Awaitable[bool]] = _always
         self.release: Callable[[str], Awaitable[None]] = _nothing

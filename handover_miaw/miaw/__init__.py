@@ -8,7 +8,7 @@ Speaks the protocol and nothing else: it imports nothing from the rest of handov
   `models`.
 """
 
-from .client import MiawClient, stream_session
+from .client import CallObserver, MiawClient, stream_session
 from .decoding import decode_entry, decode_sse_event
 from .errors import (
     MiawAuthError,
@@ -61,6 +61,7 @@ __all__ = [
     "AccessToken",
     "AcknowledgementEvent",
     "Attachment",
+    "CallObserver",
     "ChoiceOption",
     "ConversationClosedEvent",
     "ConversationEntries",

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from ._transport import Reply, Transport, stream_session
+from ._transport import CallObserver, Reply, Transport, stream_session
 from .errors import MiawNoSessionError
 from .models import (
     AccessToken,
@@ -38,7 +38,7 @@ from .models import (
 )
 from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
-__all__ = ["MiawClient", "stream_session"]
+__all__ = ["CallObserver", "MiawClient", "stream_session"]
 
 _API = "/iamessage/api/v2"
 
@@ -52,7 +52,8 @@ class MiawClient:
     """MIAW REST client for one Embedded Service deployment (base URL, org id, developer name).
 
     Pass `session` to share a ClientSession (it is not closed here); otherwise one is made on first use
-    with `stream_session()` and closed by `close()` / `async with`.
+    with `stream_session()` and closed by `close()` / `async with`. `observer` is told how every HTTP
+    attempt ended (metrics).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class MiawClient:
         client_version: str = "0.1.0",
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.org_id = org_id
         self.es_developer_name = es_developer_name
@@ -82,6 +84,7 @@ class MiawClient:
             retry_policy=retry_policy,
             clock=clock,
             rand=rand,
+            observer=observer,
         )
 
     @property

@@ -49,7 +49,8 @@ class EventHub:
     def __init__(self) -> None:
         self.last_event_id = 0
         self._log: dict[str, list[StoredEvent]] = {}
-        self._subscriptions: set[Subscription] = set()
+        # By subject: publishing must not visit every open stream of every other subject.
+        self._subscriptions: dict[str, set[Subscription]] = {}
 
     def next_id(self) -> int:
         """Reserve the next event id (the frame needs it before the event exists)."""
@@ -63,30 +64,34 @@ class EventHub:
         if len(log) > LOG_LIMIT:
             # Long benchmark runs must not grow memory without bound.
             del log[: len(log) - LOG_LIMIT]
-        for subscription in self._subscriptions:
-            if subscription.subject == event.subject:
+        for subscription in self._subscriptions.get(event.subject, ()):
+            subscription.queue.put_nowait(event)
+            if twice:
                 subscription.queue.put_nowait(event)
-                if twice:
-                    subscription.queue.put_nowait(event)
 
     def subscribe(self, subject: str, after_id: int | None) -> tuple[Subscription, list[StoredEvent]]:
         """Open a stream; returns it and the logged events newer than ``after_id`` (none if None)."""
         subscription = Subscription(subject)
-        self._subscriptions.add(subscription)
+        self._subscriptions.setdefault(subject, set()).add(subscription)
         if after_id is None:
             return subscription, []
         return subscription, [e for e in self._log.get(subject, []) if e.id > after_id]
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Forget a stream that ended."""
-        self._subscriptions.discard(subscription)
+        streams = self._subscriptions.get(subscription.subject)
+        if streams is not None:
+            streams.discard(subscription)
+            if not streams:
+                del self._subscriptions[subscription.subject]
 
     @property
     def open_streams(self) -> int:
         """How many streams are connected."""
-        return len(self._subscriptions)
+        return sum(len(streams) for streams in self._subscriptions.values())
 
     def close_all(self) -> None:
         """End every open stream (fault injection, token expiry, shutdown)."""
-        for subscription in self._subscriptions:
-            subscription.close()
+        for streams in self._subscriptions.values():
+            for subscription in streams:
+                subscription.close()

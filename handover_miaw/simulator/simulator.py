@@ -112,7 +112,7 @@ class Simulator:
             persisted=persisted,
         )
         if persisted:
-            conversation.entries.append(entry)
+            conversation.add_entry(entry)
         event_id = self.hub.next_id()
         data = events.envelope(entry, conversation.id, self.config)
         event_type = events.EVENT_TYPES[entry.entry_type]

@@ -69,13 +69,17 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         sim.record_call("sse", request.method, request.path, response.status)
         while True:
             try:
-                item = await asyncio.wait_for(subscription.queue.get(), sim.config.ping_interval_s)
-            except TimeoutError:
-                if not _token_alive(sim, request):
-                    break
-                if not sim.faults.heartbeat_stopped:
-                    await response.write(PING_FRAME)
-                continue
+                # wait_for's timer only when the queue is empty: a busy stream must not pay it per event.
+                item = subscription.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    item = await asyncio.wait_for(subscription.queue.get(), sim.config.ping_interval_s)
+                except TimeoutError:
+                    if not _token_alive(sim, request):
+                        break
+                    if not sim.faults.heartbeat_stopped:
+                        await response.write(PING_FRAME)
+                    continue
             if item is None or not _token_alive(sim, request):
                 break
             await response.write(item.payload)

@@ -121,6 +121,8 @@ class Conversation:
     transfer_to: str | None = None
     closed_ms: int | None = None
     entries: list[Entry] = field(default_factory=list)
+    # Every send looks its id up (resent ids are answered, not re-posted): a scan grew with the conversation.
+    _entry_index: dict[str, Entry] = field(default_factory=dict, repr=False)
     end_user_messages: list[EndUserMessage] = field(default_factory=list)
     acks: list[Ack] = field(default_factory=list)
     end_user_typing: bool = False
@@ -133,7 +135,12 @@ class Conversation:
 
     def entry(self, identifier: str) -> Entry | None:
         """The entry with ``identifier``, if any."""
-        return next((e for e in self.entries if e.identifier == identifier), None)
+        return self._entry_index.get(identifier)
+
+    def add_entry(self, entry: Entry) -> None:
+        """Append a persisted entry."""
+        self.entries.append(entry)
+        self._entry_index.setdefault(entry.identifier, entry)
 
     def as_json(self) -> dict[str, Any]:
         """Control-API view of the conversation."""

@@ -19,6 +19,7 @@ import orjson
 __all__ = ["Claims", "TokenError", "TokenIssuer"]
 
 _HEADER = {"alg": "HS256", "typ": "JWT", "kid": "miaw-sim"}
+_VERIFIED_LIMIT = 100_000
 
 
 class TokenError(Exception):
@@ -53,6 +54,9 @@ class TokenIssuer:
         self._secret = secrets.token_bytes(32)
         # Tokens die individually (revoke) or all at once (expire_all); a token id not in here is dead.
         self._live: set[str] = set()
+        # Every REST call and every streamed event checks its token; the signature of a given string never
+        # changes, so it is checked once (liveness and expiry are still checked every time).
+        self._verified: dict[str, Claims] = {}
 
     def mint(self, subject: str, org_id: str) -> str:
         """Return a new token for ``subject`` living ``lifetime_s`` from now."""
@@ -65,6 +69,17 @@ class TokenIssuer:
 
     def verify(self, token: str) -> Claims:
         """Return the claims of ``token`` or raise :class:`TokenError`."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._check_signature(token)
+            if len(self._verified) >= _VERIFIED_LIMIT:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.token_id not in self._live or self._clock() >= claims.expires_at:
+            raise TokenError("Jwt is expired")
+        return claims
+
+    def _check_signature(self, token: str) -> Claims:
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenError("Malformed token")
@@ -77,16 +92,13 @@ class TokenIssuer:
         expected = hmac.new(self._secret, signing_input, hashlib.sha256).digest()
         if not hmac.compare_digest(signature, expected):
             raise TokenError("Invalid token signature")
-        if not isinstance(payload, dict) or payload.get("jti") not in self._live:
-            raise TokenError("Jwt is expired")
-        expires_at = payload["exp"]
-        if self._clock() >= expires_at:
-            raise TokenError("Jwt is expired")
+        if not isinstance(payload, dict):
+            raise TokenError("Malformed token")
         return Claims(
             subject=payload["sub"],
             org_id=payload["orgId"],
             issued_at=payload["iat"],
-            expires_at=expires_at,
+            expires_at=payload["exp"],
             token_id=payload["jti"],
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import orjson
 import pytest
 from aioresponses import aioresponses
@@ -115,3 +116,20 @@ async def test_truncated_body_is_a_connection_error(truncating_server: str, cloc
             await client.unauthenticated_access_token()
     assert info.value.code == "miaw.connection"
     assert "ClientPayloadError" in info.value.detail
+
+
+async def test_the_observer_is_told_of_every_attempt(clock: FakeClock) -> None:
+    seen: list[tuple[str, str]] = []
+    async with MiawClient(
+        SCRT, ORG_ID, DEPLOYMENT, retry_policy=FAST_RETRY, clock=clock, observer=lambda e, o: seen.append((e, o))
+    ) as client:
+        with aioresponses() as mock:
+            mock.post(TOKEN_URL, status=503, body="{}")
+            mock.post(TOKEN_URL, exception=aiohttp.ClientConnectionError("reset"))
+            mock.post(TOKEN_URL, status=200, payload={"accessToken": "a.b.c", "lastEventId": "0"})
+            await client.unauthenticated_access_token()
+    assert seen == [
+        ("access_token", "503"),
+        ("access_token", "ClientConnectionError"),
+        ("access_token", "200"),
+    ]
