@@ -11,7 +11,7 @@ import structlog
 
 from handover_miaw.errors import StateConflictError
 from handover_miaw.handovers import machine
-from handover_miaw.handovers.ids import new_miaw_id
+from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
 from handover_miaw.handovers.service import HandoverService, lean_token, upstream_error
 from handover_miaw.logs import secrets
@@ -33,12 +33,25 @@ class UserSide:
     async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
         """Send a user message once per client id; returns (MIAW message id, sent now)."""
         live = await self.service.live_for(handover_id)
-        reserved = await self.store.reserve_user_message(handover_id, client_id, new_miaw_id())
-        if reserved.state == "sent":
-            return reserved.miaw_message_id, False
-        await self._send_text(live, reserved.miaw_message_id, text)
-        await self.store.set_user_message_state(handover_id, client_id, "sent")
-        return reserved.miaw_message_id, True
+        message_id, sent = await self._known(handover_id, client_id)
+        if sent:
+            return message_id, False
+        await self._send_text(live, message_id, text)
+        await self.store.mark_user_message_sent(handover_id, client_id, message_id)
+        return message_id, True
+
+    async def _known(self, handover_id: str, client_id: str) -> tuple[str, bool]:
+        """The MIAW id for a caller's message id, and whether MIAW already accepted it.
+
+        The MIAW id is derived from the caller's id, so a retry re-sends under the same id whatever the store
+        saw (MIAW answers a known id without posting it twice), and a message needs one store write, after
+        MIAW accepted it, instead of a reservation before and a state change after. An id stored by an
+        earlier version (which reserved a random one first) is kept.
+        """
+        stored = await self.store.get_user_message(handover_id, client_id)
+        if stored is None:
+            return derived_message_id(handover_id, "user", client_id), False
+        return stored.miaw_message_id, stored.state == "sent"
 
     async def _send_text(self, live: LiveHandover, message_id: str, text: str) -> None:
         record = live.record
@@ -92,10 +105,9 @@ class UserSide:
         live = await self.service.live_for(handover_id)
         message_id = new_miaw_id()
         if client_id is not None:
-            reserved = await self.store.reserve_user_message(handover_id, client_id, message_id)
-            if reserved.state == "sent":
-                return reserved.miaw_message_id, False
-            message_id = reserved.miaw_message_id
+            message_id, sent = await self._known(handover_id, client_id)
+            if sent:
+                return message_id, False
         try:
             await live.client.send_file(
                 live.token,
@@ -110,7 +122,7 @@ class UserSide:
         except MiawError as exc:
             raise await self._user_call_failed(live, exc) from exc
         if client_id is not None:
-            await self.store.set_user_message_state(handover_id, client_id, "sent")
+            await self.store.mark_user_message_sent(handover_id, client_id, message_id)
         return message_id, True
 
     async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:

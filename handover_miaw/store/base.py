@@ -87,11 +87,12 @@ class Store(Protocol):
         """True when this MIAW entry was already processed for this handover."""
 
     # User messages (idempotency on the caller's id)
-    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
-        """Store the pair if new; return the stored one (whose MIAW id is reused on a retry)."""
+    async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
+        """The message stored under this caller id, if any."""
 
-    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
-        """Record the outcome of sending a user message (sent, failed)."""
+    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
+        """Record that MIAW accepted the message, in one write; a MIAW id already stored for the caller id is
+        kept. KeyError when the handover does not exist."""
 
     # Outbox
     async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:

@@ -39,10 +39,9 @@ from handover_miaw.store.redis_scripts import (
     FIND_LIVE,
     LIST_DELIVERIES,
     LIST_HANDOVERS,
+    MARK_MESSAGE_SENT,
     RECORD_EVENT,
     REDRIVE,
-    RESERVE_MESSAGE,
-    SET_MESSAGE_STATE,
     SETTLE,
     UPDATE_HANDOVER,
 )
@@ -56,10 +55,9 @@ _SCRIPTS = (
     FIND_LIVE,
     LIST_DELIVERIES,
     LIST_HANDOVERS,
+    MARK_MESSAGE_SENT,
     RECORD_EVENT,
     REDRIVE,
-    RESERVE_MESSAGE,
-    SET_MESSAGE_STATE,
     SETTLE,
     UPDATE_HANDOVER,
 )
@@ -259,17 +257,24 @@ class RedisStore:
 
     # User messages
 
-    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
-        """Store the pair if the client id is new; return the stored one (a retry gets the first MIAW id)."""
-        value = orjson.dumps([miaw_message_id, self._clock(), {}]).decode()
-        reply = self._checked(await self._run(RESERVE_MESSAGE, handover_id, client_message_id, value), handover_id)
-        stored_id, created_at, extra = orjson.loads(reply[1])
-        return UserMessage(handover_id, client_message_id, stored_id, reply[2], created_at, extra)
+    async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
+        """The message stored under this caller id, if any."""
+        stored, state = cast(
+            "list[str | None]",
+            await self._redis().hmget(
+                self._key("messages", handover_id), [f"m:{client_message_id}", f"s:{client_message_id}"]
+            ),
+        )
+        if stored is None:
+            return None
+        miaw_message_id, created_at, extra = orjson.loads(stored)
+        return UserMessage(handover_id, client_message_id, miaw_message_id, state or "sent", created_at, extra)
 
-    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
-        """Record the outcome of sending a user message; KeyError when it was never reserved."""
-        if not await self._run(SET_MESSAGE_STATE, handover_id, client_message_id, state):
-            raise KeyError((handover_id, client_message_id))
+    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
+        """Record that MIAW accepted the message, atomically; a stored MIAW id is kept. KeyError when the
+        handover does not exist."""
+        value = orjson.dumps([miaw_message_id, self._clock(), {}]).decode()
+        self._checked(await self._run(MARK_MESSAGE_SENT, handover_id, client_message_id, value), handover_id)
 
     # Outbox
 

@@ -42,11 +42,10 @@ __all__ = [
     "FIND_LIVE",
     "LIST_DELIVERIES",
     "LIST_HANDOVERS",
+    "MARK_MESSAGE_SENT",
     "RECORD_EVENT",
     "REDRIVE",
-    "RESERVE_MESSAGE",
     "SETTLE",
-    "SET_MESSAGE_STATE",
     "UPDATE_HANDOVER",
 ]
 
@@ -227,29 +226,17 @@ return redis.call('HGETALL', k('h', id))
 """
 )
 
-# ARGV: 3 handover id, 4 client message id, 5 JSON [miaw id, created_at, extra].
-RESERVE_MESSAGE = (
+# ARGV: 3 handover id, 4 client message id, 5 JSON [miaw id, created_at, extra]; a stored MIAW id is kept.
+MARK_MESSAGE_SENT = (
     _PRELUDE
     + """
 local id, client = ARGV[3], ARGV[4]
 if redis.call('EXISTS', k('h', id)) == 0 then return {'missing'} end
 local m = k('messages', id)
-if redis.call('HSETNX', m, 'm:' .. client, ARGV[5]) == 1 then
-  redis.call('HSET', m, 's:' .. client, 'pending')
-  refresh(id)
-end
-return {'ok', redis.call('HGET', m, 'm:' .. client), redis.call('HGET', m, 's:' .. client)}
-"""
-)
-
-# ARGV: 3 handover id, 4 client message id, 5 state. Returns 0 when the message was never reserved.
-SET_MESSAGE_STATE = (
-    _PRELUDE
-    + """
-local m = k('messages', ARGV[3])
-if redis.call('HEXISTS', m, 'm:' .. ARGV[4]) == 0 then return 0 end
-redis.call('HSET', m, 's:' .. ARGV[4], ARGV[5])
-return 1
+redis.call('HSETNX', m, 'm:' .. client, ARGV[5])
+redis.call('HSET', m, 's:' .. client, 'sent')
+refresh(id)
+return {'ok'}
 """
 )
 

@@ -322,40 +322,27 @@ class SqliteStore:
 
     # User messages
 
-    async def reserve_user_message(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> UserMessage:
-        """Store the pair if the client id is new; return the stored one (a retry gets the first MIAW id)."""
-        now = self._clock()
+    async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
+        """The message stored under this caller id, if any."""
+        row = await self._fetchone(
+            f"{SELECT_USER_MESSAGES} WHERE handover_id = ? AND client_message_id = ?", (handover_id, client_message_id)
+        )
+        return None if row is None else user_message_from_row(row)
 
-        def work(conn: sqlite3.Connection) -> UserMessage:
+    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
+        """Record that MIAW accepted the message (one statement, its own transaction); a stored MIAW id is kept.
+        KeyError when the handover does not exist."""
+        async with self._lock:
             try:
-                conn.execute(
+                self._connection()._conn.execute(
                     "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
-                    "extra) VALUES (?, ?, ?, 'pending', ?, '{}') ON CONFLICT DO NOTHING",
-                    (handover_id, client_message_id, miaw_message_id, now),
+                    "extra) VALUES (?, ?, ?, 'sent', ?, '{}') "
+                    "ON CONFLICT (handover_id, client_message_id) DO UPDATE SET state = 'sent'",
+                    (handover_id, client_message_id, miaw_message_id, self._clock()),
                 )
             except sqlite3.IntegrityError:
                 # The foreign key: no such handover.
                 raise KeyError(handover_id) from None
-            row = conn.execute(
-                f"{SELECT_USER_MESSAGES} WHERE handover_id = ? AND client_message_id = ?",
-                (handover_id, client_message_id),
-            ).fetchone()
-            return user_message_from_row(row)
-
-        return await self._transact(work)
-
-    async def set_user_message_state(self, handover_id: str, client_message_id: str, state: str) -> None:
-        """Record the outcome of sending a user message; KeyError when it was never reserved."""
-
-        def work(conn: sqlite3.Connection) -> None:
-            changed = conn.execute(
-                "UPDATE user_messages SET state = ? WHERE handover_id = ? AND client_message_id = ?",
-                (state, handover_id, client_message_id),
-            ).rowcount
-            if not changed:
-                raise KeyError((handover_id, client_message_id))
-
-        await self._transact(work)
 
     # Outbox
 

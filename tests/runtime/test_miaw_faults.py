@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from handover_miaw.api.keys import STORE
 from handover_miaw.simulator import Simulator
 
 from .conftest import Bot, Factory, Receiver, wait_for
@@ -150,3 +151,29 @@ async def test_routing_failure_never_hangs(acme: Bot) -> None:
     ended = await acme.wait_state(handover["id"], "ended")
     assert (ended["endStatus"], ended["endReason"]) == ("error", "routing_failed")
     await wait_for(lambda: len(acme.receiver.of_type("handover.ended", handover["id"])) == 1)
+
+
+async def test_a_store_write_lost_after_miaw_accepted_does_not_double_the_message(
+    acme: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hid, cid = await _active(acme)
+    store = acme.api.server.app[STORE]
+    real = store.mark_user_message_sent
+    failures = [RuntimeError("the process died here")]
+
+    async def lose_once(handover_id: str, client_id: str, miaw_id: str) -> None:
+        if failures:
+            raise failures.pop()
+        await real(handover_id, client_id, miaw_id)
+
+    monkeypatch.setattr(store, "mark_user_message_sent", lose_once)
+    url = f"/v1/handovers/{hid}/messages"
+    assert (await acme.api.post(url, json={"id": "m1", "text": "once"})).status == 500
+    # MIAW has the message but the runtime never recorded it: the caller's retry goes out again, under the
+    # same MIAW id, and MIAW answers it as known.
+    again = await acme.api.post(url, json={"id": "m1", "text": "once"})
+    assert again.status == 202
+    assert _texts(acme.sim, cid) == ["once"]
+    assert (await again.json())["miawMessageId"] == acme.sim.conversation(cid).end_user_messages[0].id
+    assert _calls(acme.sim, "send_message") == [202, 202]
+    assert (await acme.api.post(url, json={"id": "m1", "text": "once"})).status == 200

@@ -127,27 +127,24 @@ async def test_concurrent_duplicates_record_once(store: Store) -> None:
     assert [d.id for d in await store.list_deliveries()] == [f"d{winner}"]
 
 
-async def test_reserve_user_message_keeps_the_first_miaw_id(store: Store, clock: Clock) -> None:
+async def test_a_sent_user_message_is_remembered_with_its_first_miaw_id(store: Store, clock: Clock) -> None:
     await store.create_handover(handover("h1"))
-    first = await store.reserve_user_message("h1", "client-1", "miaw-a")
-    assert (first.miaw_message_id, first.state, first.created_at) == ("miaw-a", "pending", T0)
+    assert await store.get_user_message("h1", "client-1") is None
+    await store.mark_user_message_sent("h1", "client-1", "miaw-a")
+    first = await store.get_user_message("h1", "client-1")
+    assert first is not None
+    assert (first.miaw_message_id, first.state, first.created_at) == ("miaw-a", "sent", T0)
     clock.now = T0 + 5
-    retry = await store.reserve_user_message("h1", "client-1", "miaw-b")
-    assert retry == first
-    other = await store.reserve_user_message("h1", "client-2", "miaw-c")
+    await store.mark_user_message_sent("h1", "client-1", "miaw-b")
+    assert await store.get_user_message("h1", "client-1") == first
+    await store.mark_user_message_sent("h1", "client-2", "miaw-c")
+    other = await store.get_user_message("h1", "client-2")
+    assert other is not None
     assert other.miaw_message_id == "miaw-c"
-
-
-async def test_user_message_state(store: Store) -> None:
-    await store.create_handover(handover("h1"))
-    await store.reserve_user_message("h1", "client-1", "miaw-a")
-    await store.set_user_message_state("h1", "client-1", "sent")
-    stored = await store.reserve_user_message("h1", "client-1", "miaw-z")
-    assert (stored.miaw_message_id, stored.state) == ("miaw-a", "sent")
-    with pytest.raises(KeyError):
-        await store.set_user_message_state("h1", "never-reserved", "sent")
+    assert await store.get_user_message("h2", "client-1") is None
 
 
 async def test_user_message_of_unknown_handover_is_key_error(store: Store) -> None:
     with pytest.raises(KeyError):
-        await store.reserve_user_message("nope", "client-1", "miaw-a")
+        await store.mark_user_message_sent("nope", "client-1", "miaw-a")
+    assert await store.get_user_message("nope", "client-1") is None

@@ -18,7 +18,7 @@ async def test_everything_survives_a_restart(open_store: OpenStore) -> None:
     first = await open_store()
     await first.create_handover(handover("h1", session_id="s"))
     await first.record_event("h1", "entry-1", {"state": HandoverState.ACTIVE}, [new_delivery("d1"), new_delivery("d2")])
-    await first.reserve_user_message("h1", "client-1", "miaw-a")
+    await first.mark_user_message_sent("h1", "client-1", "miaw-a")
     await first.mark_retry("d1", T0 + 60, "HTTP 503")
     before = await first.get_handover("h1")
     await first.close()
@@ -27,7 +27,9 @@ async def test_everything_survives_a_restart(open_store: OpenStore) -> None:
     assert await second.get_handover("h1") == before
     assert await second.is_processed("h1", "entry-1")
     assert await second.record_event("h1", "entry-1", {}, []) is False
-    assert (await second.reserve_user_message("h1", "client-1", "miaw-b")).miaw_message_id == "miaw-a"
+    stored = await second.get_user_message("h1", "client-1")
+    assert stored is not None
+    assert (stored.miaw_message_id, stored.state) == ("miaw-a", "sent")
     assert [d.id for d in await second.due_deliveries(T0 + 60)] == ["d1"]
     # The live-session guarantee survives too.
     assert (await second.find_live_handover("acme", "s")) == before

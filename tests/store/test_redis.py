@@ -63,7 +63,7 @@ async def test_an_ended_handover_expires_once_nothing_is_pending(
     store = await make_store()
     await store.put_connector(ConnectorRecord("acme", {}, {}, T0))
     await store.create_handover(handover("h1"))
-    await store.reserve_user_message("h1", "client-1", "miaw-a")
+    await store.mark_user_message_sent("h1", "client-1", "miaw-a")
     await store.record_event("h1", "e1", {"state": ENDED, "ended_at": T0}, [new_delivery("d1"), new_delivery("d2")])
     # Ended, but deliveries are still pending: nothing may expire yet.
     assert set((await ttls(raw, redis_namespace)).values()) == {-1}
@@ -105,7 +105,7 @@ async def test_keys_made_after_the_end_expire_with_the_rest(
     await store.create_handover(handover("h1", state=ENDED))
     assert expire_soon((await ttls(raw, redis_namespace))["h:h1"])
     await store.record_event("h1", "late-entry", {}, [])
-    await store.reserve_user_message("h1", "client-1", "miaw-a")
+    await store.mark_user_message_sent("h1", "client-1", "miaw-a")
     after = await ttls(raw, redis_namespace)
     assert expire_soon(after["entries:h1"])
     assert expire_soon(after["messages:h1"])
