@@ -1,18 +1,22 @@
 """relay: user messages through the runtime (POST /v1/handovers/{id}/messages → MIAW send) against the raw
-aiohttp client posting the same MIAW bodies straight to the simulator, in the same run."""
+aiohttp client posting the same MIAW bodies straight to the simulator, in the same run; and, as the floor
+of any relay on aiohttp, a bare relay process (`bench._bare_relay`) on the same path. Each path reports the
+CPU every process spent per message."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import orjson
 
 from bench import raw
-from bench.common import Stack, bounded, fmt_ms, percentile, print_table, stack, write_results
+from bench.common import Stack, bounded, fmt_ms, percentile, print_table, spawn, stack, write_results
 
 TEXT = "Hello, I have a question about my last order and the delivery date."
 JSON = {"Content-Type": "application/json"}
@@ -56,6 +60,18 @@ async def relay_runtime(st: Stack, ids: list[str], count: int, concurrency: int,
     return await _run(count, concurrency, send, time_box)
 
 
+async def relay_bare(http: aiohttp.ClientSession, base: str, conversations: int, count: int, concurrency: int,
+                     time_box: float) -> Any:  # fmt: skip
+    async def send(index: int) -> None:
+        body = orjson.dumps({"id": f"b-{index}", "text": TEXT})
+        async with http.post(f"{base}/relay/{index % conversations}", data=body, headers=JSON) as response:
+            await response.read()
+            if response.status != 202:
+                raise RuntimeError(f"bare relay: {response.status}")
+
+    return await _run(count, concurrency, send, time_box)
+
+
 async def relay_raw(http: aiohttp.ClientSession, base: str, convs: list[raw.RawConversation], count: int,
                     concurrency: int, time_box: float) -> Any:  # fmt: skip
     headers = [c.headers() for c in convs]
@@ -68,57 +84,96 @@ async def relay_raw(http: aiohttp.ClientSession, base: str, convs: list[raw.RawC
     return await _run(count, concurrency, send, time_box)
 
 
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _round(fn: Any, procs: dict[str, Callable[[], float]]) -> dict[str, Any]:
+    """One measured path, with the CPU every process spent on it per message."""
+    before = {name: cpu() for name, cpu in procs.items()}
+    load_before = _self_cpu()
+    fig: dict[str, Any] = await fn()
+    messages = fig["messages"]
+    fig["cpu_us_per_message"] = {
+        "load_generator": round((_self_cpu() - load_before) / messages * 1e6),
+        **{name: round((cpu() - before[name]) / messages * 1e6) for name, cpu in procs.items()},
+    }
+    return fig
+
+
 async def measure(
     st: Stack, *, handovers: int, count: int, concurrency: int, time_box: float, rounds: int
 ) -> dict[str, Any]:
-    """Both paths on one stack, alternating raw and runtime for `rounds` rounds after a warm-up; the round
-    with the median throughput of each path is reported (the machine is shared by three processes)."""
+    """The three paths on one machine, alternating raw, bare relay and runtime for `rounds` rounds after a
+    warm-up; the round with the median throughput of each path is reported (the machine is shared)."""
     views, _ = await st.start_handovers(handovers, 32, prefix="relay")
     ids = [v["id"] for v in views]
     convs = [(await raw.start(st.http, st.sim.url, open_stream=False))[0] for _ in range(min(handovers, 200))]
-    warm = max(200, count // 20)
-    await relay_raw(st.http, st.sim.url, convs, warm, concurrency, time_box)
-    await relay_runtime(st, ids, warm, concurrency, "warm", time_box)
-    raw_rounds, rt_rounds = [], []
-    for r in range(rounds):
-        sim_cpu = st.sim.cpu_seconds()
-        fig = await relay_raw(st.http, st.sim.url, convs, count, concurrency, time_box)
-        fig["sim_cpu_s"] = round(st.sim.cpu_seconds() - sim_cpu, 2)
-        raw_rounds.append(fig)
-        sim_cpu, rt_cpu = st.sim.cpu_seconds(), st.runtime_cpu()
-        fig = await relay_runtime(st, ids, count, concurrency, f"m{r}", time_box)
-        fig["sim_cpu_s"] = round(st.sim.cpu_seconds() - sim_cpu, 2)
-        fig["runtime_cpu_s"] = round(st.runtime_cpu() - rt_cpu, 2)
-        fig["runtime_cpu_us_per_message"] = round((fig["runtime_cpu_s"] / fig["messages"]) * 1e6, 1)
-        rt_rounds.append(fig)
+    bare = spawn("bare", "bench._bare_relay", ["--sim", st.sim.url, "--conversations", str(len(convs)), "--uvloop"])
+    procs = {"simulator": st.sim.cpu_seconds, "runtime": st.runtime_cpu, "bare_relay": bare.cpu_seconds}
+    try:
+        warm = max(200, count // 20)
+        await relay_raw(st.http, st.sim.url, convs, warm, concurrency, time_box)
+        await relay_bare(st.http, bare.url, len(convs), warm, concurrency, time_box)
+        await relay_runtime(st, ids, warm, concurrency, "warm", time_box)
+        paths: dict[str, list[dict[str, Any]]] = {"raw": [], "bare": [], "runtime": []}
+        for r in range(rounds):
+            paths["raw"].append(
+                await _round(lambda: relay_raw(st.http, st.sim.url, convs, count, concurrency, time_box), procs)
+            )
+            paths["bare"].append(
+                await _round(lambda: relay_bare(st.http, bare.url, len(convs), count, concurrency, time_box), procs)
+            )
+            paths["runtime"].append(
+                await _round(lambda r=r: relay_runtime(st, ids, count, concurrency, f"m{r}", time_box), procs)
+            )
+    finally:
+        bare.stop()
 
     def median(figs: list[dict[str, Any]]) -> dict[str, Any]:
         return sorted(figs, key=lambda f: f["per_second"])[len(figs) // 2]
 
-    raw_fig, rt_fig = median(raw_rounds), median(rt_rounds)
+    raw_fig, bare_fig, rt_fig = (median(paths[k]) for k in ("raw", "bare", "runtime"))
+    raw_cpu = raw_fig["cpu_us_per_message"]
+    rt_cpu = rt_fig["cpu_us_per_message"]
+    # On a machine where every process shares the same cores, the ratio cannot exceed the ratio of the
+    # CPU each path costs per message, whatever the scheduling.
+    raw_total = raw_cpu["load_generator"] + raw_cpu["simulator"]
+    rt_total = rt_cpu["load_generator"] + rt_cpu["simulator"] + rt_cpu["runtime"]
     return {
         "handovers": handovers,
         "concurrency": concurrency,
         "rounds": rounds,
         "raw": raw_fig,
+        "bare": bare_fig,
         "runtime": rt_fig,
         "ratio": round(rt_fig["per_second"] / raw_fig["per_second"], 3),
+        "bare_ratio": round(bare_fig["per_second"] / raw_fig["per_second"], 3),
+        "runtime_vs_bare": round(rt_fig["per_second"] / bare_fig["per_second"], 3),
+        "cpu_bound_ratio": round(raw_total / rt_total, 3),
         "target_ratio": 0.45,
-        "per_round_per_second": {
-            "raw": [f["per_second"] for f in raw_rounds],
-            "runtime": [f["per_second"] for f in rt_rounds],
-        },
+        "per_round_per_second": {k: [f["per_second"] for f in figs] for k, figs in paths.items()},
     }
 
 
 def table(title: str, fig: dict[str, Any]) -> None:
-    rows = [
-        [path, fig[key]["messages"], fig[key]["per_second"], fig[key]["p50_ms"], fig[key]["p99_ms"]]
-        for path, key in (("raw client → simulator", "raw"), ("client → runtime → simulator", "runtime"))
-    ]
-    print_table(title, ["path", "messages", "msg/s", "p50 ms", "p99 ms"], rows)
-    print(f"ratio runtime/raw = {fig['ratio']:.3f} (target ≥ {fig['target_ratio']}); "
-          f"runtime CPU {fig['runtime']['runtime_cpu_us_per_message']} µs/message")  # fmt: skip
+    paths = (
+        ("raw client → simulator", "raw"),
+        ("client → bare aiohttp relay → simulator", "bare"),
+        ("client → runtime → simulator", "runtime"),
+    )
+    rows = []
+    for label, key in paths:
+        f = fig[key]
+        cpu = f["cpu_us_per_message"]
+        relay_cpu = cpu["runtime"] if key == "runtime" else cpu["bare_relay"] if key == "bare" else "-"
+        rows.append([label, f["messages"], f["per_second"], f["p50_ms"], f["p99_ms"],
+                     cpu["load_generator"], cpu["simulator"], relay_cpu])  # fmt: skip
+    print_table(title, ["path", "messages", "msg/s", "p50 ms", "p99 ms", "CPU µs/msg: load", "sim", "relay"], rows)
+    print(f"ratio runtime/raw = {fig['ratio']:.3f} (target ≥ {fig['target_ratio']}); bare relay/raw = "
+          f"{fig['bare_ratio']:.3f}; runtime/bare relay = {fig['runtime_vs_bare']:.3f}; the CPU each path costs "
+          f"per message allows at most {fig['cpu_bound_ratio']:.3f} on shared cores")  # fmt: skip
 
 
 def sizes(quick: bool) -> dict[str, Any]:
