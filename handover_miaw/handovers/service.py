@@ -107,6 +107,7 @@ class HandoverService:
         self.metrics = metrics
         self.signal = signal
         self.supervisor = Supervisor()
+        self._starting: set[str] = set()
         self.connectors = Connectors(store, manifest, session, request_timeout_s, metrics.miaw_call)
         # Set by the application when leases are in use (several processes on one store).
         self.claim: Callable[[str], Awaitable[bool]] = _always
@@ -151,19 +152,25 @@ class HandoverService:
         secrets.add(settings.get("identityToken"))
         try:
             await self.store.create_handover(record)
-            await self.claim(handover_id)
         except DuplicateHandoverError as duplicate:
             return duplicate.existing, False
-        bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
-        bound.info("handover.pending")
+        # Served from here on: the ownership round must not take this live, pending handover for one whose
+        # start a dead process left unfinished (and end it as interrupted) while MIAW answers.
+        self._starting.add(handover_id)
         try:
-            await self._open(record, connector)
-        except MiawError as exc:
-            bound.warning("handover.start_failed", error=exc.code)
-            await self.end_now(
-                handover_id, "error", "miaw_unavailable" if isinstance(exc, MiawTransportError) else "miaw_refused"
-            )
-            raise upstream_error(exc) from exc
+            await self.claim(handover_id)
+            bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
+            bound.info("handover.pending")
+            try:
+                await self._open(record, connector)
+            except MiawError as exc:
+                bound.warning("handover.start_failed", error=exc.code)
+                await self.end_now(
+                    handover_id, "error", "miaw_unavailable" if isinstance(exc, MiawTransportError) else "miaw_refused"
+                )
+                raise upstream_error(exc) from exc
+        finally:
+            self._starting.discard(handover_id)
         stored = await self.store.get_handover(handover_id)
         assert stored is not None
         return stored, True
@@ -420,8 +427,8 @@ class HandoverService:
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def served_ids(self) -> list[str]:
-        """Handovers whose stream this process serves."""
-        return list(self.supervisor.live)
+        """Handovers whose stream this process serves, or is opening."""
+        return [*self.supervisor.live, *self._starting.difference(self.supervisor.live)]
 
     async def attach(self, record: HandoverRecord) -> None:
         """Serve a live handover whose lease this process just took: re-open its stream from the stored

@@ -67,6 +67,9 @@ class Store(Protocol):
     async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
         """Handovers, newest first, optionally in one state."""
 
+    async def live_handover_ids(self) -> set[str]:
+        """The ids of every handover that has not ended, without reading the records."""
+
     async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
         """Apply field changes (names of HandoverRecord fields) and return the new record."""
 

@@ -208,6 +208,16 @@ class RedisStore:
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
         return [_handover(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
 
+    async def live_handover_ids(self) -> set[str]:
+        """The ids of every handover that has not ended, read off the per-state indexes (members are
+        `{order:016x}:{id}`)."""
+        async with self._redis().pipeline(transaction=False) as pipe:
+            for state in HandoverState:
+                if state is not HandoverState.ENDED:
+                    pipe.zrange(self._key(f"handovers:{state.value}"), 0, -1)
+            replies = cast("list[list[str]]", await pipe.execute())
+        return {member[17:] for members in replies for member in members}
+
     async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
         """Apply field changes and return the new record.
 

@@ -54,6 +54,8 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
+_LIVE_STATES = tuple(state.value for state in HandoverState if state is not HandoverState.ENDED)
+
 
 @asynccontextmanager
 async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
@@ -255,6 +257,11 @@ class SqliteStore:
                 (HandoverState(state).value, limit),
             )
         return [handover_from_row(row) for row in rows]
+
+    async def live_handover_ids(self) -> set[str]:
+        """The ids of every handover that has not ended, without reading the records."""
+        rows = await self._fetchall("SELECT id FROM handovers WHERE state IN (?, ?, ?)", _LIVE_STATES)
+        return {row[0] for row in rows}
 
     async def update_handover(self, handover_id: str, changes: Mapping[str, Any]) -> HandoverRecord:
         """Apply field changes and return the new record.

@@ -87,6 +87,18 @@ async def test_list_is_newest_first_and_filters_by_state(store: Store) -> None:
     assert [h.id for h in await store.list_handovers(limit=1)] == ["b"]
 
 
+async def test_live_ids_follow_the_state(store: Store) -> None:
+    assert await store.live_handover_ids() == set()
+    await store.create_handover(handover("p", session_id="s1"))
+    await store.create_handover(handover("q", session_id="s2", state=HandoverState.QUEUED))
+    await store.create_handover(handover("a", session_id="s3", state=HandoverState.ACTIVE))
+    await store.create_handover(handover("e", session_id="s4", state=HandoverState.ENDED))
+    assert await store.live_handover_ids() == {"p", "q", "a"}
+    await store.update_handover("q", {"state": HandoverState.ENDED, "ended_at": T0})
+    await store.update_handover("p", {"state": HandoverState.ACTIVE})
+    assert await store.live_handover_ids() == {"p", "a"}
+
+
 async def test_update_applies_changes_and_stamps_updated_at(store: Store, clock: Clock) -> None:
     await store.create_handover(handover("h1"))
     clock.now = T0 + 30
