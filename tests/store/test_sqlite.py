@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from handover_miaw.store import SqliteStore, create_store
+from handover_miaw.store.records import ConnectorRecord
 from handover_miaw.store.sqlite_schema import SCHEMA_VERSION
 
 
@@ -21,6 +23,27 @@ async def test_open_sets_wal_and_the_schema_version(tmp_path: Path) -> None:
             assert other.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     finally:
         await store.close()
+
+
+async def test_the_wal_is_checkpointed_in_the_background_not_by_commits(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    store = SqliteStore(path, checkpoint_interval_s=0.05)
+    await store.open()
+    try:
+        # The database file changes only when a checkpoint copies the WAL into it.
+        await store.put_connector(ConnectorRecord("acme", {"baseUrl": "x" * 50_000}, {}, 0.0))
+        size = path.stat().st_size
+        assert (tmp_path / "store.db-wal").stat().st_size > 50_000
+        deadline = asyncio.get_running_loop().time() + 5
+        while path.stat().st_size <= size + 50_000:
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint within 5 s"
+            await asyncio.sleep(0.01)
+        rows = await store._connection().execute_fetchall("PRAGMA wal_autocheckpoint")
+        assert list(rows) == [(0,)]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT length(config) > 50000 FROM connectors").fetchone() == (1,)
 
 
 async def test_reopening_keeps_the_schema(tmp_path: Path) -> None:
