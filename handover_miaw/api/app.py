@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from handover_miaw.api.connectors_file import load_connectors_file
-from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE, USER
+from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STARTER, STORE, USER
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
@@ -23,6 +23,7 @@ from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
+from handover_miaw.handovers.start import Starter
 from handover_miaw.handovers.timers import TimerPolicy
 from handover_miaw.handovers.user import UserSide
 from handover_miaw.handovers.watchdog import Watchdog
@@ -59,6 +60,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         request_timeout_s=settings.miaw_timeout_s,
     )
     app[SERVICE] = service
+    app[STARTER] = Starter(service)
     app[USER] = UserSide(service)
     dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
     watchdog = Watchdog(

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import BodyPartReader, web
 from aiohttp_sse import sse_response
 
-from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STORE, USER
+from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STARTER, STORE, USER
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
@@ -19,7 +19,7 @@ from handover_miaw.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from handover_miaw.handovers.service import StartRequest
+from handover_miaw.handovers.start import StartRequest
 from handover_miaw.store.records import HandoverState
 
 __all__ = ["ACCEPTED_FILE_TYPES", "routes"]
@@ -64,7 +64,7 @@ async def start_handover(request: web.Request) -> web.Response:
         language=body.get("language"),
         context=body.get("context", {}),
     )
-    record, created = await request.app[SERVICE].start(start)
+    record, created = await request.app[STARTER].start(start)
     return json_response(handover_view(record), status=201 if created else 200)
 
 

@@ -1,14 +1,12 @@
 """The handover service: executes what the state machine decides, against MIAW and the store.
 
-Start order is token → event stream → create conversation → transcript, so no early event is missed.
-Every MIAW event goes through `machine.step`; its changes, the processed entry id and the deliveries it
-causes are written in one store call before any effect runs, so a duplicate or replayed event is
-recognised and nothing is delivered twice.
+Starting lives in `start.py`, the user's side in `user.py`. Every MIAW event goes through `machine.step`;
+its changes, the processed entry id and the deliveries it causes are written in one store call before any
+effect runs, so a duplicate or replayed event is recognised and nothing is delivered twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,14 +20,8 @@ from handover_miaw.delivery.envelope import delivery_id, envelope
 from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefusedError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.connectors import Connectors
-from handover_miaw.handovers.ids import derived_message_id, new_handover_id, new_miaw_id
+from handover_miaw.handovers.ids import derived_message_id
 from handover_miaw.handovers.live import LiveHandover, Supervisor
-from handover_miaw.handovers.mapping import (
-    conversation_language,
-    copilot_url,
-    routing_attributes,
-    transcript_messages,
-)
 from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
@@ -42,25 +34,12 @@ from handover_miaw.miaw import (
 )
 from handover_miaw.miaw.events import MiawEvent
 from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
-from handover_miaw.store.base import DuplicateHandoverError, Store
-from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery
+from handover_miaw.store.base import Store
+from handover_miaw.store.records import HandoverRecord, HandoverState, NewDelivery
 
-__all__ = ["HandoverService", "StartRequest", "lean_token", "upstream_error"]
+__all__ = ["HandoverService", "lean_token", "upstream_error"]
 
 log = structlog.get_logger(__name__)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StartRequest:
-    """A validated handover start."""
-
-    connector: str
-    session_id: str
-    user_id: str
-    settings: dict[str, Any]
-    transcript: list[dict[str, Any]]
-    language: str | None
-    context: dict[str, Any]
 
 
 def upstream_error(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
@@ -108,7 +87,8 @@ class HandoverService:
         self.metrics = metrics
         self.signal = signal
         self.supervisor = Supervisor()
-        self._starting: set[str] = set()
+        # Handovers being started here: served before their stream is (see Starter.start).
+        self.starting: set[str] = set()
         self.connectors = Connectors(store, manifest, session, request_timeout_s, metrics.miaw_call)
         # Set by the application when leases are in use (several processes on one store).
         self.claim: Callable[[str], Awaitable[bool]] = _always
@@ -118,106 +98,8 @@ class HandoverService:
         self.request_timeout_s = request_timeout_s
         self.clock = clock
 
-    # --- start ------------------------------------------------------------------------------------------
-
-    async def start(self, request: StartRequest) -> tuple[HandoverRecord, bool]:
-        """Start a handover; returns (record, created). A live one for the same session is returned as is."""
-        connector = await self.connectors.require(request.connector)
-        existing = await self.store.find_live_handover(request.connector, request.session_id)
-        if existing is not None:
-            return existing, False
-        settings = self.manifest.node_with_defaults(request.settings)
-        config = self.manifest.connector_with_defaults(connector.config)
-        handover_id = new_handover_id()
-        copilot = None
-        if template := config.get("copilotUrlTemplate"):
-            url_token = str(connector.delivery.get("urlToken", ""))
-            link = copilot_url(template, user_id=request.user_id, session_id=request.session_id, url_token=url_token)
-            copilot = (str(config.get("copilotRoutingAttribute") or "copilotUrl"), link)
-        now = self.clock()
-        record = HandoverRecord(
-            id=handover_id,
-            connector=request.connector,
-            session_id=request.session_id,
-            user_id=request.user_id,
-            state=HandoverState.PENDING,
-            conversation_id=new_miaw_id(),
-            settings=settings,
-            transcript=request.transcript,
-            language=conversation_language(settings, request.language),
-            context=request.context,
-            routing_attributes=routing_attributes(settings, copilot=copilot),
-            created_at=now,
-            updated_at=now,
-        )
-        secrets.add(settings.get("identityToken"))
-        try:
-            await self.store.create_handover(record)
-        except DuplicateHandoverError as duplicate:
-            return duplicate.existing, False
-        # Served from here on: the ownership round must not take this live, pending handover for one whose
-        # start a dead process left unfinished (and end it as interrupted) while MIAW answers.
-        self._starting.add(handover_id)
-        try:
-            await self.claim(handover_id)
-            bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
-            bound.info("handover.pending")
-            try:
-                await self._open(record, connector)
-            except MiawError as exc:
-                bound.warning("handover.start_failed", error=exc.code)
-                await self.end_now(
-                    handover_id, "error", "miaw_unavailable" if isinstance(exc, MiawTransportError) else "miaw_refused"
-                )
-                raise upstream_error(exc) from exc
-        finally:
-            self._starting.discard(handover_id)
-        stored = await self.store.get_handover(handover_id)
-        assert stored is not None
-        return stored, True
-
-    async def _open(self, record: HandoverRecord, connector: ConnectorRecord) -> None:
-        client = self.connectors.client_for(connector)
-        if record.settings.get("useIdentityToken"):
-            token = await client.authenticated_access_token(str(record.settings["identityToken"]))
-        else:
-            token = await client.unauthenticated_access_token()
-        token = lean_token(token)
-        secrets.add(token.token)
-        record = await self.store.update_handover(
-            record.id,
-            {"access_token": token.token, "token_expires_at": token.expires_at, "last_event_id": token.last_event_id},
-        )
-        live = LiveHandover(record, client, token)
-        self.supervisor.add(live)
-        self._attach_stream(live, resume=False)
-        assert live.stream is not None
-        if not await live.stream.wait_connected():
-            raise UpstreamUnavailableError("the Salesforce event stream could not be opened")
-        await client.create_conversation(
-            token, record.conversation_id, routing_attributes=record.routing_attributes, language=record.language
-        )
-        # Storing "queued" (and its status delivery) needs no answer from MIAW, and the transcript needs
-        # nothing stored: they overlap, which takes the store's part out of the start latency.
-        queued = asyncio.get_running_loop().create_task(
-            self.apply(record.id, machine.ConversationCreated(), entry_id=None), name=f"queued:{record.id}"
-        )
-        try:
-            if record.settings.get("sendTranscript"):
-                for index, text in enumerate(transcript_messages(record.transcript)):
-                    message_id = derived_message_id(record.id, "transcript", str(index))
-                    await client.send_message(
-                        token,
-                        record.conversation_id,
-                        text,
-                        message_id=message_id,
-                        routing_attributes=record.routing_attributes,
-                        language=record.language,
-                    )
-        finally:
-            await queued
-
-    def _attach_stream(self, live: LiveHandover, *, resume: bool) -> None:
+    def attach_stream(self, live: LiveHandover, *, resume: bool) -> None:
+        """Open and wire the handover's event stream (from the stored cursor when resuming)."""
         handover_id = live.record.id
 
         async def on_event(event: MiawEvent) -> None:
@@ -436,7 +318,7 @@ class HandoverService:
 
     def served_ids(self) -> list[str]:
         """Handovers whose stream this process serves, or is opening."""
-        return [*self.supervisor.live, *self._starting.difference(self.supervisor.live)]
+        return [*self.supervisor.live, *self.starting.difference(self.supervisor.live)]
 
     async def attach(self, record: HandoverRecord) -> None:
         """Serve a live handover whose lease this process just took: re-open its stream from the stored
@@ -447,7 +329,7 @@ class HandoverService:
             return
         live = LiveHandover(record, self.connectors.client_for(connector), self._stored_token(record))
         self.supervisor.add(live)
-        self._attach_stream(live, resume=True)
+        self.attach_stream(live, resume=True)
         log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
         if record.pending_effects:
             async with live.lock:
