@@ -153,8 +153,11 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    # The protocol layer logs through the standard library with its fields in `extra` (it depends on
+    # nothing of ours); ExtraAdder puts them on the line, ahead of redaction.
+    foreign = [*shared[:-1], structlog.stdlib.ExtraAdder(), redact_processor]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=foreign,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
     )
     handler = logging.StreamHandler(stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -49,6 +50,16 @@ def test_stdlib_records_and_tracebacks_are_redacted(output: io.StringIO) -> None
     text = output.getvalue()
     assert TOKEN not in text
     assert "failed with [REDACTED]" in text
+
+
+def test_stdlib_extra_fields_are_rendered_and_redacted(output: io.StringIO) -> None:
+    secrets.add(TOKEN)
+    logging.getLogger("handover_miaw.miaw.stream").warning(
+        "miaw.stream_ended", extra={"stream": "ho_1", "state": "failed", "error": f"401 for {TOKEN}"}
+    )
+    record = json.loads(output.getvalue())
+    assert (record["event"], record["stream"], record["state"]) == ("miaw.stream_ended", "ho_1", "failed")
+    assert record["error"] == f"401 for {REDACTED}"
 
 
 def test_manifest_secret_keys_are_redacted(output: io.StringIO) -> None:
