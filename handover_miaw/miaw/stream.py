@@ -6,8 +6,11 @@ the conversation id before creating the conversation, and no early event is miss
 
 Delivery contract: `on_event(event)` is awaited *before* the cursor (`last_event_id`) advances and
 before the entry id is recorded as seen, so the owner can persist the event (and `event.event_id`,
-the cursor after it) before the stream moves on. If `on_event` raises, the stream ends as FAILED:
-an owner that cannot persist must not have the stream acknowledge on its behalf. Pings, duplicates
+the cursor after it) before the stream moves on. If `on_event` raises, the event is not acknowledged:
+the stream reconnects after the usual backoff from the last acknowledged cursor (and catches up), so the
+event is offered again; after `consumer_attempts` failures in a row without one event taken, it ends as
+FAILED. A store that is briefly unreachable or saturated thus delays events instead of ending the
+conversation, and an event the owner can never take still ends the stream. Pings, duplicates
 (by entry identifier) and events of conversations the stream does not serve are never delivered.
 
 Liveness and recovery: a read timeout (`heartbeat_timeout`) is the liveness check, since MIAW pings
@@ -114,6 +117,7 @@ class EventStream:
         reconnect_policy: ReconnectPolicy = DEFAULT_RECONNECT_POLICY,
         catch_up_pages: int = 10,
         seen_capacity: int = 10_000,
+        consumer_attempts: int = 10,
         name: str = "miaw-stream",
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -136,6 +140,8 @@ class EventStream:
         self._rand = rand
         self.name = name
         self._had_traffic = False
+        self._consumed = False  # the owner took at least one event on the current connection
+        self._consumer_attempts = consumer_attempts
         self._renewed = False  # a continuation token was taken since the last accepted connection
         self._task: asyncio.Task[StreamStatus] | None = None
         self._connected = asyncio.Event()
@@ -253,6 +259,7 @@ class EventStream:
 
     async def _run(self) -> StreamStatus:
         failures = 0
+        refused = 0  # events the owner failed to take in a row
         await self._report(StreamStatus(StreamState.CONNECTING))
         while True:
             outcome = await self._connection()
@@ -264,14 +271,19 @@ class EventStream:
                 outcome = await self._renewal()
                 if outcome is None:
                     continue
-            final = _final_state(outcome)
+            if isinstance(outcome, _ConsumerError):
+                refused = 1 if self._consumed else refused + 1
+                final = StreamState.FAILED if refused >= self._consumer_attempts else None
+            else:
+                final = _final_state(outcome)
             if final is not None:
                 if final is StreamState.FAILED and not isinstance(outcome, MiawError | _ConsumerError):
                     _log.error("miaw.stream_bug", exc_info=outcome, extra={"stream": self.name})
                 error = outcome.__cause__ if isinstance(outcome, _ConsumerError) else outcome
                 return await self._end(final, error)
-            # A connection that carried traffic was healthy: the backoff starts over.
-            failures = 1 if self._had_traffic else failures + 1
+            # A connection that carried traffic was healthy: the backoff starts over, unless the owner is
+            # what failed (traffic flowed, but it is not keeping up: back off from it).
+            failures = refused if isinstance(outcome, _ConsumerError) else 1 if self._had_traffic else failures + 1
             delay = reconnect_delay(failures, self._reconnect_policy, self._rand)
             if isinstance(outcome, MiawRateLimitedError) and outcome.retry_after is not None:
                 delay = max(delay, min(outcome.retry_after, self._reconnect_policy.max_delay))
@@ -311,6 +323,7 @@ class EventStream:
 
     async def _connect_and_read(self) -> None:
         self._had_traffic = False
+        self._consumed = False
         response = await self._client.open_event_stream(self._token, self._last_event_id, session=self._session)
         async with response:
             # Accepted: a later 401 may be answered with a continuation token again.
@@ -350,6 +363,7 @@ class EventStream:
                 await self._on_event(event)
             except Exception as exc:
                 raise _ConsumerError from exc
+            self._consumed = True
             if event.entry_id is not None:
                 self._seen.add(event.entry_id)
             if conversation_id is not None and event.timestamp is not None:

@@ -16,6 +16,7 @@ from handover_miaw.miaw import (
     MiawAuthError,
     MiawBadRequestError,
     MiawClient,
+    MiawEvent,
     MiawTimeoutError,
     MiawTokenExpiredError,
     ParticipantChangedEvent,
@@ -281,21 +282,46 @@ async def test_org_mismatch_fails_without_retrying(
     assert recorder.states[-1] == final  # aclose() after the end reports nothing more
 
 
-async def test_failing_consumer_stops_the_stream_before_the_cursor_moves(
+async def test_a_consumer_that_never_takes_the_event_ends_the_stream_before_the_cursor_moves(
     client: MiawClient, sim: Simulator, make_stream: StreamFactory, recorder: Recorder
 ) -> None:
-    async def refuse(event: object) -> None:
+    offered: list[str | None] = []
+
+    async def refuse(event: MiawEvent) -> None:
+        offered.append(event.entry_id)
         raise RuntimeError("store down")
 
-    stream = make_stream(on_event=refuse)
+    stream = make_stream(on_event=refuse, consumer_attempts=3)
     cid = await open_conversation(client, stream)
     before = stream.last_event_id
-    await sim.send_text(cid, "lost?", agent="Maria")
+    message = await sim.send_text(cid, "lost?", agent="Maria")
     final = await asyncio.wait_for(stream.wait(), 5)
     assert final.state is StreamState.FAILED
     assert isinstance(final.error, RuntimeError)
+    assert offered == [message] * 3, "offered again after each reconnect, then given up"
     assert stream.last_event_id == before
     assert stream.seen_entry_ids == ()
+
+
+async def test_a_consumer_that_fails_for_a_while_gets_every_event_once(
+    client: MiawClient, sim: Simulator, make_stream: StreamFactory, recorder: Recorder
+) -> None:
+    outage = [RuntimeError("store down")] * 2
+
+    async def flaky(event: MiawEvent) -> None:
+        if outage:
+            raise outage.pop()
+        await recorder.on_event(event)
+
+    stream = make_stream(on_event=flaky)
+    cid = await open_conversation(client, stream)
+    sent = [await sim.send_text(cid, f"m{i}", agent="Maria") for i in range(3)]
+    await recorder.wait_for(lambda: [e.entry_id for e in recorder.events if isinstance(e, MessageEvent)] == sent)
+    assert stream.status.state is StreamState.CONNECTED
+    failures = [s.failures for s in recorder.states if s.state is StreamState.RECONNECTING]
+    assert failures == [1, 2], "backs off from a consumer that keeps failing"
+    await sim.send_text(cid, "after", agent="Maria")
+    await recorder.wait_for(lambda: sum(isinstance(e, MessageEvent) for e in recorder.events) == 4)
 
 
 async def test_aclose_stops_cleanly(

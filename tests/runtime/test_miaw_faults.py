@@ -8,6 +8,7 @@ hangs.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,27 @@ async def test_a_store_write_lost_after_miaw_accepted_does_not_double_the_messag
     assert (await again.json())["miawMessageId"] == acme.sim.conversation(cid).end_user_messages[0].id
     assert _calls(acme.sim, "send_message") == [202, 202]
     assert (await acme.api.post(url, json={"id": "m1", "text": "once"})).status == 200
+
+
+async def test_a_store_outage_delays_agent_messages_without_ending_the_handover(
+    acme: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hid, cid = await _active(acme)
+    store = acme.api.server.app[STORE]
+    real = store.record_event
+    outage = [ConnectionError("No connection available.")] * 2
+
+    async def flaky(*args: Any, **kwargs: Any) -> bool:
+        if outage:
+            raise outage.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_event", flaky)
+    await acme.sim.send_text(cid, "still there?", agent="Maria")
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, 10, "the message after the outage")
+    assert outage == []
+    assert (await acme.handover(hid))["state"] == "active"
+    await acme.sim.send_text(cid, "good", agent="Maria")
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2, 5, "the next message")
+    texts = [d["data"]["text"] for d in acme.receiver.of_type("agent.message", hid)]
+    assert texts == ["still there?", "good"]
