@@ -92,7 +92,14 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver forever: one batch of due heads, then wait for news or the next poll."""
         while True:
-            delivered = await self.drain_once()
+            try:
+                delivered = await self.drain_once()
+            except Exception:
+                # A store that is unreachable or saturated (a Redis pool wait past its limit) must not end
+                # the loop: it once did, and nothing was delivered again by that process. What was not
+                # settled stays pending in the store and is attempted on the next pass.
+                log.exception("delivery.drain_failed")
+                delivered = 0
             if not delivered:
                 await self.signal.wait(self.idle_poll_s)
 
@@ -106,7 +113,14 @@ class Dispatcher:
         # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL may
         # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
         mine = [d for d in due if await self._hold_outbox(d.handover_id)]
-        await asyncio.gather(*(self._attempt(d) for d in mine))
+        outcomes = await asyncio.gather(*(self._attempt(d) for d in mine), return_exceptions=True)
+        for delivery, outcome in zip(mine, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # Its outcome was not stored: it is still pending and the next pass attempts it again
+                # (at least once; the delivery id lets the receiver drop a repeat).
+                log.error("delivery.attempt_failed", delivery_id=delivery.id, exc_info=outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
         return len(mine)
 
     async def _hold_outbox(self, handover_id: str) -> bool:

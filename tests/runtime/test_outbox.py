@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from handover_miaw.api.keys import STORE
 from handover_miaw.simulator import Simulator
 
 from .conftest import SECRET, Bot, Factory, Receiver, wait_for, wait_until
@@ -101,3 +102,42 @@ async def test_dead_letter_is_listed_and_redriven_through_the_api(
     assert missing.status == 404
     assert (await missing.json())["error"]["code"] == "not_found"
     assert (await bot.api.get("/v1/deliveries", params={"state": "bogus"})).status == 400
+
+
+async def test_store_failures_while_draining_do_not_stop_deliveries(bot: Bot, monkeypatch: Any) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid, cid = handover["id"], handover["conversationId"]
+    await bot.sim.accept(cid, agent="Maria")
+    await bot.wait_state(hid, "active")
+    store = bot.api.server.app[STORE]
+    real_due, real_mark = store.due_deliveries, store.mark_delivered
+    failures = {"due": 2, "mark": 1}
+
+    async def due(*args: Any, **kwargs: Any) -> Any:
+        if failures["due"]:
+            failures["due"] -= 1
+            raise ConnectionError("No connection available.")
+        return await real_due(*args, **kwargs)
+
+    async def mark(*args: Any, **kwargs: Any) -> Any:
+        if failures["mark"]:
+            failures["mark"] -= 1
+            raise ConnectionError("No connection available.")
+        return await real_mark(*args, **kwargs)
+
+    monkeypatch.setattr(store, "due_deliveries", due)
+    monkeypatch.setattr(store, "mark_delivered", mark)
+    await bot.sim.send_text(cid, "first", agent="Maria")
+    await wait_for(lambda: failures == {"due": 0, "mark": 0}, 10, "the store failures")
+    await bot.sim.send_text(cid, "second", agent="Maria")
+
+    def texts() -> list[str]:
+        return [d["data"]["text"] for d in bot.receiver.of_type("agent.message", hid)]
+
+    # The first was posted once before its outcome could be stored, so it may arrive twice (same id).
+    await wait_for(lambda: texts()[-1:] == ["second"], 10, "both messages")
+    assert sorted(set(texts())) == ["first", "second"]
+    ids = [d["id"] for d in bot.receiver.of_type("agent.message", hid)]
+    assert len(set(ids)) == 2
+    assert await _deliveries(bot, "pending") == []
