@@ -163,8 +163,9 @@ class SqliteStore:
                     # A thread cannot be stopped: closing the connection under it would crash the process.
                     await asyncio.wait([work])
                     raise
-                except sqlite3.Error:
-                    # A busy or full disk: the WAL keeps the data and the next round tries again.
+                except Exception:
+                    # A busy database or a full disk: the WAL keeps the data and the next round tries again;
+                    # the loop must outlive any one failure or the WAL would grow without bound.
                     log.exception("store.checkpoint_failed")
         finally:
             conn.close()
