@@ -12,30 +12,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import uuid
+from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 from aiohttp import web
 
 from bench import raw
-from bench.common import raise_nofile
+from bench.common import run_child, serve_until_signalled
 
 
-async def main(args: argparse.Namespace) -> None:
+def bare_relay(sim: str, conversations: int) -> web.Application:
+    """The relay app; its conversations are opened at startup and their streams drained until cleanup."""
+    app = web.Application()
+    urls: list[str] = []
+    headers: list[dict[str, str]] = []
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    convs = [(await raw.start(http, args.sim))[0] for _ in range(args.conversations)]
-    urls = [f"{args.sim}{raw.API}/conversation/{c.conversation_id}/message" for c in convs]
-    headers = [c.headers() for c in convs]
 
     async def drain(conv: raw.RawConversation) -> None:
         assert conv.stream is not None
-        with contextlib.suppress(aiohttp.ClientError, asyncio.CancelledError):
+        with contextlib.suppress(aiohttp.ClientError):
             async for _ in conv.stream.content.iter_any():
                 pass
 
-    drains = [asyncio.create_task(drain(c)) for c in convs]
+    async def conversations_ctx(_app: web.Application) -> AsyncIterator[None]:
+        convs = [(await raw.start(http, sim))[0] for _ in range(conversations)]
+        urls.extend(f"{sim}{raw.API}/conversation/{c.conversation_id}/message" for c in convs)
+        headers.extend(c.headers() for c in convs)
+        drains = [asyncio.create_task(drain(c)) for c in convs]
+        yield
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        await http.close()
 
     async def relay(request: web.Request) -> web.Response:
         k = int(request.match_info["k"])
@@ -45,24 +55,13 @@ async def main(args: argparse.Namespace) -> None:
         return web.Response(body=orjson.dumps({"id": body["id"], "miawMessageId": miaw_id}), status=202,
                             content_type="application/json")  # fmt: skip
 
-    app = web.Application()
+    app.cleanup_ctx.append(conversations_ctx)
     app.router.add_post("/relay/{k}", relay)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    print(f"http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        for task in drains:
-            task.cancel()
-        await runner.cleanup()
-        await http.close()
+    return app
+
+
+async def main(args: argparse.Namespace) -> None:
+    await serve_until_signalled(bare_relay(args.sim, args.conversations))
 
 
 if __name__ == "__main__":
@@ -71,10 +70,4 @@ if __name__ == "__main__":
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--uvloop", action="store_true")
     arguments = parser.parse_args()
-    raise_nofile()
-    if arguments.uvloop:
-        import uvloop
-
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+    run_child(main(arguments), use_uvloop=arguments.uvloop)

@@ -7,14 +7,9 @@ self-signed certificate is trusted through OpenSSL's standard `SSL_CERT_FILE` va
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 from pathlib import Path
 
-from aiohttp import web
-
-from bench.common import raise_nofile
+from bench.common import run_child, serve_until_signalled
 from handover_miaw.api import create_app
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
@@ -29,20 +24,7 @@ async def main(args: argparse.Namespace) -> None:
         port=0,
     )
     configure_logging(settings.log_level)
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096, shutdown_timeout=1.0)
-    await site.start()
-    print(f"http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner.cleanup(), 30)
+    await serve_until_signalled(create_app(settings), cleanup_timeout=30)
 
 
 if __name__ == "__main__":
@@ -52,10 +34,4 @@ if __name__ == "__main__":
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args()
-    raise_nofile()
-    if arguments.uvloop:
-        import uvloop
-
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+    run_child(main(arguments), use_uvloop=arguments.uvloop)

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import ssl
 import time
 from typing import Any
 
 from aiohttp import web
 
-from bench.common import raise_nofile
+from bench.common import run_child, serve_until_signalled
 from handover_miaw.simulator import Simulator, SimulatorConfig, create_app
 
 _TICK = 0.005
@@ -86,21 +84,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context, backlog=4096, shutdown_timeout=1.0)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner.cleanup(), 10)
+    await serve_until_signalled(app, ssl_context=ssl_context)
 
 
 if __name__ == "__main__":
@@ -110,10 +94,4 @@ if __name__ == "__main__":
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--ping", type=float, default=15.0)
     arguments = parser.parse_args()
-    raise_nofile()
-    if arguments.uvloop:
-        import uvloop
-
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+    run_child(main(arguments), use_uvloop=arguments.uvloop)

@@ -10,12 +10,13 @@ import platform
 import resource
 import select
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +41,38 @@ def raise_nofile(wanted: int = 65536) -> int:
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def serve_until_signalled(
+    app: web.Application, *, ssl_context: Any = None, cleanup_timeout: float = 10.0
+) -> None:
+    """Serve `app` on a free loopback port and print its URL (the line `spawn` waits for), until SIGINT or
+    SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context, backlog=4096, shutdown_timeout=1.0)
+    await site.start()
+    print(f"{'https' if ssl_context else 'http'}://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner.cleanup(), cleanup_timeout)
+
+
+def run_child(main: Coroutine[Any, Any, None], *, use_uvloop: bool) -> None:
+    """Run a child process's main coroutine, on uvloop when asked, with the open-file limit raised."""
+    raise_nofile()
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 # --- figures --------------------------------------------------------------------------------------------
