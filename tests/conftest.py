@@ -14,6 +14,9 @@ import pytest
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.resources import project_root
 
+# Page tests (headless Chromium) share one harness.
+pytest_plugins = ["tests.browser"]
+
 ORG_ID = "00D000000000001"
 
 
