@@ -62,6 +62,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             print("handover-miaw: refusing to start with an invalid connectors file", file=sys.stderr)
             return EXIT_INVALID
+    try:
+        settings.delivery_policy()
+    except ValueError as exc:
+        print(f"handover-miaw: HANDOVER_MIAW_DELIVERY_ALLOW: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     if not settings.insecure_dev and not settings.api_keys:
         print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
         return EXIT_INVALID

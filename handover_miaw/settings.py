@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.manifest.formats import is_loopback_host
 
 __all__ = ["ENV_PREFIX", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
@@ -59,6 +60,13 @@ class Settings:
     # Several processes on one Redis store: a live handover's stream belongs to the process holding its
     # lease; a process that dies stops renewing and another takes its streams over within about this long.
     lease_ttl_s: float = 15.0
+    # Delivery targets (webhook / Cognigy URLs) that may be internal: host names or CIDRs, e.g. in-cluster
+    # receivers. Everything else must be a public address (see delivery/targets.py); https always.
+    delivery_allow: tuple[str, ...] = ()
+
+    def delivery_policy(self) -> TargetPolicy:
+        """Where deliveries may go; ValueError for a malformed allow-list entry."""
+        return TargetPolicy.build(insecure_dev=self.insecure_dev, allow=self.delivery_allow)
 
     @property
     def store_url(self) -> str:
@@ -103,7 +111,7 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name == "insecure_dev":
         return _bool(raw)
-    if name in {"api_keys", "allowed_hosts"}:
+    if name in {"api_keys", "allowed_hosts", "delivery_allow"}:
         return _csv(raw)
     return raw
 
@@ -123,6 +131,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="development mode: no API key required, loopback MIAW URLs allowed (logs a warning)",
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
+    parser.add_argument(
+        "--delivery-allow",
+        dest="delivery_allow",
+        type=_csv,
+        help="comma-separated hosts or CIDRs that deliveries may reach although internal (in-cluster receivers)",
+    )
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     parser.add_argument(
         "--token-warning-s",

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.delivery.guard import delivery_session as delivery_session_for
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
 from handover_miaw.handovers.start import Starter
@@ -49,7 +49,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     app[STORE] = store
     miaw_session = stream_session()
-    delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    policy = settings.delivery_policy()
+    delivery_session = delivery_session_for(policy)
     service = HandoverService(
         store,
         app[MANIFEST],
@@ -62,7 +63,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = service
     app[STARTER] = Starter(service)
     app[USER] = UserSide(service)
-    dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
+    dispatcher = Dispatcher(
+        store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s, policy=policy
+    )
     watchdog = Watchdog(
         service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
     )

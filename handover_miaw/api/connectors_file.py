@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import check_connector_hosts, connector_record
+from handover_miaw.api.routes_admin import check_connector_hosts, check_connector_targets, connector_record
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.jsonload import parse_json
 from handover_miaw.problems import Problem, pointer
@@ -59,6 +59,7 @@ def load_connectors_file(path: Path, api: ApiDocument, settings: Settings) -> li
         try:
             api.validate("putConnector", body)
             check_connector_hosts(settings, body, base)
+            check_connector_targets(settings, body, base)
         except SchemaViolationError as exc:
             found.extend(
                 Problem(p.pointer if p.pointer.startswith(base) else base + p.pointer, p.message) for p in exc.problems

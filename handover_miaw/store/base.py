@@ -41,6 +41,9 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the engine answers (readiness)."""
 
+    async def probe_write(self) -> bool:
+        """True when a (harmless) write lands: a full disk or a Redis refusing writes answers reads still."""
+
     # Connectors
     async def put_connector(self, record: ConnectorRecord) -> None:
         """Create or replace a connector."""

@@ -139,6 +139,17 @@ class RedisStore:
         except (RedisError, OSError):
             return False
 
+    async def probe_write(self) -> bool:
+        """True when the server takes a write (a short-lived key); False when it refuses writes (out of
+        memory under `noeviction`, a failed RDB save with stop-writes-on-bgsave-error, a read-only replica)."""
+        if self._client is None:
+            return False
+        try:
+            await self._client.set(self._key("probe"), repr(self._clock()), px=60_000)
+        except (RedisError, OSError):
+            return False
+        return True
+
     # Plumbing
 
     # The client decodes every reply (decode_responses=True), so where redis-py types a reply as

@@ -181,6 +181,20 @@ class SqliteStore:
                 return False
             return list(rows) == [(1,)]
 
+    async def probe_write(self) -> bool:
+        """True when a write transaction commits. Rewriting the schema version changes nothing, but it is a
+        real write (a page appended to the WAL), so a full disk or a read-only file answers False."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            # An int we computed, not input: PRAGMA takes no bound parameters.
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+        try:
+            await self._transact(work)
+        except (sqlite3.Error, RuntimeError):
+            return False
+        return True
+
     @staticmethod
     async def _migrate(db: aiosqlite.Connection) -> None:
         # The version is read inside the write transaction, so two processes opening a new file at once
