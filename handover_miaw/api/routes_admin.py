@@ -185,9 +185,7 @@ async def readyz(request: web.Request) -> web.Response:
             {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
         )
     if not await store.probe_write():
-        return json_response(
-            {"error": {"code": "store_read_only", "message": "the store refuses writes"}}, status=503
-        )
+        return json_response({"error": {"code": "store_read_only", "message": "the store refuses writes"}}, status=503)
     return json_response({"status": "ready"})
 
 
