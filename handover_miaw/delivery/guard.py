@@ -8,6 +8,7 @@ not allowed. aiohttp skips the resolver for an IP literal, so the dispatcher che
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 
@@ -21,6 +22,10 @@ __all__ = ["GuardedResolver", "TargetRefusedError", "delivery_session"]
 
 class TargetRefusedError(OSError):
     """The delivery target is not allowed (an internal address); the message never says which address."""
+
+    def __init__(self, message: str) -> None:
+        # With an errno the message is the OSError's strerror, which aiohttp shows in its connector error.
+        super().__init__(errno.EACCES, message)
 
 
 class GuardedResolver(AbstractResolver):
