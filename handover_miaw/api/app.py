@@ -27,7 +27,7 @@ from handover_miaw.handovers.start import Starter
 from handover_miaw.handovers.timers import TimerPolicy
 from handover_miaw.handovers.user import UserSide
 from handover_miaw.handovers.watchdog import Watchdog
-from handover_miaw.logs import secrets
+from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import stream_session
@@ -44,7 +44,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
     if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner only: the store holds secrets (webhook secrets, Cognigy keys, live handovers' tokens).
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = create_store(settings.store_url)
     await store.open()
     app[STORE] = store
@@ -87,7 +88,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         for record in records:
             await store.put_connector(record)
         for connector in await store.list_connectors():
-            secrets.add(connector.delivery.get("secret"), connector.delivery.get("apiKey"))
+            secrets.add(*(connector.delivery.get(key) for key in DELIVERY_SECRETS))
         await leases.open()
         # The first round takes every live handover whose lease is free: all of them after a restart on
         # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.

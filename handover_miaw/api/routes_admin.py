@@ -16,7 +16,7 @@ from handover_miaw.api.views import connector_view
 from handover_miaw.delivery.targets import control_character_problems
 from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
 from handover_miaw.handovers.ownership import live_handovers
-from handover_miaw.logs import secrets
+from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.problems import Problem
 from handover_miaw.settings import Settings
 from handover_miaw.store.records import ConnectorRecord, DeliveryState
@@ -51,7 +51,7 @@ def check_connector_targets(settings: Settings, body: dict[str, Any], base: str 
 
 def connector_record(name: str, body: dict[str, Any]) -> ConnectorRecord:
     """A validated connector body as a record; its secrets are registered for redaction."""
-    secrets.add(body["delivery"].get("secret"), body["delivery"].get("apiKey"))
+    secrets.add(*(body["delivery"].get(key) for key in DELIVERY_SECRETS))
     return ConnectorRecord(name=name, config=body["config"], delivery=body["delivery"], updated_at=time.time())
 
 

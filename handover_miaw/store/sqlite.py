@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -116,6 +117,7 @@ class SqliteStore:
         """Connect, set the pragmas and bring the schema to SCHEMA_VERSION."""
         if self._db is not None:
             return
+        _private_files(self._path)
         # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
         # check_same_thread=False: the hot path uses the connection inline (see `_transact`).
         db = await aiosqlite.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -129,6 +131,7 @@ class SqliteStore:
             await db.close()
             raise
         self._db = db
+        _private_files(self._path)  # the -wal and -shm files exist now (SQLite gives them the file's mode)
         self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="sqlite-checkpoints")
 
     async def close(self) -> None:
@@ -488,6 +491,21 @@ class SqliteStore:
             (handover_id, after_seq, limit),
         )
         return [delivery_from_row(row) for row in rows]
+
+
+def _private_files(path: Path | str) -> None:
+    """The database and its -wal / -shm files readable by their owner only: they hold webhook secrets,
+    Cognigy keys and live handovers' tokens. A new database is created 0600 before SQLite opens it, and
+    SQLite creates the -wal and -shm files with the database's mode; files of an older install are tightened."""
+    if str(path) == ":memory:":
+        return
+    database = Path(path)
+    if not database.exists():
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _live(conn: sqlite3.Connection, connector: str, session_id: str) -> HandoverRecord | None:
