@@ -3,10 +3,16 @@ in any value, with 422 naming the field and never echoing the value."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+
+from tests.processes import free_port
 
 from .conftest import API_KEY, ORG_ID, SECRET, Factory
 
@@ -66,3 +72,17 @@ async def test_header_values_with_control_characters_are_refused(strict: TestCli
     (problem,) = (await response.json())["error"]["problems"]
     assert problem["pointer"] == "/delivery/apiKey"
     assert "control characters" in problem["message"]
+
+
+def test_a_malformed_allow_list_refuses_the_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "handover_miaw", "serve", "--insecure-dev", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "HANDOVER_MIAW_DELIVERY_ALLOW": "receiver.cluster.local,10.0.0.0/33"},
+    )
+    assert done.returncode == 2
+    assert "10.0.0.0/33" in done.stderr
