@@ -1,5 +1,5 @@
 """Secrets at rest: the data dir and the SQLite files are the owner's only; an ended handover's access and
-identity tokens are erased from the store (read raw here; tests/store/test_erasure.py reads both engines);
+identity tokens are erased from the store (read raw: SQLite, and Redis under a runtime process);
 the Cognigy urlToken is write-only; a whole Cognigy handover at DEBUG leaves no secret in any log line
 (aiosqlite's parameter dump included)."""
 
@@ -9,20 +9,26 @@ import io
 import logging
 import sqlite3
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
+import redis.asyncio
 import structlog
 
 from handover_miaw.api.keys import STORE
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
+from handover_miaw.simulator import Simulator
+from tests.processes import RuntimeProcess, free_port
 
-from .conftest import API_KEY, Bot, Factory, wait_for, wait_until
+from .conftest import API_KEY, ORG_ID, SECRET, Bot, Factory, Receiver, wait_for, wait_until
 
+REDIS = "redis://127.0.0.1:6379/0"
 IDENTITY = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9.aWRlbnRpdHktc2lnbmF0dXJl"
 
 
@@ -117,3 +123,45 @@ async def test_no_secret_in_any_log_line_with_the_cognigy_format(log_output: io.
     for secret in (token, IDENTITY, API_KEY, "url-token-1", "cognigy-api-key-1"):
         assert secret not in text, secret
     assert hid in text
+
+
+async def test_an_ended_handover_s_tokens_are_erased_from_redis(
+    tmp_path: Path, sim: Simulator, sim_url: str, receiver: Receiver
+) -> None:
+    # A runtime process of its own on the real Redis, in a namespace of the test's own.
+    namespace = f"hm-test-{uuid.uuid4().hex}"
+    connectors = tmp_path / "connectors.json"
+    config = {"baseUrl": sim_url, "organizationId": ORG_ID, "esDeveloperName": "Bot_Handover_Custom"}
+    delivery = {"format": "webhook", "url": f"{receiver.url}/hook", "secret": SECRET}
+    connectors.write_bytes(orjson.dumps({"connectors": {"acme": {"config": config, "delivery": delivery}}}))
+    env = {"HANDOVER_MIAW_STORE": f"{REDIS}?namespace={namespace}", "HANDOVER_MIAW_LOG_LEVEL": "WARNING"}
+    runtime = RuntimeProcess(free_port(), tmp_path / "data", connectors, tmp_path / "runtime.log", env)
+    raw = redis.asyncio.Redis.from_url(REDIS, decode_responses=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await runtime.start(http)
+            body = {"connector": "acme", "sessionId": "s1", "userId": "u1"}
+            body["settings"] = {"useIdentityToken": True, "identityToken": IDENTITY}
+            async with http.post(f"{runtime.url}/v1/handovers", json=body) as response:
+                assert response.status == 201, await response.text()
+                handover = await response.json()
+            key = f"{namespace}:h:{handover['id']}"
+            token = orjson.loads(await raw.hget(key, "access_token") or "null")
+            assert token
+            await sim.accept(handover["conversationId"], agent="Maria")
+            await sim.end_session(handover["conversationId"])
+
+            async def erased() -> bool:
+                return await raw.hget(key, "access_token") == "null"
+
+            await wait_until(erased, 10, "the ended handover's token erased")
+            stored = await raw.hgetall(key)
+            assert orjson.loads(stored["state"]) == "ended"
+            assert "identityToken" not in orjson.loads(stored["settings"])
+            assert not [value for value in stored.values() if token in value or IDENTITY in value]
+    finally:
+        await runtime.stop()
+        keys = [k async for k in raw.scan_iter(match=f"{namespace}:*", count=500)]
+        if keys:
+            await raw.delete(*keys)
+        await raw.aclose()
