@@ -16,6 +16,7 @@ from aiohttp import web
 
 from . import control, messages, rest, sse
 from .config import SimulatorConfig
+from .cors import cors_middleware, setup_cors
 from .faults import ENDPOINTS
 from .httputil import SIMULATOR_KEY, error_response, simulator
 from .script import ScriptRunner
@@ -79,8 +80,9 @@ async def _script_context(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(sim: Simulator) -> web.Application:
     """The simulator's web app: MIAW REST + event router + ``/_sim`` control API."""
-    app = web.Application(middlewares=[miaw_middleware])
+    app = web.Application(middlewares=[cors_middleware, miaw_middleware])
     app[SIMULATOR_KEY] = sim
+    setup_cors(app, sim.config.cors_origins)
     app.add_routes(rest.routes())
     app.add_routes(messages.routes())
     app.add_routes(sse.routes())
