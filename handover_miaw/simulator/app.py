@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from . import control, messages, rest, sse
+from . import control, messages, receipts, rest, sse
 from .config import SimulatorConfig
 from .cors import cors_middleware, setup_cors
 from .faults import ENDPOINTS
@@ -87,6 +87,7 @@ def create_app(sim: Simulator) -> web.Application:
     app.add_routes(messages.routes())
     app.add_routes(sse.routes())
     app.add_routes(control.routes())
+    app.add_routes(receipts.routes())
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_script_context)
     return app
