@@ -45,14 +45,17 @@ async def test_agent_receipts_are_emitted_as_miaw_shapes_them(api: Api, sim: Sim
     assert [f.event for f in frames] == ["CONVERSATION_DELIVERY_ACKNOWLEDGEMENT", "CONVERSATION_READ_ACKNOWLEDGEMENT"]
     assert [f.entry["relatedRecords"] for f in frames] == [[first], [second]]
     assert frames[0].entry["identifier"] == (await delivered.json())["id"]
-    for frame, fixture in zip(frames, ["sse_delivery_acknowledgement.json", "sse_read_acknowledgement.json"]):
+    for frame, fixture in zip(
+        frames, ["sse_delivery_acknowledgement.json", "sse_read_acknowledgement.json"], strict=True
+    ):
         entry_keys, payload_keys = _fixture_shape(fixture)
         assert set(frame.entry) == entry_keys
         assert set(frame.payload) == payload_keys
         assert frame.entry["sender"]["role"] == "Agent"
         assert frame.entry["senderDisplayName"] == "Maria"
     view = (await (await api.control(f"/conversations/{cid}", method="GET")).json())["endUserMessages"]
-    assert view[0]["deliveredAt"] is not None and view[0]["readAt"] is None
+    assert view[0]["deliveredAt"] is not None
+    assert view[0]["readAt"] is None
     assert view[1]["readAt"] == frames[1].payload["acknowledgementTimestamp"]
 
 
