@@ -19,6 +19,7 @@ from .config import SimulatorConfig
 from .cors import cors_middleware, setup_cors
 from .faults import ENDPOINTS
 from .httputil import SIMULATOR_KEY, error_response, simulator
+from .retention import retention_context
 from .script import ScriptRunner
 from .simulator import Simulator
 from .state import SimulatorError
@@ -26,6 +27,9 @@ from .state import SimulatorError
 __all__ = ["create_app", "run", "serve"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SHUTDOWN_GRACE_S = 1.0
+"""How long a stopping simulator waits for handlers still running after the streams were told to end."""
 
 
 @web.middleware
@@ -90,6 +94,7 @@ def create_app(sim: Simulator) -> web.Application:
     app.add_routes(receipts.routes())
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_script_context)
+    app.cleanup_ctx.append(retention_context)
     return app
 
 
@@ -101,7 +106,16 @@ async def serve(
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until ``stop`` is set; ``announce`` receives the base URL once the socket is bound."""
-    runner = web.AppRunner(create_app(Simulator(config)))
+    runner = web.AppRunner(
+        create_app(Simulator(config)),
+        # A stream's handler runs until its client goes: cancelling it when the socket closes is what
+        # removes the stream at once (otherwise the next ping's failed write finds out, up to 15 s later).
+        handler_cancellation=True,
+        # Open streams never finish by themselves, and a handler blocked writing to a client that stopped
+        # reading ignores the close request: past this grace the server cancels it, so SIGTERM ends the
+        # process within seconds instead of aiohttp's default 60.
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -32,6 +32,8 @@ class CallRecord:
     method: str
     path: str
     status: int
+    at: float = 0.0
+    """When it was answered (epoch seconds), for forgetting old records."""
 
     def as_json(self) -> dict[str, Any]:
         """Control-API view of the call."""
@@ -78,7 +80,7 @@ class Simulator:
 
     def record_call(self, endpoint: str, method: str, path: str, status: int) -> None:
         """Append a REST call to the call log."""
-        self.calls.append(CallRecord(endpoint, method, path, status))
+        self.calls.append(CallRecord(endpoint, method, path, status, self.store.clock()))
 
     def conversation(self, conversation_id: str) -> Conversation:
         """The conversation (404 :class:`SimulatorError` if unknown)."""
