@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -104,8 +105,10 @@ async def serve(
     config: SimulatorConfig,
     stop: asyncio.Event,
     announce: Callable[[str], None] = print,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until ``stop`` is set; ``announce`` receives the base URL once the socket is bound."""
+    """Serve (https with ``ssl_context``) until ``stop`` is set; ``announce`` receives the base URL once the
+    socket is bound."""
     runner = web.AppRunner(
         create_app(Simulator(config)),
         # A stream's handler runs until its client goes: cancelling it when the socket closes is what
@@ -118,17 +121,25 @@ async def serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        announce(f"http://{host or bound_host}:{bound_port}")
+        scheme = "https" if ssl_context is not None else "http"
+        announce(f"{scheme}://{host or bound_host}:{bound_port}")
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
-def run(host: str, port: int, config: SimulatorConfig) -> None:
-    """Run the simulator in the foreground until SIGINT/SIGTERM; prints its base URL first."""
+def run(
+    host: str,
+    port: int,
+    config: SimulatorConfig,
+    ssl_context: ssl.SSLContext | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Run the simulator in the foreground until SIGINT/SIGTERM; prints its base URL first (or hands it
+    to ``announce``)."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -136,6 +147,6 @@ def run(host: str, port: int, config: SimulatorConfig) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
-        await serve(host, port, config, stop, lambda url: print(url, flush=True))
+        await serve(host, port, config, stop, announce or (lambda url: print(url, flush=True)), ssl_context)
 
     asyncio.run(main())
