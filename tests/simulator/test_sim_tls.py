@@ -8,13 +8,11 @@ import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from handover_miaw.cli import main
 from handover_miaw.simulator import SimulatorConfig, serve
 from handover_miaw.simulator.tls import make_self_signed, server_context
 
@@ -86,16 +84,3 @@ async def test_the_command_makes_a_certificate_and_says_how_to_trust_it() -> Non
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-
-
-@pytest.mark.parametrize(
-    ("args", "reason"),
-    [
-        (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
-        (["--tls", "self-signed", "--tls-key", "k.pem"], "leave out --tls-cert/--tls-key"),
-        (["--tls-cert", "missing-cert.pem", "--tls-key", "missing-key.pem"], "missing-cert.pem / missing-key.pem"),
-    ],
-)
-def test_bad_tls_flags_exit_2(args: list[str], reason: str, capsys: Any) -> None:
-    assert main(["simulator", "--port", "0", *args]) == 2
-    assert reason in capsys.readouterr().err
