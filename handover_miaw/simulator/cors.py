@@ -58,34 +58,29 @@ async def _path_methods(request: web.Request) -> set[str] | None:
     return found - {hdrs.METH_HEAD, hdrs.METH_OPTIONS}
 
 
-async def _preflight(request: web.Request, origin: str) -> web.StreamResponse:
+async def _options(request: web.Request) -> web.StreamResponse:
+    """Any ``OPTIONS`` of a known path: 204 with its ``Allow``; a preflight (``Origin`` and
+    ``Access-Control-Request-Method``) from an allowed origin also gets the CORS answer, from another 403."""
     methods = await _path_methods(request)
     if methods is None:
         return error_response(404, "NOT_FOUND", f"No resource at {request.path}.")
-    if not _allowed(request, origin):
-        return error_response(403, "ORIGIN_NOT_ALLOWED", f"Origin {origin} is not allowed.")
-    return web.Response(
-        status=204,
-        headers={
-            hdrs.ACCESS_CONTROL_ALLOW_METHODS: ", ".join(sorted(methods)),
-            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: ", ".join(ALLOWED_HEADERS),
-            hdrs.ACCESS_CONTROL_MAX_AGE: str(MAX_AGE_S),
-            hdrs.ALLOW: ", ".join(sorted(methods | {hdrs.METH_OPTIONS})),
-        },
-    )
+    headers = {hdrs.ALLOW: ", ".join(sorted(methods | {hdrs.METH_OPTIONS}))}
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is not None and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+        if not _allowed(request, origin):
+            return error_response(403, "ORIGIN_NOT_ALLOWED", f"Origin {origin} is not allowed.")
+        headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ", ".join(sorted(methods))
+        headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ", ".join(ALLOWED_HEADERS)
+        headers[hdrs.ACCESS_CONTROL_MAX_AGE] = str(MAX_AGE_S)
+    return web.Response(status=204, headers=headers)
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) before routing
-    turns them into 405s; everything else goes on to the handler."""
-    origin = request.headers.get(hdrs.ORIGIN)
-    if (
-        request.method == hdrs.METH_OPTIONS
-        and origin is not None
-        and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
-    ):
-        return await _preflight(request, origin)
+    """Answer ``OPTIONS`` (preflights included) before routing turns it into a 405 whose ``Allow`` is the
+    union over every matching pattern; everything else goes on to the handler."""
+    if request.method == hdrs.METH_OPTIONS:
+        return await _options(request)
     return await handler(request)
 
 

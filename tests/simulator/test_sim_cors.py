@@ -58,6 +58,13 @@ async def test_preflight_of_conversation_list_is_the_list_route(client: TestClie
     assert resp.headers["Allow"] == "GET, OPTIONS"
 
 
+async def test_plain_options_names_the_path_s_methods(client: TestClient[Any, Any]) -> None:
+    resp = await client.options(f"{API}/conversation/list")
+    assert resp.status == 204
+    assert resp.headers["Allow"] == "GET, OPTIONS"
+    assert "Access-Control-Allow-Methods" not in resp.headers
+
+
 async def test_preflight_is_not_logged_or_faulted(client: TestClient[Any, Any], sim: Simulator) -> None:
     sim.fail_next("create_conversation", 503)
     assert (await preflight(client, f"{API}/conversation", "POST")).status == 204
