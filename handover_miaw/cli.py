@@ -46,7 +46,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from handover_miaw.api import create_app
-    from handover_miaw.api.app import server_options
+    from handover_miaw.api.app import hide_server_version, server_options
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
     from handover_miaw.logs import configure_logging
@@ -67,6 +67,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"handover-miaw: {problem}", file=sys.stderr)
         return EXIT_INVALID
+    hide_server_version()
     web.run_app(
         create_app(settings, manifest),
         host=settings.host,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import aiohttp.web_response
 import structlog
 from aiohttp import web
 
@@ -49,7 +50,7 @@ from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
 
-__all__ = ["SERVER_NAME", "create_app", "server_options"]
+__all__ = ["SERVER_NAME", "create_app", "hide_server_version", "server_options"]
 
 log = structlog.get_logger(__name__)
 
@@ -134,6 +135,13 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
 async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_NAME
+
+
+def hide_server_version() -> None:
+    """Name no versions in the answers aiohttp makes itself, before any routing (a 400 to bytes that are
+    not HTTP), for the whole process: aiohttp has no setting for it, only this module-level default,
+    which every response it prepares falls back to. Called by `serve`, whose process is the runtime's."""
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -1,17 +1,22 @@
-"""Hostile bytes at the socket get a 4xx with the JSON error body, never a 500 or a traceback in the log:
-bad bytes in Authorization, broken multipart, Last-Event-ID in digits other than ASCII's. And what every
-answer carries: `Server` without versions, `WWW-Authenticate: Bearer` on a 401."""
+"""Hostile or slow clients at the socket. Bad bytes in Authorization, broken multipart and Last-Event-ID
+in digits other than ASCII's get a 4xx with the JSON error body, never a 500 or a traceback in the log; a
+connection that does not send its request head in time is closed; every answer says `Server:
+handover-miaw` without versions, a 401 `WWW-Authenticate: Bearer`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
 from tests.api.conftest import API_KEY, WireFactory, WireRuntime, connector_body
-from tests.api.wire_client import WireResponse, request_head
+from tests.api.wire_client import WireConnection, WireResponse, request_head
+from tests.processes import RuntimeProcess, free_port
 
 UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "a valid API key is required"}}
 
@@ -141,3 +146,44 @@ async def test_every_answer_names_the_server_without_versions(live: tuple[WireRu
     ]
     assert [a.status for a in answers] == [200, 200, 404, 405, 422]
     assert {a.headers["server"] for a in answers} == {"handover-miaw"}
+
+
+async def test_a_connection_that_sends_no_whole_request_head_in_time_is_closed(wire_runtime: WireFactory) -> None:
+    runtime = await wire_runtime(header_timeout_s=0.5)
+    slow = await runtime.connect()
+    await slow.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Still-Typing: ")
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    assert await slow.closed_by_peer(5.0) == b"", "closed without an answer"
+    assert loop.time() - opened >= 0.4
+    prompt = await runtime.connect()
+    await prompt.send(request_head("GET", "/healthz", {}))
+    assert (await prompt.response()).status == 200
+
+
+async def test_serve_closes_slow_connections_and_names_no_versions_even_to_garbage(tmp_path: Path) -> None:
+    connectors = tmp_path / "connectors.json"
+    connectors.write_bytes(b'{"connectors": {}}')
+    env = {"HANDOVER_MIAW_HEADER_TIMEOUT_S": "0.5", "HANDOVER_MIAW_LOG_LEVEL": "WARNING"}
+    runtime = RuntimeProcess(free_port(), tmp_path / "data", connectors, tmp_path / "runtime.log", env)
+    async with aiohttp.ClientSession() as http:
+        await runtime.start(http)
+    try:
+        slow = await WireConnection.open(runtime.port)
+        await slow.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert await slow.closed_by_peer(5.0) == b""
+        await slow.close()
+        prompt = await WireConnection.open(runtime.port)
+        await prompt.send(request_head("GET", "/healthz", {}))
+        answer = await prompt.response()
+        assert answer.status == 200
+        assert answer.headers["server"] == "handover-miaw"
+        await prompt.close()
+        garbage = await WireConnection.open(runtime.port)
+        await garbage.send(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
+        refused = await garbage.response()
+        assert refused.status == 400
+        assert refused.headers["server"] == "handover-miaw"
+        await garbage.close()
+    finally:
+        await runtime.stop()
