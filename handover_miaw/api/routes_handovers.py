@@ -245,11 +245,29 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                     if not await store.deliveries_after(handover_id, cursor):
                         return stream
                     continue
-                try:
-                    async with asyncio.timeout(15):
-                        await wake.wait()
-                except TimeoutError:
-                    continue
+                if not await _wait_while_connected(request, wake, 15.0):
+                    return stream
     finally:
         signal.unlisten(handover_id, wake)
         subscribers.leave(handover_id)
+
+
+async def _wait_while_connected(request: web.Request, wake: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for new deliveries; False as soon as the reader has gone.
+
+    aiohttp does not cancel a handler whose client left (and a delivery from another process wakes no
+    one here), so the connection is looked at every second: a reader that left frees its place among
+    `max_event_subscribers` within about a second instead of holding it until the next delivery.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        try:
+            async with asyncio.timeout(min(1.0, left)):
+                await wake.wait()
+        except TimeoutError:
+            continue
+        return True
+    return True

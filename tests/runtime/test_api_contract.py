@@ -17,7 +17,7 @@ from aiohttp import FormData
 from handover_miaw.api import create_app
 from handover_miaw.settings import Settings
 
-from .conftest import Bot, Factory, wait_for
+from .conftest import Bot, wait_for
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 HID = "ho_00000000000000000000000000000000"
@@ -147,27 +147,6 @@ async def test_an_ended_handover_names_its_agent_and_an_active_one_has_no_queue_
     ended = await acme.wait_state(hid, "ended")
     assert ended["endReason"] == "agent_ended"
     assert ended["agent"] == {"name": "Maria"}
-
-
-async def test_at_most_n_readers_per_handover_event_stream(start_runtime: Factory, bot: Bot) -> None:
-    api = await start_runtime(max_event_subscribers=2)
-    bot.api = api
-    await bot.connector(fmt="sse")
-    hid = (await bot.start())["id"]
-    readers = [await api.get(f"/v1/handovers/{hid}/events") for _ in range(2)]
-    assert [r.status for r in readers] == [200, 200]
-    refused = await api.get(f"/v1/handovers/{hid}/events")
-    assert refused.status == 429
-    error = (await refused.json())["error"]
-    assert error["code"] == "too_many_requests"
-    assert "2 readers" in error["message"]
-    # Each stream ends with the handover; their places are free again.
-    assert (await api.delete(f"/v1/handovers/{hid}")).status == 200
-    for reader in readers:
-        assert b"event: handover.ended" in await reader.read()
-    again = await api.get(f"/v1/handovers/{hid}/events")
-    assert again.status == 200
-    assert b"event: handover.ended" in await again.read()
 
 
 @pytest.mark.parametrize("keys", ["abc", "a-long-enough-key-0123456789abcdef,short"])
