@@ -227,3 +227,23 @@ async def test_a_file_body_declared_over_the_limit_is_refused_before_any_body_is
     headers = {**ENDPOINTS["sendFile"].headers, "Content-Length": str(100 * 1024 * 1024)}
     await connection.send(request_head("POST", f"/v1/handovers/{stage.handover}/files", headers))
     await _refused_before_the_end(runtime, connection)
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
+async def test_a_large_start_in_8_kib_pieces_is_read_whole(
+    wire_runtime: WireFactory, sim_url: str, use_tls: bool
+) -> None:
+    """Past the 64 KiB a single read hands over, as a rate-limited or proxied client sends it."""
+    runtime = await wire_runtime(use_tls=use_tls)
+    async with runtime.http.put(f"{runtime.url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+        assert response.status == 201
+    turn = {"source": "user", "text": "The parcel arrived crushed and the glass inside was broken. " * 60}
+    body = orjson.dumps({"connector": "acme", "sessionId": "big", "userId": "ann", "transcript": [turn] * 80})
+    assert len(body) > 250_000
+    connection = await runtime.connect()
+    runtime.probe.reset()
+    await connection.send(request_head("POST", "/v1/handovers", {**JSON, "Content-Length": str(len(body))}))
+    await connection.send_each((body[i : i + 8192] for i in range(0, len(body), 8192)), runtime.probe.received)
+    response = await connection.response()
+    assert response.status == 201, response.body
+    assert response.json()["sessionId"] == "big"
