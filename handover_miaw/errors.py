@@ -84,7 +84,7 @@ class PayloadTooLargeError(InputError):
 
 
 class UnsupportedMediaTypeError(InputError):
-    """A body that is not of the accepted media type: JSON where JSON is expected, a file type MIAW accepts."""
+    """A body of a type that is not accepted: anything but JSON where JSON is expected, a file type MIAW refuses."""
 
     code = "unsupported_media_type"
     status = 415

@@ -28,10 +28,10 @@ def is_json_media_type(content_type: str, charset: str | None) -> bool:
     return json_type and (charset is None or charset.lower() in {"utf-8", "utf8"})
 
 
-def check_length(request: web.Request, limit: int, what: str = "the request body") -> None:
+def check_length(request: web.Request, limit: int) -> None:
     """Refuse a declared Content-Length over `limit` before a byte of the body is read."""
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLargeError(f"{what} is over {limit} bytes")
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

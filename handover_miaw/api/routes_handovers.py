@@ -172,7 +172,7 @@ async def _read_upload(reader: MultipartReader, limit: int) -> _Upload:
     upload = _Upload()
     found = False
     # Every part counts against one budget, so many small parts (or unknown ones) cannot add up past it.
-    budget = [limit + MULTIPART_OVERHEAD_BYTES]
+    budget = _Budget(limit + MULTIPART_OVERHEAD_BYTES)
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise MalformedRequestError("nested multipart bodies are not accepted")
@@ -196,16 +196,21 @@ async def _read_upload(reader: MultipartReader, limit: int) -> _Upload:
     return upload
 
 
-async def _read_limited(part: BodyPartReader, limit: int, budget: list[int]) -> bytes:
+@dataclass
+class _Budget:
+    left: int
+
+
+async def _read_limited(part: BodyPartReader, limit: int, budget: _Budget) -> bytes:
     chunks: list[bytes] = []
     size = 0
     name = (part.name or "")[:100]
     while chunk := await part.read_chunk(65536):
         size += len(chunk)
-        budget[0] -= len(chunk)
+        budget.left -= len(chunk)
         if size > limit:
             raise PayloadTooLargeError(f"the `{name}` part is over {limit} bytes", pointer=f"/{name}")
-        if budget[0] < 0:
+        if budget.left < 0:
             raise PayloadTooLargeError("the multipart body is larger than a file of the largest size needs")
         chunks.append(chunk)
     return b"".join(chunks)
