@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from handover_miaw.errors import IdConflictError, StateConflictError, UpstreamUnavailableError
+from handover_miaw.errors import IdConflictError, NotFoundError, StateConflictError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
@@ -64,7 +64,9 @@ class UserSide:
         Requests for an id being sent share one MIAW call: in this process they await the first one's outcome
         and get its answer (its exception too); another process waits for the holder of the store's
         reservation and answers as it did (202 once sent). The same id with another text is an
-        IdConflictError. A request after the message was sent answers (id, False), without calling MIAW.
+        IdConflictError. A request after the message was sent answers (id, False), without calling MIAW, even
+        after the handover has ended (a caller's retry must not turn into a failure); a new one needs a live
+        handover.
         """
         key = (handover_id, client_id)
         digest = _digest(text)
@@ -92,12 +94,14 @@ class UserSide:
             del self._flights[key]
 
     async def _send_once(self, handover_id: str, client_id: str, text: str, digest: str) -> tuple[str, bool]:
-        live = await self.service.live_for(handover_id)
         miaw_id = derived_message_id(handover_id, "user", client_id)
         deadline = time.monotonic() + _HOLD_S + 5.0
         waited = False
         while True:
-            held, stored = await self.store.reserve_user_message(handover_id, client_id, miaw_id, digest, _HOLD_S)
+            try:
+                held, stored = await self.store.reserve_user_message(handover_id, client_id, miaw_id, digest, _HOLD_S)
+            except KeyError:
+                raise NotFoundError(f"handover {handover_id!r} does not exist") from None
             if held:
                 break
             if stored.extra.get("digest", digest) != digest:
@@ -110,6 +114,7 @@ class UserSide:
             waited = True
             await asyncio.sleep(_POLL_S)  # another process is sending it: poll for its outcome
         try:
+            live = await self.service.live_for(handover_id)
             await self._send_text(live, stored.miaw_message_id, text)
         except BaseException:
             try:
@@ -181,13 +186,14 @@ class UserSide:
     async def send_file(
         self, handover_id: str, data: bytes, filename: str, content_type: str, text: str | None, client_id: str | None
     ) -> tuple[str, bool]:
-        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now)."""
-        live = await self.service.live_for(handover_id)
+        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now).
+        Like a message, a file already sent under its id is answered even after the end."""
         message_id = new_miaw_id()
         if client_id is not None:
             message_id, sent = await self._known(handover_id, client_id)
             if sent:
                 return message_id, False
+        live = await self.service.live_for(handover_id)
         try:
             await live.client.send_file(
                 live.token,
