@@ -30,8 +30,10 @@ from handover_miaw.store.records import (
     HandoverRecord,
     HandoverState,
     NewDelivery,
+    Page,
     UserMessage,
 )
+from handover_miaw.store.redis_pages import PAGE_DELIVERIES, PAGE_HANDOVERS, handover_cursor, seq_cursor
 from handover_miaw.store.redis_scripts import (
     CREATE_HANDOVER,
     DELIVERIES_AFTER,
@@ -56,6 +58,8 @@ _SCRIPTS = (
     LIST_DELIVERIES,
     LIST_HANDOVERS,
     MARK_MESSAGE_SENT,
+    PAGE_DELIVERIES,
+    PAGE_HANDOVERS,
     RECORD_EVENT,
     REDRIVE,
     SETTLE,
@@ -177,6 +181,14 @@ class RedisStore:
         """Remove a connector; False when there was none."""
         return bool(await self._redis().hdel(self._key("connectors"), name))
 
+    async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
+        """Up to `limit` connectors by name, after the previous page's cursor (the last name); connectors are
+        few, so the hash is read whole."""
+        values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
+        names = [name for name in sorted(values) if after is None or name > after]
+        items = [_connector(name, values[name]) for name in names[:limit]]
+        return Page(items, items[-1].name if len(names) > limit else None)
+
     # Handovers
 
     async def create_handover(self, record: HandoverRecord) -> None:
@@ -207,6 +219,14 @@ class RedisStore:
         """Handovers, newest first (by creation, then by insertion), optionally in one state."""
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
         return [_handover(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
+
+    async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
+        """Up to `limit` handovers, newest first, after the previous page's cursor (`score:member` of the
+        last one in the creation index)."""
+        index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
+        rows = await self._run(PAGE_HANDOVERS, index, limit, *handover_cursor(after))
+        items = [_handover(row) for _score, _member, row in rows[:limit]]
+        return Page(items, f"{rows[limit - 1][0]}:{rows[limit - 1][1]}" if len(rows) > limit else None)
 
     async def live_handover_ids(self) -> set[str]:
         """The ids of every handover that has not ended, read off the per-state indexes (members are
@@ -322,6 +342,21 @@ class RedisStore:
         states = list(DeliveryState) if state is None else [DeliveryState(state)]
         rows = [_delivery(row) for row in await self._run(LIST_DELIVERIES, limit, *(s.value for s in states))]
         return sorted(rows, key=lambda delivery: delivery.seq)[:limit]
+
+    async def deliveries_page(
+        self, state: DeliveryState | None, limit: int, after: str | None = None
+    ) -> Page[Delivery]:
+        """Up to `limit` deliveries by seq, after the previous page's cursor (the last seq)."""
+        states = list(DeliveryState) if state is None else [DeliveryState(state)]
+        rows = await self._run(PAGE_DELIVERIES, limit, seq_cursor(after), *(s.value for s in states))
+        found = sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.seq)
+        items = found[:limit]
+        return Page(items, str(items[-1].seq) if len(found) > limit else None)
+
+    async def count_deliveries(self, state: DeliveryState) -> int:
+        """How many deliveries are in this state: the size of its index (which may still count, for a
+        moment, those of a handover whose keys just expired, until collect() frees them)."""
+        return int(await self._redis().zcard(self._key(f"deliveries:{DeliveryState(state).value}")))
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""

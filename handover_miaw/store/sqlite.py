@@ -31,8 +31,10 @@ from handover_miaw.store.records import (
     HandoverRecord,
     HandoverState,
     NewDelivery,
+    Page,
     UserMessage,
 )
+from handover_miaw.store.sqlite_pages import connectors_page, deliveries_page, handovers_page
 from handover_miaw.store.sqlite_schema import (
     INSERT_HANDOVER,
     MIGRATIONS,
@@ -231,6 +233,10 @@ class SqliteStore:
         async with self._lock:
             return self._connection()._conn.execute(sql, params).fetchall()
 
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            return work(self._connection()._conn)
+
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self._fetchall(sql, params)
         return rows[0] if rows else None
@@ -262,6 +268,10 @@ class SqliteStore:
         """Remove a connector; False when there was none."""
         async with self._write() as db:
             return await _run(db, "DELETE FROM connectors WHERE name = ?", (name,)) > 0
+
+    async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
+        """Up to `limit` connectors by name, after the previous page's cursor."""
+        return await self._read(lambda conn: connectors_page(conn, limit, after))
 
     # Handovers
 
@@ -305,6 +315,10 @@ class SqliteStore:
                 (HandoverState(state).value, limit),
             )
         return [handover_from_row(row) for row in rows]
+
+    async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
+        """Up to `limit` handovers, newest first, after the previous page's cursor."""
+        return await self._read(lambda conn: handovers_page(conn, state, limit, after))
 
     async def live_handover_ids(self) -> set[str]:
         """The ids of every handover that has not ended, without reading the records."""
@@ -466,6 +480,17 @@ class SqliteStore:
                 f"{SELECT_DELIVERIES} WHERE state = ? ORDER BY seq LIMIT ?", (DeliveryState(state).value, limit)
             )
         return [delivery_from_row(row) for row in rows]
+
+    async def deliveries_page(
+        self, state: DeliveryState | None, limit: int, after: str | None = None
+    ) -> Page[Delivery]:
+        """Up to `limit` deliveries by seq, after the previous page's cursor."""
+        return await self._read(lambda conn: deliveries_page(conn, state, limit, after))
+
+    async def count_deliveries(self, state: DeliveryState) -> int:
+        """How many deliveries are in this state (read off the (state, seq) index)."""
+        row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state = ?", (DeliveryState(state).value,))
+        return int(row[0])
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""
