@@ -51,6 +51,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from handover_miaw.logs import configure_logging
     from handover_miaw.manifest import load_manifest
     from handover_miaw.settings import Settings
+    from handover_miaw.store import StoreStartError, check_store
 
     settings = Settings.from_sources(args)
     configure_logging(settings.log_level)
@@ -64,6 +65,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             return EXIT_INVALID
     if not settings.insecure_dev and not settings.api_keys:
         print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        check_store(settings.store_url)
+    except (StoreStartError, ValueError) as exc:
+        print(f"handover-miaw: refusing to start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     web.run_app(create_app(settings, manifest), host=settings.host, port=settings.port, print=None, loop=_event_loop())
     return EXIT_OK

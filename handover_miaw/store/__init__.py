@@ -12,10 +12,20 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from handover_miaw.store import records
 from handover_miaw.store.base import DuplicateHandoverError, Store
+from handover_miaw.store.preflight import StoreStartError, check_redis, check_sqlite
 from handover_miaw.store.redis import RedisStore
 from handover_miaw.store.sqlite import SqliteStore
 
-__all__ = ["DuplicateHandoverError", "RedisStore", "SqliteStore", "Store", "create_store", "records"]
+__all__ = [
+    "DuplicateHandoverError",
+    "RedisStore",
+    "SqliteStore",
+    "Store",
+    "StoreStartError",
+    "check_store",
+    "create_store",
+    "records",
+]
 
 
 def create_store(url: str) -> Store:
@@ -23,10 +33,29 @@ def create_store(url: str) -> Store:
 
     The error names only the scheme: a store URL may carry a password.
     """
+    path = sqlite_path(url)
+    if path is not None:
+        return SqliteStore(path)
+    server_url, namespace = _redis_parts(url)
+    return RedisStore(server_url, namespace=namespace) if namespace is not None else RedisStore(server_url)
+
+
+def check_store(url: str) -> None:
+    """Before starting: StoreStartError when the store cannot be used (see preflight), ValueError for a URL
+    with no engine."""
+    path = sqlite_path(url)
+    if path is not None:
+        check_sqlite(path)
+    else:
+        check_redis(_redis_parts(url)[0])
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The SQLite file a URL or plain path names; None for a redis(s):// URL; ValueError otherwise."""
     if "://" not in url:
         if not url:
             raise ValueError("the store location is empty")
-        return SqliteStore(Path(url))
+        return Path(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -35,21 +64,20 @@ def create_store(url: str) -> Store:
         path = unquote(parts.path).removeprefix("/")
         if not path:
             raise ValueError("the sqlite store URL names no file")
-        return SqliteStore(Path(path))
+        return Path(path)
     if scheme in {"redis", "rediss"}:
-        return _redis_store(url)
+        return None
     raise ValueError(
         f"unsupported store scheme {scheme!r}: supported are sqlite:// and redis(s):// URLs and plain paths"
     )
 
 
-def _redis_store(url: str) -> RedisStore:
-    """A RedisStore for a redis(s):// URL; its `namespace` query parameter is ours, the rest is redis-py's."""
+def _redis_parts(url: str) -> tuple[str, str | None]:
+    """The server URL (for redis-py) and our `namespace` query parameter of a redis(s):// URL."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     namespaces = [value for name, value in query if name == "namespace"]
     if len(namespaces) > 1:
         raise ValueError("the redis store URL names more than one namespace")
     rest = urlencode([(name, value) for name, value in query if name != "namespace"])
-    server_url = parts._replace(query=rest).geturl()
-    return RedisStore(server_url, namespace=namespaces[0]) if namespaces else RedisStore(server_url)
+    return parts._replace(query=rest).geturl(), namespaces[0] if namespaces else None
