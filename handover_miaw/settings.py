@@ -59,6 +59,13 @@ class Settings:
     # Several processes on one Redis store: a live handover's stream belongs to the process holding its
     # lease; a process that dies stops renewing and another takes its streams over within about this long.
     lease_ttl_s: float = 15.0
+    # Stored state stays bounded: an ended handover with nothing pending is deleted with its events,
+    # messages and deliveries after `retention_s`; one holding a dead letter is kept at least
+    # `dead_letter_retention_s`, so the dead letter can be re-driven (both engines).
+    retention_s: float = 7 * 86400.0
+    dead_letter_retention_s: float = 30 * 86400.0
+    # SQLite: past this size the WAL file is checkpointed and emptied (it otherwise grows under load).
+    wal_limit_bytes: int = 64 * 1024 * 1024
 
     @property
     def store_url(self) -> str:
@@ -88,7 +95,7 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in {"port", "max_body_bytes", "max_file_bytes"}:
+    if name in {"port", "max_body_bytes", "max_file_bytes", "wal_limit_bytes"}:
         return int(raw)
     if name in {
         "delivery_horizon_s",
@@ -97,6 +104,8 @@ def _convert(name: str, raw: str) -> Any:
         "token_warning_s",
         "queue_timeout_s",
         "lease_ttl_s",
+        "retention_s",
+        "dead_letter_retention_s",
     }:
         return float(raw)
     if name in {"data_dir", "connectors"}:

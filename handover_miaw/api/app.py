@@ -34,6 +34,7 @@ from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
+from handover_miaw.store.records import Retention
 
 __all__ = ["create_app"]
 
@@ -45,7 +46,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
     if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = create_store(settings.store_url)
+    retention = Retention(ended_s=settings.retention_s, dead_s=settings.dead_letter_retention_s)
+    store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
     app[STORE] = store
     miaw_session = stream_session()

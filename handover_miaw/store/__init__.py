@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from handover_miaw.store import records
 from handover_miaw.store.base import DuplicateHandoverError, Store
 from handover_miaw.store.preflight import StoreStartError, check_redis, check_sqlite
+from handover_miaw.store.records import Retention
 from handover_miaw.store.redis import RedisStore
 from handover_miaw.store.sqlite import SqliteStore
 
@@ -28,16 +29,23 @@ __all__ = [
 ]
 
 
-def create_store(url: str) -> Store:
+def create_store(url: str, *, retention: Retention | None = None, wal_limit_bytes: int = 64 * 1024 * 1024) -> Store:
     """The (unopened) store a URL or plain path names; ValueError for a scheme with no engine.
 
-    The error names only the scheme: a store URL may carry a password.
+    The error names only the scheme: a store URL may carry a password. Both engines keep ended handovers
+    and dead letters as `retention` says; `wal_limit_bytes` bounds SQLite's WAL file.
     """
+    retention = retention or Retention()
     path = sqlite_path(url)
     if path is not None:
-        return SqliteStore(path)
+        return SqliteStore(path, retention=retention, wal_limit_bytes=wal_limit_bytes)
     server_url, namespace = _redis_parts(url)
-    return RedisStore(server_url, namespace=namespace) if namespace is not None else RedisStore(server_url)
+    return RedisStore(
+        server_url,
+        namespace="hm" if namespace is None else namespace,
+        ended_ttl_s=retention.ended_s,
+        dead_ttl_s=retention.dead_s,
+    )
 
 
 def check_store(url: str) -> None:

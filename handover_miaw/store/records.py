@@ -16,6 +16,7 @@ __all__ = [
     "HandoverState",
     "NewDelivery",
     "Page",
+    "Retention",
     "UserMessage",
 ]
 
@@ -33,6 +34,15 @@ class Page(Generic[T]):
 
     items: list[T]
     next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long an ended handover is kept once nothing of it is pending (`ended_s`), and at least how long
+    while it holds a dead letter waiting for a re-drive (`dead_s`), in seconds; both engines keep these."""
+
+    ended_s: float = 7 * 86400.0
+    dead_s: float = 30 * 86400.0
 
 
 class HandoverState(StrEnum):

@@ -89,19 +89,21 @@ class RedisStore:
         namespace: str = "hm",
         clock: Callable[[], float] = time.time,
         ended_ttl_s: float = 7 * 86400,
+        dead_ttl_s: float = 30 * 86400,
     ) -> None:
         """Remember where the server is; `clock` stamps created/updated times (tests pass a fixed one).
 
-        `ended_ttl_s` is how long an ended handover's keys live once nothing of it is pending.
+        `ended_ttl_s` is how long an ended handover's keys live once nothing of it is pending; at least
+        `dead_ttl_s` when one of its deliveries is dead (waiting for a re-drive).
         """
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError("a Redis store namespace is letters, digits, '_', '.' or '-'")
-        if ended_ttl_s < 0:
-            raise ValueError("ended_ttl_s cannot be negative")
+        if ended_ttl_s < 0 or dead_ttl_s < 0:
+            raise ValueError("ended_ttl_s and dead_ttl_s cannot be negative")
         self._url = url
         self._prefix = f"{namespace}:"
         self._clock = clock
-        self._ttl_ms = round(ended_ttl_s * 1000)
+        self._ttl_ms = f"{round(ended_ttl_s * 1000)}:{round(dead_ttl_s * 1000)}"
         self._client: redis.asyncio.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
 
