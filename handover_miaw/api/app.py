@@ -50,6 +50,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
     app[STORE] = store
+    durability = await store.durability()
+    if not durability.safe:
+        log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
     miaw_session = stream_session()
     delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
     service = HandoverService(

@@ -167,12 +167,13 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """The store answers."""
-    if not await request.app[STORE].ping():
+    """The store answers; `store` says what a restart of it would lose (a warning, not unreadiness)."""
+    store = request.app[STORE]
+    if not await store.ping():
         return json_response(
             {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
         )
-    return json_response({"status": "ready"})
+    return json_response({"status": "ready", "store": (await store.durability()).view()})
 
 
 @routes.get("/metrics")

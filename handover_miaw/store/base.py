@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from handover_miaw.store.durability import Durability
 from handover_miaw.store.records import (
     ConnectorRecord,
     Delivery,
@@ -41,6 +42,9 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True when the engine answers (readiness)."""
+
+    async def durability(self) -> Durability:
+        """What a restart of the store would lose (logged at start, shown by /readyz); never raises."""
 
     # Connectors
     async def put_connector(self, record: ConnectorRecord) -> None:

@@ -18,9 +18,10 @@ from typing import Any, cast
 import orjson
 import redis.asyncio
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
 from handover_miaw.store.records import (
     HANDOVER_FIELDS,
     IMMUTABLE_HANDOVER_FIELDS,
@@ -144,6 +145,24 @@ class RedisStore:
             return bool(await self._client.ping())
         except (RedisError, OSError):
             return False
+
+    async def durability(self) -> Durability:
+        """What a restart of the server would lose, from CONFIG GET (or INFO persistence where CONFIG is
+        disabled, as managed services often do); never raises."""
+        client = self._redis()
+        try:
+            config: dict[str, str] = {}
+            for name in ("appendonly", "appendfsync", "save"):
+                config.update(cast("dict[str, str]", await client.config_get(name)))
+            return from_redis_config(config)
+        except ResponseError:
+            pass  # CONFIG renamed away or not permitted
+        except (RedisError, OSError) as exc:
+            return unknown_redis(type(exc).__name__)
+        try:
+            return from_redis_info(cast("dict[str, object]", await client.info("persistence")))
+        except (RedisError, OSError) as exc:
+            return unknown_redis(type(exc).__name__)
 
     # Plumbing
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.durability import Durability, sqlite_durability
 from handover_miaw.store.records import (
     ConnectorRecord,
     Delivery,
@@ -161,6 +162,10 @@ class SqliteStore:
             if self._db is not None:
                 await self._db.close()
                 self._db = None
+
+    async def durability(self) -> Durability:
+        """What a restart would lose: nothing committed (WAL)."""
+        return sqlite_durability()
 
     async def purge(self) -> int:
         """Delete now what retention allows (the upkeep also does it every purge interval); how many
