@@ -38,7 +38,11 @@ def create_store(url: str, *, retention: Retention | None = None, wal_limit_byte
     retention = retention or Retention()
     path = sqlite_path(url)
     if path is not None:
-        return SqliteStore(path, retention=retention, wal_limit_bytes=wal_limit_bytes)
+        # Purge a few times per retention period, at most every minute (each round is a few small batches).
+        purge_interval_s = min(60.0, max(1.0, retention.ended_s / 4))
+        return SqliteStore(
+            path, retention=retention, wal_limit_bytes=wal_limit_bytes, purge_interval_s=purge_interval_s
+        )
     server_url, namespace = _redis_parts(url)
     return RedisStore(
         server_url,
