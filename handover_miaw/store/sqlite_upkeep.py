@@ -155,9 +155,11 @@ class Upkeep:
                 except Exception:
                     log.exception("store.upkeep_failed")
         finally:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            # Not while a call (a purge() of the store's own) still runs on it in a thread: see above.
+            async with self._conn_busy:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
 
     async def bound_wal(self) -> bool:
         """Empty the WAL with a TRUNCATE checkpoint when it is past the limit; True when it did."""
