@@ -75,7 +75,7 @@ async def test_ended_handovers_are_purged_after_retention_dead_letters_after_the
         await store.create_handover(handover("live", state=HandoverState.ACTIVE, created_at=old))
         await _ended(store, "dead", old)
         await store.mark_dead("dead-d1", "HTTP 410")  # a dead letter younger than 30 days: kept
-        for n in range(250):  # more than two batches
+        for n in range(250):  # many batches
             await store.create_handover(handover(f"bulk{n}", state=HandoverState.ENDED, created_at=old, ended_at=old))
         assert _rows(path, "gone") == [1, 1, 1]
 
