@@ -35,10 +35,18 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
     from handover_miaw.simulator import ScriptedAgent, SimulatorConfig, run
+    from handover_miaw.simulator_command import TlsError, config_options, serving_tls
 
     script = ScriptedAgent(accept_after_s=args.accept_after) if args.scripted_agent else None
-    config = SimulatorConfig(org_id=args.org_id, es_developer_name=args.es_developer_name, script=script)
-    run(args.host, args.port, config)
+    config = SimulatorConfig(
+        org_id=args.org_id, es_developer_name=args.es_developer_name, script=script, **config_options(args)
+    )
+    try:
+        with serving_tls(args) as (ssl_context, announce):
+            run(args.host, args.port, config, ssl_context, announce)
+    except TlsError as exc:
+        print(f"handover-miaw: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK
 
 
@@ -46,6 +54,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from handover_miaw.api import create_app
+    from handover_miaw.api.app import hide_server_version, server_options
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
     from handover_miaw.logs import configure_logging
@@ -63,15 +72,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             print("handover-miaw: refusing to start with an invalid connectors file", file=sys.stderr)
             return EXIT_INVALID
-    if not settings.insecure_dev and not settings.api_keys:
-        print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
+    if problems := settings.problems():
+        for problem in problems:
+            print(f"handover-miaw: {problem}", file=sys.stderr)
         return EXIT_INVALID
     try:
         check_store(settings.store_url)
     except (StoreStartError, ValueError) as exc:
         print(f"handover-miaw: refusing to start: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    web.run_app(create_app(settings, manifest), host=settings.host, port=settings.port, print=None, loop=_event_loop())
+    hide_server_version()
+    web.run_app(
+        create_app(settings, manifest),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        loop=_event_loop(),
+        **server_options(settings),
+    )
     return EXIT_OK
 
 
@@ -127,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
         "--scripted-agent", action="store_true", help="an agent that accepts, greets, echoes and ends by itself"
     )
     simulator.add_argument("--accept-after", type=float, default=1.0, help="scripted agent: seconds before accepting")
+    from handover_miaw.simulator_command import add_arguments as add_simulator_arguments
+
+    add_simulator_arguments(simulator)
     simulator.set_defaults(handler=_cmd_simulator)
     return parser
 

@@ -13,7 +13,7 @@ from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS
 from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
-from handover_miaw.api.views import connector_view
+from handover_miaw.api.views import connector_view, delivery_view
 from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
 from handover_miaw.handovers.ownership import live_handovers
 from handover_miaw.logs import secrets
@@ -108,26 +108,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     chosen = DeliveryState(state) if state else None
     store = request.app[STORE]
     page = await fetch_page(request, lambda limit, after: store.deliveries_page(chosen, limit, after))
-    return json_response(
-        {
-            "next": next_link(request, page),
-            "deliveries": [
-                {
-                    "id": d.id,
-                    "seq": d.seq,
-                    "handoverId": d.handover_id,
-                    "connector": d.connector,
-                    "type": d.type,
-                    "state": d.state.value,
-                    "attempts": d.attempts,
-                    "lastError": d.last_error,
-                    "createdAt": d.created_at,
-                    "deliveredAt": d.delivered_at,
-                }
-                for d in page.items
-            ],
-        }
-    )
+    return json_response({"deliveries": [delivery_view(d) for d in page.items], "next": next_link(request, page)})
 
 
 @routes.post("/v1/deliveries/{id}/retry")

@@ -8,6 +8,7 @@ served (the process did not exit: the run times out), and an unwritable director
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,20 @@ def test_an_unreachable_redis_is_named_without_its_password() -> None:
 def test_redacted_url_keeps_everything_but_the_password() -> None:
     assert redacted_url("redis://:pw@[::1]:6380/2?x=1") == "redis://:***@[::1]:6380/2?x=1"
     assert redacted_url("rediss://cache.internal:6379/0") == "rediss://cache.internal:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("RETENTION_S", "-1"), ("DEAD_LETTER_RETENTION_S", "-5"), ("WAL_LIMIT_BYTES", "0")],
+)
+def test_bounds_that_make_no_sense_refuse_the_start(tmp_path: Path, name: str, value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "handover_miaw", "serve", "--insecure-dev", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, f"HANDOVER_MIAW_{name}": value},
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"HANDOVER_MIAW_{name}" in result.stderr
