@@ -50,6 +50,7 @@ from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
+from handover_miaw.store.records import Retention
 
 __all__ = ["SERVER_NAME", "create_app", "hide_server_version", "server_options"]
 
@@ -66,9 +67,13 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
         # Owner only: the store holds secrets (webhook secrets, Cognigy keys, live handovers' tokens).
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = create_store(settings.store_url)
+    retention = Retention(ended_s=settings.retention_s, dead_s=settings.dead_letter_retention_s)
+    store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
     app[STORE] = store
+    durability = await store.durability()
+    if not durability.safe:
+        log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
     miaw_session = stream_session()
     policy = settings.delivery_policy()
     delivery_session = delivery_session_for(policy)

@@ -61,6 +61,23 @@ async def test_the_data_dir_and_the_sqlite_files_are_the_owner_s_only(bot: Bot, 
         assert _mode(file) == 0o600, file
 
 
+async def test_serve_creates_them_so_too(tmp_path: Path, sim_url: str, receiver: Receiver) -> None:
+    connectors = tmp_path / "connectors.json"
+    config = {"baseUrl": sim_url, "organizationId": ORG_ID, "esDeveloperName": "Bot_Handover_Custom"}
+    delivery = {"format": "webhook", "url": f"{receiver.url}/hook", "secret": SECRET}
+    connectors.write_bytes(orjson.dumps({"connectors": {"acme": {"config": config, "delivery": delivery}}}))
+    data = tmp_path / "nested" / "data"
+    runtime = RuntimeProcess(free_port(), data, connectors, tmp_path / "runtime.log", {})
+    try:
+        async with aiohttp.ClientSession() as http:
+            await runtime.start(http)
+        assert _mode(data) == 0o700
+        for file in (data / "handover-miaw.db", data / "handover-miaw.db-wal", data / "handover-miaw.db-shm"):
+            assert _mode(file) == 0o600, file
+    finally:
+        await runtime.stop()
+
+
 async def test_an_older_install_s_files_are_tightened(start_runtime: Factory, settings: Settings) -> None:
     settings.data_dir.mkdir()
     database = settings.data_dir / "handover-miaw.db"
