@@ -89,7 +89,8 @@ class Metrics:
         self._child(self.miaw_call_seconds, endpoint).observe(seconds)
 
     def delivery_attempt(self, outcome: str, seconds: float) -> None:
-        """Time one delivery attempt; `outcome` is `2xx`, `4xx`, `5xx`, `timeout` or `connection`."""
+        """Time one delivery attempt; `outcome` is the status class (`2xx`, `3xx`, `4xx`, `5xx`), `timeout` or
+        `connection`."""
         self._child(self.delivery_attempt_seconds, outcome).observe(seconds)
 
     def delivery_lag(self, kind: str, seconds: float) -> None:
