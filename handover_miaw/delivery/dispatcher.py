@@ -219,6 +219,7 @@ class Dispatcher:
         if refused is not None:  # a connector stored before the rule, or under development mode
             await self._fail(delivery, None, None, f"delivery URL refused: it {refused}", final=True)
             return
+        started = time.perf_counter()
         try:
             async with self.session.post(
                 request.url,
@@ -229,11 +230,14 @@ class Dispatcher:
             ) as response:
                 await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")
+                self.metrics.delivery_attempt(f"{status // 100}xx", time.perf_counter() - started)
         except TimeoutError:
+            self.metrics.delivery_attempt("timeout", time.perf_counter() - started)
             error = "timeout"
         except Exception as exc:  # whatever raised, it is a failed attempt with backoff
             # Not only aiohttp's errors: a header value aiohttp refuses raised ValueError on every attempt,
             # and the delivery was posted again at once, ~1,000 times a second.
+            self.metrics.delivery_attempt("connection", time.perf_counter() - started)
             error = describe_error(exc)
         else:
             if 200 <= status < 300:
@@ -250,6 +254,7 @@ class Dispatcher:
         self._acknowledged.pop(delivery.id, None)
         self.throttle.forget(delivery.id)
         self.metrics.deliveries.labels("delivered").inc()
+        self.metrics.delivery_lag(delivery.type, at - delivery.created_at)
         log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
 
     async def _fail(
