@@ -4,6 +4,7 @@
     ├── InputError                               the caller sent something wrong
     │   ├── MalformedRequestError      400       not JSON, not an object, bad multipart
     │   ├── SchemaViolationError       422       fails the OpenAPI / manifest schema (problems listed)
+    │   ├── InvalidNameError           422       a name in the path breaks its rule (names.py)
     │   ├── PayloadTooLargeError       413       over the size limit
     │   └── UnsupportedMediaTypeError  415       a file type MIAW rejects
     ├── NotFoundError                  404       unknown connector or handover
@@ -24,6 +25,7 @@ from handover_miaw.problems import Problem
 __all__ = [
     "HandoverError",
     "InputError",
+    "InvalidNameError",
     "MalformedRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -72,6 +74,13 @@ class SchemaViolationError(InputError):
         first = problems[0]
         super().__init__(f"{first.pointer or '/'}: {first.message}", pointer=first.pointer)
         self.problems = list(problems)
+
+
+class InvalidNameError(InputError):
+    """A name given in the path (a connector being created) breaks the naming rule."""
+
+    code = "invalid_name"
+    status = 422
 
 
 class PayloadTooLargeError(InputError):

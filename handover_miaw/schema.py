@@ -7,6 +7,7 @@ path needed for a precise JSON Pointer. Each schema is compiled once and cached 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,11 @@ import jsonschema_rs
 from handover_miaw.manifest.formats import FORMATS
 from handover_miaw.problems import Problem, pointer, sort_problems
 
-__all__ = ["CompiledSchema"]
+__all__ = ["QUOTE_CHARS", "CompiledSchema", "quote"]
+
+# An error message quotes at most this many characters of the offending value.
+QUOTE_CHARS = 40
+_LONGEST_MESSAGE = 300
 
 _FORMAT_CHECKS = {name: fmt.check for name, fmt in FORMATS.items()}
 
@@ -47,11 +52,11 @@ class CompiledSchema:
             return []
         found: list[Problem] = []
         for error in self._validator.iter_errors(instance):
-            found.extend(_explain(error))
+            found.extend(_explain(error, self.schema))
         return sort_problems(found)
 
 
-def _explain(error: jsonschema_rs.ValidationError) -> list[Problem]:
+def _explain(error: jsonschema_rs.ValidationError, root: Mapping[str, Any] | None = None) -> list[Problem]:
     """Point at the property itself for missing and unknown properties, and name formats plainly."""
     path = list(error.instance_path)
     kind = error.kind.name
@@ -60,12 +65,57 @@ def _explain(error: jsonschema_rs.ValidationError) -> list[Problem]:
         prop = str(details["property"])
         return [Problem(pointer([*path, prop]), f"required property {prop!r} is missing")]
     if kind == "additionalProperties":
-        return [Problem(pointer([*path, str(prop)]), f"unknown property {prop!r}") for prop in details["unexpected"]]
+        return [Problem(pointer([*path, str(p)]), f"unknown property {_clip(str(p))!r}") for p in details["unexpected"]]
     if kind == "propertyNames":
         inner: jsonschema_rs.ValidationError = details["error"]
         name = str(inner.instance)
         return [Problem(pointer([*path, name]), f"property name {p.message}") for p in _explain(inner)]
+    node = _schema_node(root, list(error.schema_path)[:-1])
+    subject = "the value" if node.get("writeOnly") is True else quote(error.instance)
     fmt = _format_name(error)
     if fmt is not None and fmt in FORMATS:
-        return [Problem(pointer(path), f"{error.instance!r} is not a valid {FORMATS[fmt].description}")]
-    return [Problem(pointer(path), error.message)]
+        return [Problem(pointer(path), f"{subject} is not a valid {FORMATS[fmt].description}")]
+    if kind == "pattern" and isinstance(node.get("description"), str):
+        return [Problem(pointer(path), f"{subject} is not allowed: {node['description']}")]
+    return [Problem(pointer(path), _requote(error, subject))]
+
+
+def quote(value: Any) -> str:
+    """A value as an error message may show it: at most a short prefix, so that a 200 KiB text does not
+    come back in its error body; objects and arrays are named, not shown (they may hold secrets)."""
+    if isinstance(value, dict):
+        return "the object"
+    if isinstance(value, list):
+        return "the array"
+    if isinstance(value, str):
+        return json.dumps(_clip(value), ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
+
+
+def _requote(error: jsonschema_rs.ValidationError, subject: str) -> str:
+    # jsonschema-rs writes the whole instance, as compact JSON, into its message ('"abc" is shorter than
+    # 16 characters'); put the short quote (or "the value" for a write-only field) in its place.
+    message = str(error.message)
+    rendered = json.dumps(error.instance, ensure_ascii=False, separators=(",", ":"))
+    if rendered in message:
+        return message.replace(rendered, subject)
+    if subject == "the value" or len(message) > _LONGEST_MESSAGE:
+        # A wording that does not quote the instance as expected: say which check failed, show nothing.
+        return f"{subject} does not satisfy the schema's {error.kind.name!r} check"
+    return message
+
+
+def _schema_node(root: Mapping[str, Any] | None, location: list[str | int]) -> Mapping[str, Any]:
+    """The subschema at a schema path (jsonschema-rs gives it with references already resolved)."""
+    node: Any = root or {}
+    for step in location:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return {}
+    return node if isinstance(node, Mapping) else {}

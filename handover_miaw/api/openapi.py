@@ -10,6 +10,7 @@ import orjson
 
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.manifest import Manifest
+from handover_miaw.names import CONNECTOR_NAME_PATTERN, CONNECTOR_NAME_RULE
 from handover_miaw.resources import schema_path
 from handover_miaw.schema import CompiledSchema
 
@@ -24,6 +25,12 @@ class ApiDocument:
         components = document["components"]["schemas"]
         components["ConnectorConfig"] = _as_component(manifest.connector_schema)
         components["NodeSettings"] = _as_component(manifest.node_schema)
+        # The one rule for connector names (names.py); a pattern failure is reported with this description.
+        components["ConnectorName"] = {
+            "type": "string",
+            "pattern": CONNECTOR_NAME_PATTERN,
+            "description": CONNECTOR_NAME_RULE,
+        }
         document["info"]["version"] = manifest.version
         self.document = document
         self.body = orjson.dumps(document)
