@@ -3,6 +3,10 @@
 One engine serves the CLI reports and the runtime's request bodies: jsonschema-rs, measured here at
 ~530,000 validations/s against ~4,400/s for the pure-Python jsonschema, and its errors carry the instance
 path needed for a precise JSON Pointer. Each schema is compiled once and cached by its owner.
+
+Messages are for people and may be shown to any caller: a value under a `writeOnly` schema (a secret,
+declared as such by the API document and the manifest) is never quoted, any other value by at most
+QUOTE_CHARS characters, and objects and arrays not at all.
 """
 
 from __future__ import annotations
