@@ -30,4 +30,3 @@ async def json_body(request: web.Request, operation_id: str) -> Any:
     # Schema messages never quote a write-only (secret) field's value, and of any other at most a prefix.
     request.app[API_DOC].validate(operation_id, body)
     return body
-
