@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from handover_miaw import cli
 from tests.processes import free_port
 
 _BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
+_JSON_BLOCK = re.compile(r"```json\n(.*?)```", re.DOTALL)
 _decode = json.JSONDecoder()
 
 
@@ -33,6 +35,17 @@ def test_no_command_needs_an_activated_virtualenv(root: Path) -> None:
         if re.match(r"\s*(handover-miaw|python|pytest|ruff|mypy)\b", line)
     ]
     assert bare == []
+
+
+def test_the_connectors_file_example_passes_validate(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDOVER_MIAW_ALLOWED_HOSTS", raising=False)
+    (example,) = [b for b in _JSON_BLOCK.findall((root / "README.md").read_text()) if '"connectors"' in b]
+    path = tmp_path / "connectors.json"
+    path.write_text(example)
+    assert cli.main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"ok: 1 file(s) valid: {path} (connectors)"
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through is written with curl")
