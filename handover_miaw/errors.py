@@ -70,9 +70,11 @@ class SchemaViolationError(InputError):
     code = "schema_violation"
     status = 422
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, summary: str | None = None) -> None:
+        # `summary` is the first problem's reason without the value it may quote, so a 422 body quotes
+        # an offending value once (in `problems`), not twice.
         first = problems[0]
-        super().__init__(f"{first.pointer or '/'}: {first.message}", pointer=first.pointer)
+        super().__init__(f"{first.pointer or '/'}: {summary or first.message}", pointer=first.pointer)
         self.problems = list(problems)
 
 

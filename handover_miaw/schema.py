@@ -50,17 +50,20 @@ class CompiledSchema:
         """Fast path: True when the instance is valid."""
         return bool(self._validator.is_valid(instance))
 
-    def problems(self, instance: Any) -> list[Problem]:
-        """Every problem of the instance, sorted by pointer; empty when valid."""
+    def problems(self, instance: Any, *, quote_values: bool = True) -> list[Problem]:
+        """Every problem of the instance, sorted by pointer; empty when valid. Without `quote_values`
+        every message says "the value" instead of quoting it (for a summary that does not repeat it)."""
         if self._validator.is_valid(instance):
             return []
         found: list[Problem] = []
         for error in self._validator.iter_errors(instance):
-            found.extend(_explain(error, self.schema))
+            found.extend(_explain(error, self.schema, quote_values=quote_values))
         return sort_problems(found)
 
 
-def _explain(error: jsonschema_rs.ValidationError, root: Mapping[str, Any] | None = None) -> list[Problem]:
+def _explain(
+    error: jsonschema_rs.ValidationError, root: Mapping[str, Any] | None = None, *, quote_values: bool = True
+) -> list[Problem]:
     """Point at the property itself for missing and unknown properties, and name formats plainly."""
     path = list(error.instance_path)
     kind = error.kind.name
@@ -75,7 +78,8 @@ def _explain(error: jsonschema_rs.ValidationError, root: Mapping[str, Any] | Non
         name = str(inner.instance)
         return [Problem(pointer([*path, name]), f"property name {p.message}") for p in _explain(inner)]
     node = _schema_node(root, list(error.schema_path)[:-1])
-    subject = "the value" if node.get("writeOnly") is True else quote(error.instance)
+    hidden = node.get("writeOnly") is True or not quote_values
+    subject = "the value" if hidden else quote(error.instance)
     fmt = _format_name(error)
     if fmt is not None and fmt in FORMATS:
         return [Problem(pointer(path), f"{subject} is not a valid {FORMATS[fmt].description}")]

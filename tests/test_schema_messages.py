@@ -57,3 +57,11 @@ def test_an_unknown_long_property_name_is_clipped() -> None:
     schema = {"type": "object", "additionalProperties": False}
     (problem,) = CompiledSchema(schema).problems({"k" * 5000: 1})
     assert len(problem.message) < 100
+
+
+def test_without_quoting_every_value_is_the_value() -> None:
+    problems = CompiledSchema(SCHEMA).problems({"text": "x" * 60, "mode": "zz"}, quote_values=False)
+    assert {p.pointer: p.message for p in problems} == {
+        "/mode": 'the value is not one of "a" or "b"',
+        "/text": "the value is longer than 50 characters",
+    }

@@ -50,9 +50,13 @@ class ApiDocument:
 
     def validate(self, operation_id: str, body: Any) -> None:
         """Raise SchemaViolationError listing every problem of a request body."""
-        problems = self._validators[operation_id].problems(body)
+        validator = self._validators[operation_id]
+        problems = validator.problems(body)
         if problems:
-            raise SchemaViolationError(problems)
+            first = problems[0]
+            plain = [p for p in validator.problems(body, quote_values=False) if p.pointer == first.pointer]
+            summary = plain[0].message if len(plain) == 1 else "several problems, each listed in `problems`"
+            raise SchemaViolationError(problems, summary=summary)
 
     def is_valid(self, operation_id: str, body: Any) -> bool:
         """Fast path used by benchmarks."""

@@ -37,6 +37,8 @@ def test_a_200_kib_text_gives_a_small_error_body(manifest: Manifest) -> None:
     response = error_response(exc.status, exc.code, exc.message, problems=[p.as_dict() for p in exc.problems])
     assert isinstance(response.body, bytes)
     assert len(response.body) < 512, len(response.body)
+    assert response.body.count(b"t" * QUOTE_CHARS) == 1, response.body
+    assert orjson.loads(response.body)["error"]["message"] == "/text: the value is longer than 10000 characters"
 
 
 async def test_a_long_text_is_quoted_by_a_short_prefix(bot: Bot) -> None:
@@ -47,6 +49,8 @@ async def test_a_long_text_is_quoted_by_a_short_prefix(bot: Bot) -> None:
     assert response.status == 422
     raw = await response.read()
     assert len(raw) < 1024, len(raw)
-    (problem,) = orjson.loads(raw)["error"]["problems"]
+    error = orjson.loads(raw)["error"]
+    (problem,) = error["problems"]
     assert problem["pointer"] == "/text"
     assert problem["message"].startswith(f'"{"t" * QUOTE_CHARS}…" is longer than')
+    assert raw.count(b"t" * QUOTE_CHARS) == 1
