@@ -110,8 +110,11 @@ def _requote(error: jsonschema_rs.ValidationError, subject: str) -> str:
     # 16 characters'); put the short quote (or "the value" for a write-only field) in its place.
     message = str(error.message)
     rendered = json.dumps(error.instance, ensure_ascii=False, separators=(",", ":"))
-    if rendered in message:
-        return message.replace(rendered, subject)
+    # Only at the start or the end, where jsonschema-rs puts it: `1` must not be replaced inside `10`.
+    if message.startswith(rendered):
+        return subject + message[len(rendered) :]
+    if message.endswith(rendered):
+        return message[: -len(rendered)] + subject
     if subject == "the value" or len(message) > _LONGEST_MESSAGE:
         # A wording that does not quote the instance as expected: say which check failed, show nothing.
         return f"{subject} does not satisfy the schema's {error.kind.name!r} check"

@@ -65,3 +65,11 @@ def test_without_quoting_every_value_is_the_value() -> None:
         "/mode": 'the value is not one of "a" or "b"',
         "/text": "the value is longer than 50 characters",
     }
+
+
+def test_a_short_value_is_replaced_where_it_stands_only() -> None:
+    schema = {"type": "object", "properties": {"n": {"minimum": 10}, "s": {"not": {"const": "s"}}}}
+    problems = CompiledSchema(schema).problems({"n": 1, "s": "s"}, quote_values=False)
+    messages = {p.pointer: p.message for p in problems}
+    assert messages["/n"] == "the value is less than the minimum of 10"
+    assert messages["/s"] == '{"const":"s"} is not allowed for the value'
