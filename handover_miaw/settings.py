@@ -59,6 +59,8 @@ class Settings:
     # Several processes on one Redis store: a live handover's stream belongs to the process holding its
     # lease; a process that dies stops renewing and another takes its streams over within about this long.
     lease_ttl_s: float = 15.0
+    # The web UI (/ui/) is served unless switched off.
+    no_ui: bool = False
 
     @property
     def store_url(self) -> str:
@@ -101,7 +103,7 @@ def _convert(name: str, raw: str) -> Any:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)
-    if name == "insecure_dev":
+    if name in {"insecure_dev", "no_ui"}:
         return _bool(raw)
     if name in {"api_keys", "allowed_hosts"}:
         return _csv(raw)
@@ -121,6 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="development mode: no API key required, loopback MIAW URLs allowed (logs a warning)",
+    )
+    parser.add_argument(
+        "--no-ui", dest="no_ui", action="store_true", default=None, help="do not serve the web UI under /ui/"
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
