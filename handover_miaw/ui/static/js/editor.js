@@ -35,8 +35,9 @@ export function renderManifestForms(manifest, connectorForm, nodeForm, nodeTitle
 }
 
 export class Editor {
-  constructor(root) {
+  constructor(root, app) {
     this.root = root;
+    this.app = app;
     this.sequence = 0;
     this.forms = null;
   }
@@ -47,6 +48,11 @@ export class Editor {
     const { manifest } = await api("GET", "/v1/manifest");
     document.getElementById("title").textContent = manifest.label;
     this.forms = renderManifestForms(manifest, this.$("#connector-form"), this.$("#node-form"), this.$("#node-title"));
+    const connector = this.app.config.connector;
+    if (connector) {
+      // The demo's connector: the form shows the configuration the runtime really uses.
+      this.forms.connector.setValues((await api("GET", `/v1/connectors/${encodeURIComponent(connector)}`)).config);
+    }
     const saved = sessionStorage.getItem(SETTINGS_KEY);
     if (saved) this.forms.node.setValues(JSON.parse(saved));
     const later = debounce(() => this.check(), 150);

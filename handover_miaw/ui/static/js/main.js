@@ -3,7 +3,7 @@
 import { api, apiKey, setApiKey, showProblem } from "./api.js";
 
 const VIEWS = {
-  editor: () => import("./editor.js").then((m) => new m.Editor(document.getElementById("view-editor"))),
+  editor: () => import("./editor.js").then((m) => new m.Editor(document.getElementById("view-editor"), app)),
   chat: () => import("./chat.js").then((m) => new m.Chat(document.getElementById("view-chat"), app)),
   desk: () => import("./desk.js").then((m) => new m.Desk(document.getElementById("view-desk"), app)),
   ops: () => import("./ops.js").then((m) => new m.Operations(document.getElementById("view-ops"))),
