@@ -68,6 +68,7 @@ async def test_the_readme_screenshot_is_of_the_current_editor(web_demo: WebDemo,
     await open_view(page, web_demo.url, "editor")
     await page.get_by_label("Send Transcript as a first message").check()
     await page.get_by_label("Conversation Routing Attributes").fill('{"Brand__c": "acme", "language": "en_US"}')
+    await expect(page.locator("#preview-conversation")).to_contain_text("Brand__c", timeout=10_000)
     await expect(page.locator("#preview-messages pre")).to_have_count(1, timeout=10_000)
     target = project_root() / SCREENSHOT
     target.parent.mkdir(exist_ok=True)
