@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from playwright.async_api import expect
 
-from tests.ui.conftest import open_view
+from tests.ui.conftest import expect_http_errors, open_view
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Locator, Page
 
     from handover_miaw.simulator import Conversation
     from handover_miaw.ui.demo_web import WebDemo
+    from tests.browser import ConsoleWatch
 
 TIMEOUT = 10_000
 
@@ -123,3 +124,17 @@ async def test_the_desk_says_what_it_needs_on_a_runtime_without_the_simulator(st
     url = await start_ui()  # type: ignore[operator]
     await open_view(page, url, "desk")
     await expect(page.locator("#desk-off")).to_be_visible()
+
+
+async def test_settings_the_runtime_refuses_get_its_own_message_in_the_chat(
+    web_demo: WebDemo, page: Page, console_errors: ConsoleWatch
+) -> None:
+    await open_view(page, web_demo.url, "editor")
+    await page.get_by_label("Conversation Routing Attributes").fill('{"not a field": "x"}')
+    await page.wait_for_selector("#validity[data-state=invalid]", timeout=TIMEOUT)
+    await open_view(page, web_demo.url, "chat")
+    await page.get_by_role("button", name="Talk to a person").click()
+    problem = page.locator("#chat-problem")
+    await expect(problem).to_contain_text("/settings/routingAttributes/not a field", timeout=TIMEOUT)
+    expect_http_errors(console_errors, 422)
+    assert not web_demo.simulator.store.conversations

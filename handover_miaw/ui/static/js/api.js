@@ -13,8 +13,14 @@ export class ApiError extends Error {
   }
 }
 
+// After a 401 no call goes out until a new key is given: polling views would only collect more refusals.
+let refused = null;
+
 export function apiKey() { return sessionStorage.getItem(KEY); }
-export function setApiKey(value) { sessionStorage.setItem(KEY, value); }
+export function setApiKey(value) {
+  sessionStorage.setItem(KEY, value);
+  refused = null;
+}
 
 export function authHeaders() {
   const key = apiKey();
@@ -38,10 +44,16 @@ export async function api(method, path, body, { raw = null, contentType = null }
     payload = JSON.stringify(body);
     headers["Content-Type"] = "application/json";
   }
+  if (refused) throw refused;
   const response = await fetch(path, { method, headers, body: payload });
   const data = await parse(response);
   if (!response.ok) {
-    throw new ApiError(response.status, (data && data.error) || { message: `HTTP ${response.status}` });
+    const error = new ApiError(response.status, (data && data.error) || { message: `HTTP ${response.status}` });
+    if (response.status === 401 && !refused) {
+      refused = error;
+      window.dispatchEvent(new CustomEvent("hm:unauthorized", { detail: error }));
+    }
+    throw error;
   }
   return data;
 }

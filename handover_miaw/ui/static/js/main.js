@@ -31,19 +31,19 @@ async function show() {
   }
   const problem = document.getElementById("load-problem");
   try {
-    await view(name);
+    const instance = await view(name);
     showProblem(problem, null);
+    if (instance.refresh) instance.refresh();
   } catch (error) {
     app.views.delete(name);
-    if (error.status === 401) askForKey(error);
-    else showProblem(problem, error);
+    if (error.status !== 401) showProblem(problem, error);
   }
 }
 
 function askForKey(error) {
   const form = document.getElementById("key-form");
   form.hidden = false;
-  showProblem(document.getElementById("key-problem"), error && apiKey() ? error : null);
+  showProblem(document.getElementById("key-problem"), error);
   document.getElementById("api-key").focus();
 }
 
@@ -56,6 +56,7 @@ async function start() {
     show();
   });
   window.addEventListener("hashchange", show);
+  window.addEventListener("hm:unauthorized", (event) => askForKey(event.detail));
   if (app.config.apiKeyRequired && !apiKey()) askForKey(null);
   else await show();
 }
