@@ -46,10 +46,15 @@ async def check_package_upload(request: web.Request) -> web.Response:
             f"send the archive as application/gzip, not {request.content_type!r}", pointer="/Content-Type"
         )
     limit = request.app[SETTINGS].max_file_bytes
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
+    if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the archive is over {limit} bytes")
+    # StreamReader.read(n) answers with what has arrived so far, not n bytes: read until the end.
+    data = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise PayloadTooLargeError(f"the archive is over {limit} bytes")
     if not data:
         raise MalformedRequestError("the request body is empty; a .tar.gz archive is expected")
     # Reading a tar is blocking file work: keep it off the event loop.
-    return json_response(await asyncio.to_thread(check_archive, data))
+    return json_response(await asyncio.to_thread(check_archive, bytes(data)))

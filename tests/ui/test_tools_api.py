@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -120,3 +121,13 @@ async def test_package_check_matches_the_cli_and_gives_the_forms(client: Any, bu
     wrong = await client.post("/v1/packages/check", data=b"{}", headers={"Content-Type": "application/json"})
     assert wrong.status == 415
     assert (await wrong.json())["error"]["pointer"] == "/Content-Type"
+
+
+async def test_an_archive_sent_in_slow_pieces_is_read_whole(client: Any, built: bytes) -> None:
+    async def pieces() -> Any:
+        for start in range(0, len(built), 7000):
+            yield built[start : start + 7000]
+            await asyncio.sleep(0)  # each piece its own write, as a network delivers them
+
+    response = await client.post("/v1/packages/check", data=pieces(), headers={"Content-Type": "application/gzip"})
+    assert (await response.json())["valid"] is True
