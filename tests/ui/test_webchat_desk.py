@@ -138,3 +138,23 @@ async def test_settings_the_runtime_refuses_get_its_own_message_in_the_chat(
     await expect(problem).to_contain_text("/settings/routingAttributes/not a field", timeout=TIMEOUT)
     expect_http_errors(console_errors, 422)
     assert not web_demo.simulator.store.conversations
+
+
+async def test_desk_transfer_and_faults_reach_the_chat(web_demo: WebDemo, browser_context: BrowserContext) -> None:
+    chat, desk, card, conversation = await _start(web_demo, browser_context)
+    log = chat.locator("#chat-log")
+    await card.get_by_role("button", name="Accept").click()
+    await expect(log).to_contain_text("joined the conversation", timeout=TIMEOUT)
+    await card.get_by_label("Transfer to").fill("Bob")
+    await card.get_by_role("button", name="Transfer", exact=True).click()
+    await expect(log).to_contain_text("You are being transferred to another agent.", timeout=TIMEOUT)
+    # Three 503s on sends: the runtime retries them and the message still reaches the agent once.
+    await desk.get_by_role("button", name="503 on sends").click()
+    await expect(desk.locator("#desk-fault-status")).to_contain_text("the next 3 sends answer 503", timeout=TIMEOUT)
+    await _say(chat, "sent through the 503s")
+    await expect(card.locator(".desk-messages")).to_contain_text("sent through the 503s", timeout=TIMEOUT)
+    assert [m.text for m in conversation.end_user_messages].count("sent through the 503s") == 1
+    # Expired tokens end the handover with its reason.
+    await desk.get_by_role("button", name="Expire tokens").click()
+    await expect(log).to_contain_text("(error: token_expired)", timeout=TIMEOUT)
+    await expect(chat.get_by_role("button", name="End conversation")).to_be_disabled()
