@@ -59,6 +59,7 @@ export class Desk {
   }
 
   async refresh() {
+    if (!this.app.config.simulator) return;
     let conversations;
     try {
       ({ conversations } = await api("GET", `${this.base}/conversations`));
