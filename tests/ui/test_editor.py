@@ -139,7 +139,10 @@ async def test_a_field_added_to_the_manifest_appears_and_is_validated(
             "params": {"options": [{"label": "Web", "value": "web"}, {"label": "Mobile", "value": "mobile"}]},
         }
     )
-    node["sections"][0]["fields"] += ["maxWaitMinutes", "channel"]
+    node["fields"].append(
+        {"key": "extraContext", "type": "json", "label": "Extra Context", "params": {"placeholder": "[1, 2]"}}
+    )
+    node["sections"][0]["fields"] += ["maxWaitMinutes", "channel", "extraContext"]
     path: Path = write_manifest(manifest_doc)
     url = await start_ui(manifest=load_manifest(path))
     await open_view(page, url, "editor")
@@ -151,6 +154,7 @@ async def test_a_field_added_to_the_manifest_appears_and_is_validated(
     assert "90 is greater than the maximum of 60" in await _problem_of(page, "Maximum Wait in Minutes")
     await minutes.fill("30")
     await page.get_by_label("Channel", exact=True).select_option(label="Mobile")
+    await page.get_by_label("Extra Context", exact=True).fill('{"tier": [1, 2]}')
     await page.wait_for_selector("#validity[data-state=valid]", timeout=TIMEOUT)
     async with page.expect_download(timeout=TIMEOUT) as download_info:
         await page.get_by_role("button", name="Export node settings").click()
