@@ -22,7 +22,7 @@ from aiohttp import web
 from handover_miaw.api import create_app
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
-from handover_miaw.simulator import SIMULATOR_KEY, Simulator, SimulatorConfig, control
+from handover_miaw.simulator import SIMULATOR_KEY, Simulator, SimulatorConfig, control, receipts
 from handover_miaw.simulator import create_app as create_simulator_app
 from handover_miaw.simulator.app import miaw_middleware
 from handover_miaw.store.records import ConnectorRecord
@@ -53,6 +53,7 @@ def _control_app(sim: Simulator) -> web.Application:
     app = web.Application(middlewares=[miaw_middleware])
     app[SIMULATOR_KEY] = sim
     app.add_routes(control.routes())
+    app.add_routes(receipts.routes())
     return app
 
 

@@ -83,6 +83,10 @@ async def test_a_whole_handover_from_webchat_to_agent_desk_and_back(
     await expect(card.locator(".desk-status")).to_contain_text("the user is typing", timeout=TIMEOUT)
     await chat.get_by_role("button", name="Send", exact=True).click()
     await expect(card.locator(".desk-messages")).to_contain_text("Thanks, my order broke", timeout=TIMEOUT)
+    await card.get_by_role("button", name="Mark delivered").click()
+    await expect(chat.locator("#chat-status")).to_have_text("Your last message was delivered.", timeout=TIMEOUT)
+    await card.get_by_role("button", name="Mark read").click()
+    await expect(chat.locator("#chat-status")).to_have_text("Your last message was read.", timeout=TIMEOUT)
     await card.get_by_role("button", name="Send a file").click()
     await expect(log).to_contain_text("[file: receipt.pdf]", timeout=TIMEOUT)
 

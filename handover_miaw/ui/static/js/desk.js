@@ -103,6 +103,8 @@ export class Desk {
     button("Offer choices", () => this.call("POST", `${path}/choices`, {
       text: "How can I help?", options: ["Refund", "Replacement"], agent: agent(),
     }));
+    button("Mark delivered", () => this.call("POST", `${path}/delivered`, { agent: agent() }));
+    button("Mark read", () => this.call("POST", `${path}/read`, { agent: agent() }));
     button("Leave", () => this.call("POST", `${path}/leave`));
     button("End", () => this.call("POST", `${path}/end`));
     button("Close", () => this.call("POST", `${path}/close`));
