@@ -93,7 +93,9 @@ async def start_web_demo(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
             await started[STORE].put_connector(connector)
 
         app.on_startup.append(put_connector)
-        runner = web.AppRunner(app, access_log=None)
+        # An open /events stream only notices the stop when it next writes: without a short grace, a webchat
+        # left open held the stop for aiohttp's 60 s default.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         demo.runners.insert(0, runner)
         bound = await _bound(runner, host, port)

@@ -162,3 +162,25 @@ async def test_desk_transfer_and_faults_reach_the_chat(web_demo: WebDemo, browse
     await desk.get_by_role("button", name="Expire tokens").click()
     await expect(log).to_contain_text("(error: token_expired)", timeout=TIMEOUT)
     await expect(chat.get_by_role("button", name="End conversation")).to_be_disabled()
+
+
+async def test_the_user_sends_a_file_and_a_refused_type_gets_the_api_message(
+    web_demo: WebDemo, browser_context: BrowserContext, console_errors: ConsoleWatch
+) -> None:
+    chat, _desk, card, conversation = await _start(web_demo, browser_context)
+    await card.get_by_role("button", name="Accept").click()
+    await expect(chat.locator("#chat-log")).to_contain_text("joined the conversation", timeout=TIMEOUT)
+    upload = chat.get_by_label("Send a file to the agent")
+    await upload.set_input_files(
+        {"name": "photo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + bytes(64)}
+    )
+    await expect(card.locator(".desk-messages")).to_contain_text("photo.png", timeout=TIMEOUT)
+    await expect(chat.locator("#chat-log li.user").last).to_have_text("You: [file: photo.png]")
+    assert conversation.end_user_messages[-1].file_name == "photo.png"
+    await upload.set_input_files(
+        {"name": "tool.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" + bytes(16)}
+    )
+    await expect(chat.locator("#chat-problem")).to_have_text(
+        "files of type 'application/x-msdownload' are not accepted", timeout=TIMEOUT
+    )
+    expect_http_errors(console_errors, 415)

@@ -34,10 +34,12 @@ async function parse(response) {
 }
 
 /** Call the API; resolves to the parsed body, rejects with ApiError carrying the API's own message. */
-export async function api(method, path, body, { raw = null, contentType = null } = {}) {
+export async function api(method, path, body, { raw = null, contentType = null, form = null } = {}) {
   const headers = { ...authHeaders() };
   let payload;
-  if (raw !== null) {
+  if (form !== null) {
+    payload = form; // multipart: the browser writes the Content-Type with its boundary
+  } else if (raw !== null) {
     payload = raw;
     headers["Content-Type"] = contentType;
   } else if (body !== undefined) {

@@ -38,6 +38,11 @@ export class Chat {
       input.value = "";
     });
     this.$("#chat-input").addEventListener("input", () => this.typing());
+    this.$("#chat-file").addEventListener("change", (event) => {
+      const file = event.target.files[0];
+      event.target.value = "";
+      if (file) this.sendFile(file);
+    });
     this.$("#chat-handover").addEventListener("click", () => this.handover());
     this.$("#chat-end").addEventListener("click", () => this.end());
     this.$("#chat-new").addEventListener("click", () => this.reset());
@@ -83,6 +88,24 @@ export class Chat {
       const id = `msg-${crypto.randomUUID()}`;
       await api("POST", `/v1/handovers/${this.state.handoverId}/messages`, { id, text });
       showProblem(problem, null);
+    } catch (error) {
+      showProblem(problem, error);
+    }
+  }
+
+  async sendFile(file) {
+    const problem = this.$("#chat-problem");
+    if (!this.state.handoverId || this.state.ended) {
+      showProblem(problem, { message: "Files go to an agent: talk to a person first." });
+      return;
+    }
+    const form = new FormData();
+    form.append("id", `file-${crypto.randomUUID()}`);
+    form.append("file", file, file.name);
+    try {
+      await api("POST", `/v1/handovers/${this.state.handoverId}/files`, undefined, { form });
+      showProblem(problem, null);
+      this.add({ who: "user", text: `[file: ${file.name}]` });
     } catch (error) {
       showProblem(problem, error);
     }
