@@ -78,7 +78,7 @@ export class Operations {
   async timeline(id) {
     const [handover, { deliveries }] = await Promise.all([
       api("GET", `/v1/handovers/${encodeURIComponent(id)}`),
-      api("GET", "/v1/deliveries"),
+      api("GET", "/v1/deliveries?limit=1000"), // one page, the most the API gives
     ]);
     const events = [[handover.createdAt, `created (${handover.connector}, session ${handover.sessionId})`]];
     for (const d of deliveries.filter((d) => d.handoverId === id)) {
