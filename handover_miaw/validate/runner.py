@@ -19,7 +19,7 @@ from handover_miaw.manifest import Manifest, check_manifest, load_manifest
 from handover_miaw.problems import Problem, sort_problems
 from handover_miaw.validate.package import check_package
 
-__all__ = ["KINDS", "FileResult", "Kind", "detect_kind", "validate_path"]
+__all__ = ["KINDS", "FileResult", "Kind", "check_document", "detect_kind", "validate_path"]
 
 Kind = Literal["manifest", "connector", "node", "connectors", "package"]
 KINDS: tuple[Kind, ...] = ("manifest", "connector", "node", "connectors", "package")
@@ -58,6 +58,13 @@ def detect_kind(document: Any, manifest: Manifest) -> Kind | None:
     return None
 
 
+def check_document(document: Any, kind: Literal["connector", "node"], manifest: Manifest) -> list[Problem]:
+    """Every problem of a connector configuration or node settings (the API's validation endpoint too)."""
+    if kind == "connector":
+        return manifest.connector_validator.problems(document)
+    return manifest.node_validator.problems(document)
+
+
 def _connectors_problems(document: Any, manifest: Manifest, dev: bool) -> list[Problem]:
     # Imported here: only this kind needs the runtime's API layer, and `validate` of a manifest stays light.
     from handover_miaw.api.connectors_file import check_connectors_document
@@ -77,9 +84,9 @@ def _check_document(document: Any, kind: Kind, path: Path, manifest: Manifest, d
         return check_manifest(document, path.parent)
     if kind == "connectors":
         return _connectors_problems(document, manifest, dev)
-    if kind == "connector":
-        return manifest.connector_validator.problems(document)
-    return manifest.node_validator.problems(document)
+    if kind == "package":
+        raise ValueError("a package is checked from its file")
+    return check_document(document, kind, manifest)
 
 
 def validate_path(
