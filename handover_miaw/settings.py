@@ -76,6 +76,8 @@ class Settings:
     # Readers of one handover's /events at once, per process; more get 429. A bot platform needs one
     # (two while a reconnect overlaps the old stream).
     max_event_subscribers: int = 8
+    # The web UI (/ui/) is served unless switched off.
+    no_ui: bool = False
     # Delivery targets (webhook / Cognigy URLs) that may be internal: host names or CIDRs, e.g. in-cluster
     # receivers. Everything else must be a public address (see delivery/targets.py); https always.
     delivery_allow: tuple[str, ...] = ()
@@ -149,7 +151,7 @@ def _convert(name: str, raw: str) -> Any:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)
-    if name == "insecure_dev":
+    if name in {"insecure_dev", "no_ui"}:
         return _bool(raw)
     if name in {"api_keys", "allowed_hosts", "delivery_allow"}:
         return _csv(raw)
@@ -169,6 +171,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="development mode: no API key required, loopback MIAW URLs allowed (logs a warning)",
+    )
+    parser.add_argument(
+        "--no-ui", dest="no_ui", action="store_true", default=None, help="do not serve the web UI under /ui/"
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
     parser.add_argument(
