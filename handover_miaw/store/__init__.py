@@ -3,19 +3,44 @@
 `create_store(url)` picks the engine from a URL: `sqlite:///relative/file.db`, `sqlite:////absolute/file.db`
 (SQLAlchemy's convention: the path is what follows the third slash) or a plain file path;
 `redis://host:port/db` or `rediss://...` (TLS), with an optional `?namespace=name` for the key prefix.
+
+The engines are re-exported lazily (PEP 562): the pure core imports `records` from here, and must not load
+aiosqlite, redis and structlog by doing so.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from handover_miaw.store import records
 from handover_miaw.store.base import DuplicateHandoverError, Store
-from handover_miaw.store.redis import RedisStore
-from handover_miaw.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from handover_miaw.store.redis import RedisStore
+    from handover_miaw.store.sqlite import SqliteStore
 
 __all__ = ["DuplicateHandoverError", "RedisStore", "SqliteStore", "Store", "create_store", "records"]
+
+# The module defining each lazily exported name.
+_SOURCE = {"RedisStore": "redis", "SqliteStore": "sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    """An engine class, imported from its module at first use and kept."""
+    source = _SOURCE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{source}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's own names and every lazily exported one."""
+    return sorted({*globals(), *__all__})
 
 
 def create_store(url: str) -> Store:
@@ -23,6 +48,9 @@ def create_store(url: str) -> Store:
 
     The error names only the scheme: a store URL may carry a password.
     """
+    # Imported here, not at the top, so that importing the package for its records loads no engine.
+    from handover_miaw.store.sqlite import SqliteStore
+
     if "://" not in url:
         if not url:
             raise ValueError("the store location is empty")
@@ -45,6 +73,8 @@ def create_store(url: str) -> Store:
 
 def _redis_store(url: str) -> RedisStore:
     """A RedisStore for a redis(s):// URL; its `namespace` query parameter is ours, the rest is redis-py's."""
+    from handover_miaw.store.redis import RedisStore  # here for the reason given in create_store
+
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     namespaces = [value for name, value in query if name == "namespace"]
