@@ -7,16 +7,19 @@ self-signed certificate is trusted through OpenSSL's standard `SSL_CERT_FILE` va
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from bench.common import run_child, serve_until_signalled
-from handover_miaw.api import create_app
+from handover_miaw.api import create_app, server_options
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 
 
 async def main(args: argparse.Namespace) -> None:
-    settings = Settings(
+    # Other settings (e.g. the soak's HANDOVER_MIAW_RETENTION_S) come from the environment, as for serve.
+    settings = replace(
+        Settings.from_sources(),
         data_dir=Path(args.data_dir),
         store=args.store,
         insecure_dev=True,
@@ -24,7 +27,7 @@ async def main(args: argparse.Namespace) -> None:
         port=0,
     )
     configure_logging(settings.log_level)
-    await serve_until_signalled(create_app(settings), cleanup_timeout=30)
+    await serve_until_signalled(create_app(settings), cleanup_timeout=30, server_options=server_options(settings))
 
 
 if __name__ == "__main__":
