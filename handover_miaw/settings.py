@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from handover_miaw.delivery.targets import TargetPolicy
-from handover_miaw.manifest.formats import is_loopback_host
+from handover_miaw.schema_formats import is_loopback_host
 
 __all__ = ["ENV_PREFIX", "MIN_API_KEY_LENGTH", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
 
