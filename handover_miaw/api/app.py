@@ -35,6 +35,7 @@ from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
 from handover_miaw.api.routes_handovers import MULTIPART_OVERHEAD_BYTES
 from handover_miaw.api.routes_handovers import routes as handover_routes
+from handover_miaw.api.routes_tools import routes as tool_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
@@ -183,4 +184,9 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app.cleanup_ctx.append(_runtime)
     app.add_routes(admin_routes)
     app.add_routes(handover_routes)
+    app.add_routes(tool_routes)
+    if not settings.no_ui:
+        from handover_miaw.ui import add_ui
+
+        add_ui(app)
     return app
