@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._decode import as_int, as_list, as_obj, as_str
 from .decoding import decode_entry
 from .errors import MiawInvalidTokenError, MiawProtocolError
 from .events import MiawEvent
 from .jwt import read_claims
+from .lenient_json import as_int, as_list, as_obj, as_str
 
 __all__ = [
     "AccessToken",
