@@ -2,7 +2,7 @@
 
 Every change that touches more than one key runs as one Lua script (see redis_scripts for the key layout
 and why), so a check and the writes it guards are atomic across processes. Input is validated and
-encoded here, before any script runs: a script that failed half-way would not be rolled back.
+encoded (redis_codec) before any script runs: a script that failed half-way would not be rolled back.
 
 Ended handovers do not stay forever: once a handover has ended and has no pending delivery, its keys
 expire after `ended_ttl_s` (connectors never expire). Values are never logged.
@@ -24,7 +24,6 @@ from handover_miaw.store.base import DuplicateHandoverError
 from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
 from handover_miaw.store.records import (
     HANDOVER_FIELDS,
-    IMMUTABLE_HANDOVER_FIELDS,
     ConnectorRecord,
     Delivery,
     DeliveryState,
@@ -32,6 +31,15 @@ from handover_miaw.store.records import (
     HandoverState,
     NewDelivery,
     Page,
+)
+from handover_miaw.store.redis_codec import (
+    connector_from_value,
+    delivery_from_row,
+    encode_changes,
+    encode_fields,
+    handover_from_dict,
+    handover_from_row,
+    live_field,
 )
 from handover_miaw.store.redis_messages import RELEASE_MESSAGE, RESERVE_MESSAGE, RedisMessages
 from handover_miaw.store.redis_pages import PAGE_DELIVERIES, PAGE_HANDOVERS, handover_cursor, seq_cursor
@@ -67,11 +75,6 @@ _SCRIPTS = (
     UPDATE_HANDOVER,
     RESERVE_MESSAGE,
     RELEASE_MESSAGE,
-)
-_HANDOVER_FIELDS = frozenset(HANDOVER_FIELDS)
-# The columns the SQLite engine declares NOT NULL and stores as they are (JSON ones hold "null" fine).
-_REQUIRED_FIELDS = frozenset(
-    {"id", "connector", "session_id", "user_id", "state", "conversation_id", "created_at", "updated_at"}
 )
 # No ':' (it separates the namespace from the key) and no glob characters (cleanup matches `{ns}:*`).
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -204,12 +207,12 @@ class RedisStore(RedisMessages):
     async def get_connector(self, name: str) -> ConnectorRecord | None:
         """One connector, or None."""
         value = cast("str | None", await self._redis().hget(self._key("connectors"), name))
-        return None if value is None else _connector(name, value)
+        return None if value is None else connector_from_value(name, value)
 
     async def list_connectors(self) -> list[ConnectorRecord]:
         """Every connector, by name."""
         values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
-        return [_connector(name, values[name]) for name in sorted(values)]
+        return [connector_from_value(name, values[name]) for name in sorted(values)]
 
     async def delete_connector(self, name: str) -> bool:
         """Remove a connector; False when there was none."""
@@ -220,7 +223,7 @@ class RedisStore(RedisMessages):
         few, so the hash is read whole."""
         values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
         names = [name for name in sorted(values) if after is None or name > after]
-        items = [_connector(name, values[name]) for name in names[:limit]]
+        items = [connector_from_value(name, values[name]) for name in names[:limit]]
         return Page(items, items[-1].name if len(names) > limit else None)
 
     # Handovers
@@ -231,35 +234,35 @@ class RedisStore(RedisMessages):
         ValueError when the record cannot be stored as given (its id is taken, a required field is None).
         """
         values = {name: getattr(record, name) for name in HANDOVER_FIELDS}
-        pairs, state, created_at = _encode_fields(values)
-        live = _live_field(record.connector, record.session_id)
+        pairs, state, created_at = encode_fields(values)
+        live = live_field(record.connector, record.session_id)
         reply = await self._run(CREATE_HANDOVER, record.id, live, created_at, state, *pairs)
         if reply[0] == "duplicate":
-            raise DuplicateHandoverError(_handover(reply[1]))
+            raise DuplicateHandoverError(handover_from_row(reply[1]))
         if reply[0] == "exists":
             raise ValueError(f"handover {record.id!r} not stored: its id is taken")
 
     async def get_handover(self, handover_id: str) -> HandoverRecord | None:
         """One handover, or None."""
         row = cast("dict[str, str]", await self._redis().hgetall(self._key("h", handover_id)))
-        return _handover_from_dict(row) if row else None
+        return handover_from_dict(row) if row else None
 
     async def find_live_handover(self, connector: str, session_id: str) -> HandoverRecord | None:
         """The session's handover that has not ended, if any (there is at most one)."""
-        row = await self._run(FIND_LIVE, _live_field(connector, session_id))
-        return _handover(row) if row else None
+        row = await self._run(FIND_LIVE, live_field(connector, session_id))
+        return handover_from_row(row) if row else None
 
     async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
         """Handovers, newest first (by creation, then by insertion), optionally in one state."""
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
-        return [_handover(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
+        return [handover_from_row(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
 
     async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
         """Up to `limit` handovers, newest first, after the previous page's cursor (`score:member` of the
         last one in the creation index)."""
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
         rows = await self._run(PAGE_HANDOVERS, index, limit, *handover_cursor(after))
-        items = [_handover(row) for _score, _member, row in rows[:limit]]
+        items = [handover_from_row(row) for _score, _member, row in rows[:limit]]
         return Page(items, f"{rows[limit - 1][0]}:{rows[limit - 1][1]}" if len(rows) > limit else None)
 
     async def live_handover_ids(self) -> set[str]:
@@ -279,9 +282,9 @@ class RedisStore(RedisMessages):
         session_id), an unknown state or None for a required field; DuplicateHandoverError when it would
         make a second live handover.
         """
-        pairs, state, created_at = _encode_changes(changes, self._clock())
+        pairs, state, created_at = encode_changes(changes, self._clock())
         reply = await self._run(UPDATE_HANDOVER, handover_id, state, created_at, *pairs)
-        return _handover(self._checked(reply, handover_id)[1])
+        return handover_from_row(self._checked(reply, handover_id)[1])
 
     async def record_event(
         self,
@@ -297,7 +300,7 @@ class RedisStore(RedisMessages):
         for a delivery of another handover; nothing is stored then.
         """
         now = self._clock()
-        pairs, state, created_at = _encode_changes(changes, now)
+        pairs, state, created_at = encode_changes(changes, now)
         if any(delivery.handover_id != handover_id for delivery in deliveries):
             raise ValueError(f"every delivery of an event must belong to handover {handover_id!r}")
         triples = [item for d in deliveries for item in (d.id, d.type, orjson.dumps(d.payload).decode())]
@@ -316,14 +319,14 @@ class RedisStore(RedisMessages):
         if reply[0] == "missing":
             raise KeyError(handover_id)
         if reply[0] == "duplicate":
-            raise DuplicateHandoverError(_handover(reply[1]))
+            raise DuplicateHandoverError(handover_from_row(reply[1]))
         return reply
 
     # Outbox
 
     async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
         """The oldest pending delivery of each handover, when its next attempt is due; oldest first."""
-        return [_delivery(row) for row in await self._run(DUE_DELIVERIES, now, limit)]
+        return [delivery_from_row(row) for row in await self._run(DUE_DELIVERIES, now, limit)]
 
     async def mark_delivered(self, delivery_id: str, now: float) -> None:
         """The receiver acknowledged it: count the attempt and settle it."""
@@ -353,7 +356,7 @@ class RedisStore(RedisMessages):
     async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
         """Deliveries, oldest first, optionally in one state."""
         states = list(DeliveryState) if state is None else [DeliveryState(state)]
-        rows = [_delivery(row) for row in await self._run(LIST_DELIVERIES, limit, *(s.value for s in states))]
+        rows = [delivery_from_row(row) for row in await self._run(LIST_DELIVERIES, limit, *(s.value for s in states))]
         return sorted(rows, key=lambda delivery: delivery.seq)[:limit]
 
     async def deliveries_page(
@@ -362,7 +365,7 @@ class RedisStore(RedisMessages):
         """Up to `limit` deliveries by seq, after the previous page's cursor (the last seq)."""
         states = list(DeliveryState) if state is None else [DeliveryState(state)]
         rows = await self._run(PAGE_DELIVERIES, limit, seq_cursor(after), *(s.value for s in states))
-        found = sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.seq)
+        found = sorted((delivery_from_row(row) for row in rows), key=lambda delivery: delivery.seq)
         items = found[:limit]
         return Page(items, str(items[-1].seq) if len(found) > limit else None)
 
@@ -373,81 +376,4 @@ class RedisStore(RedisMessages):
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""
-        return [_delivery(row) for row in await self._run(DELIVERIES_AFTER, handover_id, int(after_seq), limit)]
-
-
-# Encoding: handover fields are JSON (one JSON value per hash field); delivery fields the scripts compute
-# on (state, attempts, times) are plain strings.
-
-
-def _live_field(connector: str, session_id: str) -> str:
-    """The `live` hash field of a session: the two JSON strings as the handover hash stores them."""
-    return (orjson.dumps(connector) + orjson.dumps(session_id)).decode()
-
-
-def _encode_changes(changes: Mapping[str, Any], now: float) -> tuple[list[str], str, str]:
-    """Checked changes, updated_at stamped unless given, as _encode_fields returns them."""
-    unknown = sorted(set(changes) - _HANDOVER_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown handover fields: {', '.join(unknown)}")
-    immutable = sorted(set(changes) & IMMUTABLE_HANDOVER_FIELDS)
-    if immutable:
-        raise ValueError(f"handover fields cannot change: {', '.join(immutable)}")
-    return _encode_fields({"updated_at": now, **changes})
-
-
-def _encode_fields(values: Mapping[str, Any]) -> tuple[list[str], str, str]:
-    """Field/JSON pairs, the state ('' when unchanged) and the created_at index score ('' when unchanged).
-
-    ValueError for an unknown state, None for a required field, or a created_at that is not a number.
-    """
-    pairs: list[str] = []
-    for name, value in values.items():
-        if value is None and name in _REQUIRED_FIELDS:
-            raise ValueError(f"handover field {name} cannot be None")
-        pairs += [name, orjson.dumps(HandoverState(value).value if name == "state" else value).decode()]
-    state = HandoverState(values["state"]).value if "state" in values else ""
-    created_at = values.get("created_at", "")
-    if created_at != "" and (isinstance(created_at, bool) or not isinstance(created_at, int | float)):
-        raise ValueError("handover field created_at must be a number")
-    return pairs, state, repr(created_at) if created_at != "" else ""
-
-
-def _pairs(row: Sequence[str]) -> dict[str, str]:
-    """A hash as a script returns it (a flat field, value list)."""
-    return dict(zip(row[::2], row[1::2], strict=True))
-
-
-def _handover(row: Sequence[str]) -> HandoverRecord:
-    return _handover_from_dict(_pairs(row))
-
-
-def _handover_from_dict(values: Mapping[str, str]) -> HandoverRecord:
-    # A field added after a handover was written (queued_at) is absent from its hash: it reads as None.
-    fields = {name: orjson.loads(values.get(name, "null")) for name in HANDOVER_FIELDS}
-    fields["state"] = HandoverState(fields["state"])
-    return HandoverRecord(**fields)
-
-
-def _connector(name: str, value: str) -> ConnectorRecord:
-    stored = orjson.loads(value)
-    return ConnectorRecord(name, stored["config"], stored["delivery"], stored["updated_at"])
-
-
-def _delivery(row: Sequence[str]) -> Delivery:
-    values = _pairs(row)
-    delivered_at = values.get("delivered_at")
-    return Delivery(
-        seq=int(values["seq"]),
-        id=values["id"],
-        handover_id=values["handover_id"],
-        connector=values["connector"],
-        type=values["type"],
-        payload=orjson.loads(values["payload"]),
-        state=DeliveryState(values["state"]),
-        attempts=int(values["attempts"]),
-        next_attempt_at=float(values["next_attempt_at"]),
-        created_at=float(values["created_at"]),
-        last_error=values.get("last_error"),
-        delivered_at=None if delivered_at is None else float(delivered_at),
-    )
+        return [delivery_from_row(row) for row in await self._run(DELIVERIES_AFTER, handover_id, int(after_seq), limit)]

@@ -5,7 +5,7 @@ never on the event loop:
 
 - Every interval, a PASSIVE checkpoint copies the WAL into the database. SQLite's automatic checkpoint
   would run inside whichever commit crosses 1,000 WAL pages, and the hot path commits inline on the loop
-  (see SqliteStore._transact): that commit copied ~4 MB and synced on the loop, 15 ms during which nothing
+  (see SqliteConnection._transact): that commit copied ~4 MB and synced on the loop, 15 ms during which nothing
   else ran (`python -m bench start`: the p99 outliers). PASSIVE waits for no reader or writer.
 - PASSIVE alone does not bound the WAL: the file is only rewound when a writer finds every frame copied,
   and under steady writes new frames land while each checkpoint runs, so it never is (a 12.5-minute soak
