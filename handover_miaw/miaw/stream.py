@@ -54,13 +54,12 @@ from .events import MiawEvent, PingEvent, UnrecognisedEvent
 from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
 from .sse import ServerSentEvent, SSEParser
+from .stream_catch_up import missed_entries
 from .stream_status import SeenIds, StreamState, StreamStatus, final_state
 
 __all__ = ["EventStream", "SeenIds", "StreamState", "StreamStatus", "stream_session"]
 
 _log = logging.getLogger(__name__)
-
-_PAGE = 50  # list-entries maximum page size
 
 
 class _ConsumerError(Exception):
@@ -378,38 +377,24 @@ class EventStream:
             self._last_event_id = event.event_id
 
     async def _catch_up(self, conversation_id: str) -> None:
-        """Deliver entries of `conversation_id` not seen yet, walking back from the newest."""
-        missed: dict[str, MiawEvent] = {}
-        end: int | None = None
-        newest = self._newest.get(conversation_id)
-        for _ in range(self._catch_up_pages):
-            try:
-                page = await self._client.list_entries(
-                    self._token, conversation_id, limit=_PAGE, direction="FromEnd", end_timestamp=end
-                )
-            except (MiawForbiddenError, MiawNotFoundError) as exc:
-                # Closed or unknown: nothing to catch up with; the owner learns from its own calls.
-                _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": _describe(exc)})
-                return
-            reached_seen = False
-            for event in page.events:  # newest first
-                if event.entry_id is None or event.entry_id in self._seen:
-                    reached_seen = reached_seen or event.entry_id is not None
-                    continue
-                missed.setdefault(event.entry_id, event)
-            stamps = [e.timestamp for e in page.events if e.timestamp is not None]
-            if reached_seen or len(page.events) < _PAGE or not stamps:
-                break
-            oldest = min(stamps)
-            if newest is not None and oldest < newest:
-                break
-            # Whether endTimestamp is inclusive is undocumented: include the boundary and dedupe, but
-            # step past it when a whole page shares one millisecond so the walk always moves.
-            end = oldest - 1 if end is not None and oldest >= end else oldest
+        """Deliver entries of `conversation_id` not seen yet (stream_catch_up)."""
+        try:
+            missed = await missed_entries(
+                self._client,
+                self._token,
+                conversation_id,
+                seen=self._seen,
+                newest=self._newest.get(conversation_id),
+                pages=self._catch_up_pages,
+            )
+        except (MiawForbiddenError, MiawNotFoundError) as exc:
+            # Closed or unknown: nothing to catch up with; the owner learns from its own calls.
+            _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": _describe(exc)})
+            return
         if missed:
             _log.info(
                 "miaw.stream_caught_up",
                 extra={"stream": self.name, "conversation": conversation_id, "entries": len(missed)},
             )
-        for event in reversed(list(missed.values())):
+        for event in missed:
             await self._handle(event)

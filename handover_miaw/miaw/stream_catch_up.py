@@ -1,0 +1,50 @@
+"""The catch-up an event stream runs after a reconnect: a conversation's entries read back through
+list-entries, newest first, until the walk meets an entry already seen.
+
+Whether MIAW replays events missed while disconnected is not documented, so the stream asks for them.
+"""
+
+from __future__ import annotations
+
+from .client import MiawClient
+from .events import MiawEvent
+from .models import AccessToken
+from .stream_status import SeenIds
+
+__all__ = ["PAGE", "missed_entries"]
+
+PAGE = 50  # list-entries maximum page size
+
+
+async def missed_entries(
+    client: MiawClient,
+    token: AccessToken,
+    conversation_id: str,
+    *,
+    seen: SeenIds,
+    newest: int | None,
+    pages: int,
+) -> list[MiawEvent]:
+    """Entries of `conversation_id` not in `seen`, oldest first, walking back from the newest for at most
+    `pages` pages, and no further back than `newest` (the newest timestamp delivered live). Raises what
+    list-entries raises."""
+    missed: dict[str, MiawEvent] = {}
+    end: int | None = None
+    for _ in range(pages):
+        page = await client.list_entries(token, conversation_id, limit=PAGE, direction="FromEnd", end_timestamp=end)
+        reached_seen = False
+        for event in page.events:  # newest first
+            if event.entry_id is None or event.entry_id in seen:
+                reached_seen = reached_seen or event.entry_id is not None
+                continue
+            missed.setdefault(event.entry_id, event)
+        stamps = [e.timestamp for e in page.events if e.timestamp is not None]
+        if reached_seen or len(page.events) < PAGE or not stamps:
+            break
+        oldest = min(stamps)
+        if newest is not None and oldest < newest:
+            break
+        # Whether endTimestamp is inclusive is undocumented: include the boundary and dedupe, but
+        # step past it when a whole page shares one millisecond so the walk always moves.
+        end = oldest - 1 if end is not None and oldest >= end else oldest
+    return list(reversed(missed.values()))
