@@ -10,7 +10,7 @@ import importlib
 import sys
 import time
 
-from bench.common import raise_nofile
+from bench.processes import raise_nofile
 
 NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments")
 

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from bench import raw
-from bench.common import run_child, serve_until_signalled
+from bench.processes import run_child, serve_until_signalled
 from handover_miaw.delivery.envelope import delivery_id, envelope
 from handover_miaw.delivery.formats import build_request
 from handover_miaw.miaw.sse import SSEParser

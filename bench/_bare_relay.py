@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from bench import raw
-from bench.common import run_child, serve_until_signalled
+from bench.processes import run_child, serve_until_signalled
 
 
 def bare_relay(sim: str, conversations: int) -> web.Application:

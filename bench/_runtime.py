@@ -10,7 +10,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from bench.common import run_child, serve_until_signalled
+from bench.processes import run_child, serve_until_signalled
 from handover_miaw.api import create_app, server_options
 from handover_miaw.api.app import tune_gc
 from handover_miaw.logs import configure_logging

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.common import run_child, serve_until_signalled
+from bench.processes import run_child, serve_until_signalled
 from handover_miaw.simulator import Simulator, SimulatorConfig, create_app
 
 _TICK = 0.005

@@ -14,7 +14,8 @@ import gc
 import time
 from typing import Any
 
-from bench.common import Stack, print_table, stack, write_results
+from bench.common import Stack, stack
+from bench.figures import print_table, write_results
 
 START_CONCURRENCY = 100
 

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import histograms
-from bench.common import SECRET, Stack, fmt_ms, percentile, print_table, spawn, stack, write_results
+from bench.common import SECRET, Stack, stack
+from bench.figures import fmt_ms, percentile, print_table, write_results
+from bench.processes import spawn
 
 CPU_TARGET = 1.6
 

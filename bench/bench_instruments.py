@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import RESULTS, print_table, write_results
+from bench.figures import RESULTS, print_table, write_results
 from handover_miaw.metrics import Metrics
 
 TARGET_PERCENT = 3.0

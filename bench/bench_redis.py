@@ -12,7 +12,8 @@ import asyncio
 from typing import Any
 
 from bench import bench_fanin, bench_relay
-from bench.common import clean_redis_namespace, new_namespace, print_table, stack, write_results
+from bench.common import clean_redis_namespace, new_namespace, stack
+from bench.figures import print_table, write_results
 
 REDIS = "redis://127.0.0.1:6379/0"
 

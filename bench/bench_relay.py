@@ -16,7 +16,9 @@ import aiohttp
 import orjson
 
 from bench import histograms, raw
-from bench.common import Stack, bounded, fmt_ms, percentile, print_table, spawn, stack, write_results
+from bench.common import Stack, bounded, stack
+from bench.figures import fmt_ms, percentile, print_table, write_results
+from bench.processes import spawn
 
 TEXT = "Hello, I have a question about my last order and the delivery date."
 JSON = {"Content-Type": "application/json"}

@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bench.common import ORG_ID, SECRET, Stack, print_table, stack, write_results
+from bench.common import ORG_ID, SECRET, Stack, stack
+from bench.figures import print_table, write_results
 
 LIVE = 50
 MESSAGES = 3

@@ -11,7 +11,8 @@ import asyncio
 from typing import Any
 
 from bench import histograms, raw
-from bench.common import fmt_ms, percentile, print_table, stack, write_results
+from bench.common import stack
+from bench.figures import fmt_ms, percentile, print_table, write_results
 
 TRANSCRIPT = "user: I need help with my order"
 

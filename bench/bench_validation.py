@@ -7,7 +7,7 @@ import argparse
 import time
 from typing import Any
 
-from bench.common import print_table, write_results
+from bench.figures import print_table, write_results
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.manifest import load_manifest
 

@@ -1,24 +1,17 @@
-"""Shared plumbing of the benchmarks: processes, the runtime + simulator + receiver stack, figures, tables."""
+"""The benchmarks' stack: simulator, runtime(s) and webhook receiver, started together (processes.py starts
+each child, figures.py reports what they measured)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import platform
-import resource
-import select
-import shlex
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,224 +19,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.processes import Proc, spawn
+
 ORG_ID = "00D000000000001"
 SECRET = "whsec_bench_0123456789abcdef"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def raise_nofile(wanted: int = 65536) -> int:
-    """Raise this process's open-file limit as far as the hard limit allows; the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
-    if target > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-async def serve_until_signalled(
-    app: web.Application,
-    *,
-    ssl_context: Any = None,
-    cleanup_timeout: float = 10.0,
-    handler_cancellation: bool = False,
-    server_options: dict[str, Any] | None = None,
-) -> None:
-    """Serve `app` on a free loopback port and print its URL (the line `spawn` waits for), until SIGINT or
-    SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed. `handler_cancellation` cancels a
-    handler whose client went away (the simulator's streams; never the runtime's, which finish their writes).
-    `server_options` are further runner keywords (the runtime's own, from `handover_miaw.api.server_options`)."""
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        handler_cancellation=handler_cancellation,
-        **(server_options or {}),
-    )
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context, backlog=4096, shutdown_timeout=1.0)
-    await site.start()
-    print(f"{'https' if ssl_context else 'http'}://127.0.0.1:{runner.addresses[0][1]}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner.cleanup(), cleanup_timeout)
-
-
-def run_child(main: Coroutine[Any, Any, None], *, use_uvloop: bool) -> None:
-    """Run a child process's main coroutine, on uvloop when asked, with the open-file limit raised."""
-    raise_nofile()
-    if use_uvloop:
-        import uvloop
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)
-
-
-# --- figures --------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (nearest rank) of values; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-def calibration_ms() -> float:
-    """Milliseconds this machine takes for a fixed piece of pure Python (best of five), so that figures
-    from different machines can be compared: the runtime's costs scale with it."""
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        total = 0
-        for i in range(1_000_000):
-            total += i % 7
-        best = min(best, time.perf_counter() - started)
-    return round(best * 1000, 1)
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
-    versions = {}
-    for dist in ("aiohttp", "orjson", "uvloop", "redis", "jsonschema-rs", "aiosqlite"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist] = metadata.version(dist)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = bool(
-        subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False).stdout
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "calibration_ms": calibration_ms(),
-        "packages": versions,
-        "git": commit + ("+dirty" if dirty else ""),
-    }
-
-
-def command_line() -> str:
-    return "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def write_results(name: str, figures: dict[str, Any], *, quick: bool) -> Path:
-    """bench/results/<name>.json (or <name>.quick.json for a smoke run)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
-    document = {
-        "benchmark": name,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": command_line(),
-        "quick": quick,
-        "machine": machine_info(),
-        "figures": figures,
-    }
-    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    return path
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            if value != value:  # NaN
-                return "-"
-            return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
-        if isinstance(value, int):
-            return f"{value:,}"
-        return str(value)
-
-    cells = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))))
-    sys.stdout.flush()
-
-
-# --- processes ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    """A child process that prints its base URL on its first stdout line."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def rss_bytes(self) -> int:
-        fields = Path(f"/proc/{self.pid}/statm").read_text().split()
-        return int(fields[1]) * PAGE
-
-    def cpu_seconds(self) -> float:
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-
-
-def spawn(
-    name: str, module: str, args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 30.0
-) -> Proc:
-    """Start `python -m module args` and wait for the URL it prints."""
-    log = Path(tempfile.gettempdir()) / f"bench-{name}-{os.getpid()}.log"
-    popen = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log.open("wb"),
-        env={**os.environ, **(env or {})},
-    )
-    assert popen.stdout is not None
-    ready, _, _ = select.select([popen.stdout], [], [], timeout)
-    line = popen.stdout.readline().decode().strip() if ready else ""
-    if not line.startswith("http"):
-        popen.kill()
-        raise RuntimeError(f"{name} did not start (log: {log}): {log.read_text()[-2000:]}")
-    return Proc(name, popen, line, log)
-
-
-# --- the stack: simulator, runtime, webhook receiver ----------------------------------------------------
 
 
 @dataclass
@@ -518,11 +297,3 @@ async def clean_redis_namespace(url: str, namespace: str) -> int:
     finally:
         await client.aclose()
     return deleted
-
-
-def fmt_ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, indent=2)

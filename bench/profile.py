@@ -11,7 +11,8 @@ import sys
 import time
 
 from bench import bench_fanin, bench_relay
-from bench.common import RESULTS, stack
+from bench.common import stack
+from bench.figures import RESULTS
 
 
 async def main(path: str, seconds: float) -> str:
