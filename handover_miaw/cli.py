@@ -1,4 +1,4 @@
-"""The `handover-miaw` command: serve, validate, simulator (and demo).
+"""The `handover-miaw` command: serve, validate, doctor, simulator (and demo).
 
 Exit codes: 0 success, 2 invalid input, 1 internal failure.
 """
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from handover_miaw import __version__
+from handover_miaw.doctor.command import add_parser as add_doctor_parser
 from handover_miaw.settings import add_arguments
 from handover_miaw.validate import KINDS, render_json, render_text, validate_path
 
@@ -122,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulator.add_argument("--accept-after", type=float, default=1.0, help="scripted agent: seconds before accepting")
     simulator.set_defaults(handler=_cmd_simulator)
+
+    add_doctor_parser(commands)
     return parser
 
 

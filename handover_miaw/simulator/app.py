@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from . import control, messages, rest, sse
+from . import control, control_deployment, messages, rest, sse
 from .config import SimulatorConfig
 from .faults import ENDPOINTS
 from .httputil import SIMULATOR_KEY, error_response, simulator
@@ -85,6 +85,8 @@ def create_app(sim: Simulator) -> web.Application:
     app.add_routes(messages.routes())
     app.add_routes(sse.routes())
     app.add_routes(control.routes())
+    app.add_routes(control_deployment.routes())
+    app.on_response_prepare.append(control_deployment.skew_date)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_script_context)
     return app
