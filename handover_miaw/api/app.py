@@ -19,6 +19,7 @@ from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
+from handover_miaw.api.routes_doctor import routes as doctor_routes
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.ownership import Ownership
@@ -133,5 +134,6 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app[SIGNAL] = OutboxSignal()
     app.cleanup_ctx.append(_runtime)
     app.add_routes(admin_routes)
+    app.add_routes(doctor_routes)
     app.add_routes(handover_routes)
     return app
