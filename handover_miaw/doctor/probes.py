@@ -35,6 +35,7 @@ from handover_miaw.doctor.miaw_verdicts import (
 from handover_miaw.doctor.node_verdicts import delivery_verdict, identity_accepted, identity_refused, routing_verdict
 from handover_miaw.doctor.report import Finding, Status
 from handover_miaw.miaw import (
+    AccessToken,
     EmbeddedServiceConfig,
     MiawClient,
     MiawError,
@@ -168,7 +169,7 @@ async def probe_deployment(ctx: Context) -> Finding:
     return deployment_verdict(config, ctx.deployment)
 
 
-async def _revoke(ctx: Context, token: Any) -> bool:
+async def _revoke(ctx: Context, token: AccessToken) -> bool:
     try:
         async with asyncio.timeout(min(_REVOKE_S, ctx.timeout_s)):
             await ctx.client.revoke_token(token)

@@ -43,9 +43,12 @@ def node_file(tmp_path: Path) -> Path:
 
 
 async def test_the_table_for_a_correct_setup_exits_0(
-    connectors_file: Path, node_file: Path, capsys: pytest.CaptureFixture[str]
+    connectors_file: Path, node_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    sample = identity_token()
+    (tmp_path / "id.jwt").write_text(sample + "\n")
     argv = ["doctor", "acme", "--connectors", str(connectors_file), "--node-settings", str(node_file), "--insecure-dev"]
+    argv += ["--identity-token-file", str(tmp_path / "id.jwt")]
     code, out, _ = await run_cli(argv, capsys)
     assert code == 0, out
     lines = out.splitlines()
@@ -56,11 +59,12 @@ async def test_the_table_for_a_correct_setup_exits_0(
         "✔ 3 ",
         "✔ 4 ",
         "✔ 5 ",
-        "- 6 ",
+        "✔ 6 ",
         "✔ 7 ",
     ]
-    assert lines[-1] == "doctor: 5 passed, 1 warning(s), 0 failed, 1 not run (exit 0)"
+    assert lines[-1] == "doctor: 6 passed, 1 warning(s), 0 failed (exit 0)"
     assert SECRET not in out
+    assert sample not in out
 
 
 async def test_json_output_and_exit_2_when_a_line_fails(

@@ -9,7 +9,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from handover_miaw.doctor.miaw_verdicts import clock_verdict, config_verdict, deployment_refused, misplaced_url
+from handover_miaw.doctor.miaw_verdicts import (
+    clock_verdict,
+    config_verdict,
+    deployment_refused,
+    misplaced_url,
+    token_refused,
+)
 from handover_miaw.doctor.node_verdicts import SIGNATURE_RECIPE, delivery_verdict
 from handover_miaw.doctor.report import (
     CHECKS,
@@ -132,6 +138,13 @@ def test_deployment_refusals_are_told_apart_where_the_message_allows(status: int
     finding = deployment_refused(status, message, "00D1", "X")
     assert finding.status is Status.FAIL
     assert expected in finding.found
+
+
+def test_a_refused_capabilities_version_is_named_with_the_value_to_use() -> None:
+    finding = token_refused(400, "Invalid capabilitiesVersion '7'.", "7")
+    assert finding.found.startswith("Capabilities Version '7' refused")
+    assert finding.fix == 'set Capabilities Version to "1" in the connector'
+    assert "Capabilities" not in (token_refused(400, "Invalid orgId.", "1").fix or "")
 
 
 @pytest.mark.parametrize(
