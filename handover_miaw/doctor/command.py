@@ -158,6 +158,13 @@ def run_command(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         return asyncio.run(_remote(args, nodes, token))
     connectors = args.connectors or settings.connectors
+    if connectors is None and args.base_url is None:
+        print(
+            "doctor: say which connector: --connectors FILE (or $HANDOVER_MIAW_CONNECTORS), --runtime URL, "
+            "or --base-url, --org-id and --es-developer-name",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     doctor_input = from_connectors_file(connectors, args.name) if connectors else _from_flags(args)
     doctor_input = replace(
         doctor_input,

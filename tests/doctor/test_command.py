@@ -120,6 +120,17 @@ async def test_a_connector_from_flags(sim_url: str, capsys: pytest.CaptureFixtur
     assert "- 7 Delivery target" in out
 
 
+async def test_no_connector_at_all_is_exit_2_naming_the_ways_to_give_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDOVER_MIAW_CONNECTORS", raising=False)
+    code, out, err = await run_cli(["doctor", "acme"], capsys)
+    assert code == 2
+    assert out == ""
+    assert "--connectors FILE" in err
+    assert "--runtime URL" in err
+
+
 async def test_a_runtime_that_does_not_answer_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = await run_cli(["doctor", "acme", "--runtime", f"http://127.0.0.1:{free_port()}"], capsys)
     assert code == 1

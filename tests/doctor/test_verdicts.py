@@ -10,9 +10,12 @@ import orjson
 import pytest
 
 from handover_miaw.doctor.miaw_verdicts import (
+    EndpointAnswer,
+    TlsFacts,
     clock_verdict,
     config_verdict,
     deployment_refused,
+    endpoint_verdict,
     misplaced_url,
     token_refused,
 )
@@ -115,6 +118,46 @@ def test_org_and_lightning_urls_are_recognised(url: str, what: str) -> None:
 def test_the_messaging_url_is_not_flagged() -> None:
     assert misplaced_url("https://acme.my.salesforce-scrt.com", "X") is None
     assert misplaced_url("http://127.0.0.1:8089", "X") is None
+
+
+JSON = EndpointAnswer(400, "application/json", None)
+TLS = TlsFacts("TLSv1.3", "Dec  1 20:00:00 2027 GMT", 365.0)
+
+
+@pytest.mark.parametrize(
+    ("tls", "answer", "status", "found"),
+    [
+        (
+            TLS,
+            JSON,
+            Status.PASS,
+            "resolves to 1.2.3.4; TLSv1.3, certificate valid until Dec  1 20:00:00 2027 GMT; answers as MIAW",
+        ),
+        (None, JSON, Status.WARN, "resolves to 1.2.3.4; http (loopback dev): no TLS; answers as MIAW"),
+        (
+            TlsFacts("TLSv1.3", "soon", 3.0),
+            JSON,
+            Status.WARN,
+            "resolves to 1.2.3.4; TLSv1.3, certificate valid until soon; answers as MIAW",
+        ),
+        (
+            TLS,
+            EndpointAnswer(302, "text/html", "https://login.salesforce.com/"),
+            Status.FAIL,
+            "answers with a redirect (HTTP 302) to https://login.salesforce.com/: not a MIAW endpoint",
+        ),
+        (
+            TLS,
+            EndpointAnswer(200, "text/html", None),
+            Status.FAIL,
+            "answers HTTP 200 with text/html, not as MIAW does (JSON)",
+        ),
+    ],
+)
+def test_endpoint_answers(tls: TlsFacts | None, answer: EndpointAnswer, status: Status, found: str) -> None:
+    finding = endpoint_verdict("https://acme.my.salesforce-scrt.com", ["1.2.3.4"], tls, answer, "Dep")
+    assert finding.status is status
+    assert finding.found == found
 
 
 def test_line_1_names_the_code_snippet_for_a_wrong_base_url_once() -> None:
