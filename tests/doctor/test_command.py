@@ -105,6 +105,14 @@ async def test_an_invalid_connectors_file_is_line_1_with_its_position(
     assert out.splitlines()[1].startswith("✘ 1 Configuration")
 
 
+async def test_a_connector_the_file_does_not_have_is_line_1(
+    connectors_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = await run_cli(["doctor", "acne", "--connectors", str(connectors_file)], capsys)
+    assert code == 2
+    assert f"{connectors_file}: no connector named 'acne' (the file has: acme)" in out
+
+
 async def test_a_connector_from_flags(sim_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "doctor",
