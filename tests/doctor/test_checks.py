@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonschema
+import orjson
 import pytest
 import trustme
 from aiohttp import web
 
 from handover_miaw.doctor import Status
+from handover_miaw.resources import schema_path
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from handover_miaw.simulator import create_app as create_sim_app
@@ -58,6 +61,9 @@ async def test_a_correct_setup_passes_every_line(doctor: Doctor, sim: Simulator,
     endpoints = [(c.endpoint, c.status) for c in sim.calls]
     assert endpoints.count(("revoke_token", 204)) == 2
     assert ("sse", 200) in endpoints
+    # The ping is a documented envelope: a receiver that validates deliveries by schema takes it.
+    schema = orjson.loads(schema_path("delivery.schema.json").read_bytes())
+    jsonschema.validate(receiver.pings[0], schema)
     assert receiver.pings[0]["type"] == "handover.ping"
 
 
