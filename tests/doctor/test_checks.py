@@ -319,3 +319,14 @@ async def test_line_7_fails_when_nothing_listens(doctor: Doctor, connector: dict
     finding = line(await doctor(), "delivery")
     assert finding.status is Status.FAIL
     assert "unreachable" in finding.found
+
+
+async def test_line_2_fails_when_nothing_listens(doctor: Doctor, connector: dict[str, Any]) -> None:
+    from tests.processes import free_port
+
+    port = free_port()
+    connector["config"]["baseUrl"] = f"http://127.0.0.1:{port}"
+    finding = line(await doctor(), "endpoint")
+    assert finding.status is Status.FAIL
+    assert finding.found.startswith(f"nothing answers at 127.0.0.1:{port}")
+    assert "network path" in (finding.fix or "")
