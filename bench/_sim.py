@@ -84,7 +84,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
-    await serve_until_signalled(app, ssl_context=ssl_context)
+    # As `handover-miaw simulator` serves: a stream whose client left is removed at once, not at the next ping.
+    await serve_until_signalled(app, ssl_context=ssl_context, handler_cancellation=True)
 
 
 if __name__ == "__main__":

@@ -44,11 +44,16 @@ def raise_nofile(wanted: int = 65536) -> int:
 
 
 async def serve_until_signalled(
-    app: web.Application, *, ssl_context: Any = None, cleanup_timeout: float = 10.0
+    app: web.Application,
+    *,
+    ssl_context: Any = None,
+    cleanup_timeout: float = 10.0,
+    handler_cancellation: bool = False,
 ) -> None:
     """Serve `app` on a free loopback port and print its URL (the line `spawn` waits for), until SIGINT or
-    SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed. `handler_cancellation` cancels a
+    handler whose client went away (the simulator's streams; never the runtime's, which finish their writes)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=handler_cancellation)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

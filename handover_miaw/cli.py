@@ -36,10 +36,18 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
 
 def _cmd_simulator(args: argparse.Namespace) -> int:
     from handover_miaw.simulator import ScriptedAgent, SimulatorConfig, run
+    from handover_miaw.simulator_command import TlsError, config_options, serving_tls
 
     script = ScriptedAgent(accept_after_s=args.accept_after) if args.scripted_agent else None
-    config = SimulatorConfig(org_id=args.org_id, es_developer_name=args.es_developer_name, script=script)
-    run(args.host, args.port, config)
+    config = SimulatorConfig(
+        org_id=args.org_id, es_developer_name=args.es_developer_name, script=script, **config_options(args)
+    )
+    try:
+        with serving_tls(args) as (ssl_context, announce):
+            run(args.host, args.port, config, ssl_context, announce)
+    except TlsError as exc:
+        print(f"handover-miaw: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK
 
 
@@ -122,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
         "--scripted-agent", action="store_true", help="an agent that accepts, greets, echoes and ends by itself"
     )
     simulator.add_argument("--accept-after", type=float, default=1.0, help="scripted agent: seconds before accepting")
+    from handover_miaw.simulator_command import add_arguments as add_simulator_arguments
+
+    add_simulator_arguments(simulator)
     simulator.set_defaults(handler=_cmd_simulator)
 
     add_doctor_parser(commands)

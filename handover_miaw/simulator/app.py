@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from . import control, control_deployment, messages, rest, sse
+from . import control, control_deployment, messages, receipts, rest, sse
 from .config import SimulatorConfig
+from .cors import cors_middleware, setup_cors
 from .faults import ENDPOINTS
 from .httputil import SIMULATOR_KEY, error_response, simulator
+from .retention import retention_context
 from .script import ScriptRunner
 from .simulator import Simulator
 from .state import SimulatorError
@@ -25,6 +28,9 @@ from .state import SimulatorError
 __all__ = ["create_app", "run", "serve"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SHUTDOWN_GRACE_S = 1.0
+"""How long a stopping simulator waits for handlers still running after the streams were told to end."""
 
 
 @web.middleware
@@ -79,16 +85,19 @@ async def _script_context(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(sim: Simulator) -> web.Application:
     """The simulator's web app: MIAW REST + event router + ``/_sim`` control API."""
-    app = web.Application(middlewares=[miaw_middleware])
+    app = web.Application(middlewares=[cors_middleware, miaw_middleware])
     app[SIMULATOR_KEY] = sim
+    setup_cors(app, sim.config.cors_origins)
     app.add_routes(rest.routes())
     app.add_routes(messages.routes())
     app.add_routes(sse.routes())
     app.add_routes(control.routes())
+    app.add_routes(receipts.routes())
     app.add_routes(control_deployment.routes())
     app.on_response_prepare.append(control_deployment.skew_date)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_script_context)
+    app.cleanup_ctx.append(retention_context)
     return app
 
 
@@ -98,22 +107,41 @@ async def serve(
     config: SimulatorConfig,
     stop: asyncio.Event,
     announce: Callable[[str], None] = print,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until ``stop`` is set; ``announce`` receives the base URL once the socket is bound."""
-    runner = web.AppRunner(create_app(Simulator(config)))
+    """Serve (https with ``ssl_context``) until ``stop`` is set; ``announce`` receives the base URL once the
+    socket is bound."""
+    runner = web.AppRunner(
+        create_app(Simulator(config)),
+        # A stream's handler runs until its client goes: cancelling it when the socket closes is what
+        # removes the stream at once (otherwise the next ping's failed write finds out, up to 15 s later).
+        handler_cancellation=True,
+        # Open streams never finish by themselves, and a handler blocked writing to a client that stopped
+        # reading ignores the close request: past this grace the server cancels it, so SIGTERM ends the
+        # process within seconds instead of aiohttp's default 60.
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        announce(f"http://{host or bound_host}:{bound_port}")
+        scheme = "https" if ssl_context is not None else "http"
+        announce(f"{scheme}://{host or bound_host}:{bound_port}")
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
-def run(host: str, port: int, config: SimulatorConfig) -> None:
-    """Run the simulator in the foreground until SIGINT/SIGTERM; prints its base URL first."""
+def run(
+    host: str,
+    port: int,
+    config: SimulatorConfig,
+    ssl_context: ssl.SSLContext | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Run the simulator in the foreground until SIGINT/SIGTERM; prints its base URL first (or hands it
+    to ``announce``)."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -121,6 +149,6 @@ def run(host: str, port: int, config: SimulatorConfig) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
-        await serve(host, port, config, stop, lambda url: print(url, flush=True))
+        await serve(host, port, config, stop, announce or (lambda url: print(url, flush=True)), ssl_context)
 
     asyncio.run(main())

@@ -72,6 +72,12 @@ class SimulatorConfig:
     channel_address_identifier: str = "0Mj000000000001"
     channel_platform_key: str = "5b1c7e2a-3f4d-4e6a-9b8c-0d1e2f3a4b5c"
     script: ScriptedAgent | None = None
+    # A browser client's page origins (``https://app.example.com``); None answers every origin.
+    cors_origins: frozenset[str] | None = None
+    # MIAW's reference leaves open whether a stream without Last-Event-Id is refused (400) or starts now.
+    require_last_event_id: bool = False
+    # Ended conversations and call records older than this are forgotten, so a long run stays bounded.
+    retention_s: float = 900.0
     # The deployment as Setup describes it; `POST /_sim/deployment` changes it so a test can break what
     # `handover-miaw doctor` checks (a Messaging for Web deployment, one not published yet, other fields).
     deployment_type: str = "api"

@@ -15,6 +15,7 @@ from .state import Entry
 __all__ = [
     "EVENT_TYPES",
     "PING_FRAME",
+    "acknowledgement",
     "attachment_message",
     "choices_message",
     "choices_response_message",
@@ -41,6 +42,8 @@ EVENT_TYPES: dict[str, str] = {
     "TypingStoppedIndicator": "CONVERSATION_TYPING_STOPPED_INDICATOR",
     "QueuePosition": "CONVERSATION_QUEUE_POSITION",
     "CloseConversation": "CONVERSATION_CLOSE_CONVERSATION",
+    "DeliveryAcknowledgement": "CONVERSATION_DELIVERY_ACKNOWLEDGEMENT",
+    "ReadAcknowledgement": "CONVERSATION_READ_ACKNOWLEDGEMENT",
 }
 """SSE ``event:`` name for each ``entryType``."""
 
@@ -222,6 +225,13 @@ def queue_position(entry_id: str, position: int) -> dict[str, Any]:
 def close_conversation(entry_id: str) -> dict[str, Any]:
     """Payload of ``CONVERSATION_CLOSE_CONVERSATION`` (shape not documented; miaw-api.md §11)."""
     return {"entryType": "CloseConversation", "id": entry_id}
+
+
+def acknowledgement(entry_id: str, read: bool, timestamp: int) -> dict[str, Any]:
+    """Payload of ``DeliveryAcknowledgement`` / ``ReadAcknowledgement``; the acknowledged message's id
+    travels in the entry's ``relatedRecords[0]`` (miaw-api.md §4.4, §4.5)."""
+    entry_type = "ReadAcknowledgement" if read else "DeliveryAcknowledgement"
+    return {"entryType": entry_type, "id": entry_id, "acknowledgementTimestamp": timestamp}
 
 
 def _entry_fields(entry: Entry) -> dict[str, Any]:

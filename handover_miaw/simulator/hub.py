@@ -90,6 +90,13 @@ class EventHub:
         """How many streams are connected."""
         return sum(len(streams) for streams in self._subscriptions.values())
 
+    def forget_subjects(self, keep: set[str]) -> int:
+        """Drop the replay log of every subject outside ``keep`` that has no open stream; returns how many."""
+        gone = [s for s in self._log if s not in keep and s not in self._subscriptions]
+        for subject in gone:
+            del self._log[subject]
+        return len(gone)
+
     def close_all(self) -> None:
         """End every open stream (fault injection, token expiry, shutdown)."""
         for streams in self._subscriptions.values():

@@ -32,6 +32,8 @@ class CallRecord:
     method: str
     path: str
     status: int
+    at: float = 0.0
+    """When it was answered (epoch seconds), for forgetting old records."""
 
     def as_json(self) -> dict[str, Any]:
         """Control-API view of the call."""
@@ -78,7 +80,7 @@ class Simulator:
 
     def record_call(self, endpoint: str, method: str, path: str, status: int) -> None:
         """Append a REST call to the call log."""
-        self.calls.append(CallRecord(endpoint, method, path, status))
+        self.calls.append(CallRecord(endpoint, method, path, status, self.store.clock()))
 
     def conversation(self, conversation_id: str) -> Conversation:
         """The conversation (404 :class:`SimulatorError` if unknown)."""
@@ -97,8 +99,10 @@ class Simulator:
         *,
         persisted: bool = True,
         client_timestamp: int | None = None,
+        related_records: list[str] | None = None,
     ) -> Entry:
-        """Record an entry and publish it on the streams of the conversation's subject."""
+        """Record an entry and publish it on the streams of the conversation's subject; ``relatedRecords``
+        is the session id unless given (an acknowledgement names the acknowledged message there)."""
         now = self.store.now_ms()
         entry = Entry(
             identifier=payload["id"],
@@ -108,7 +112,7 @@ class Simulator:
             client_timestamp=client_timestamp if client_timestamp is not None else now,
             server_received_timestamp=now,
             transcripted_timestamp=now,
-            related_records=[conversation.session_id],
+            related_records=related_records if related_records is not None else [conversation.session_id],
             persisted=persisted,
         )
         if persisted:
@@ -265,6 +269,24 @@ class Simulator:
         self.emit(conversation, payload, sender)
         return entry_id
 
+    async def acknowledge(
+        self, conversation_id: str, read: bool, message_id: str | None = None, agent: str | None = None
+    ) -> str:
+        """The agent's side received (or read) an end-user message, the latest unless named: a
+        DeliveryAcknowledgement / ReadAcknowledgement entry from the agent. Returns the entry id."""
+        conversation = self._active(conversation_id)
+        sender = self._speaker(conversation, agent)
+        message = conversation.end_user_message(message_id)
+        now = self.store.now_ms()
+        if read:
+            message.read_at = now
+        else:
+            message.delivered_at = now
+        entry_id = str(uuid.uuid4())
+        payload = events.acknowledgement(entry_id, read, now)
+        self.emit(conversation, payload, sender, related_records=[message.id])
+        return entry_id
+
     async def transfer(self, conversation_id: str, to_agent: str) -> None:
         """Start a transfer: the agent leaves, routing status TRANSFER; ``to_agent`` joins on accept()."""
         conversation = self._active(conversation_id)
@@ -290,13 +312,15 @@ class Simulator:
         self.end_session_by(conversation, "Agent")
 
     async def close(self, conversation_id: str) -> None:
-        """Close the conversation server-side; the end user's later writes get 403.
+        """Close the conversation on the Salesforce side; the end user's later writes get 403.
 
-        MIAW fires CONVERSATION_CLOSE_CONVERSATION only when the end user closes (miaw-api.md §4.3),
-        so this emits only the session end.
+        Emits what MIAW documents for a session that ends by anyone but the end user (miaw-api.md §4.3):
+        the agent's ParticipantChanged remove, then SessionStatusChanged Ended, ended by role System (nobody
+        in the agent seat did it). No CONVERSATION_CLOSE_CONVERSATION: the reference says it fires only when
+        the end user closes. A conversation whose session already ended gets no event (none is documented).
         """
         conversation = self.store.open_conversation(conversation_id)
-        self.end_session_by(conversation, "Agent")
+        self.end_session_by(conversation, "System")
         conversation.closed_ms = self.store.now_ms()
 
     # -- faults ------------------------------------------------------------------------------------

@@ -23,10 +23,13 @@ __all__ = ["SSE_PATH", "event_stream", "routes"]
 SSE_PATH = "/eventrouter/v1/sse"
 
 
-def _last_event_id(request: web.Request) -> int:
+def _last_event_id(request: web.Request, required: bool) -> int | None:
+    """The client's cursor; None (stream from now) when it sent none and the switch allows that."""
     raw = request.headers.get("Last-Event-Id")
     if raw is None:
-        raise bad_request("Last-Event-Id header is required.", "MISSING_HEADER")
+        if required:
+            raise bad_request("Last-Event-Id header is required.", "MISSING_HEADER")
+        return None
     try:
         return int(raw)
     except ValueError as exc:
@@ -51,7 +54,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         raise bad_request("X-Org-Id header is required.", "MISSING_HEADER")
     if org_id[:15] != claims.org_id[:15]:
         raise SimulatorError(400, "ORG_MISMATCH", "OrgId in the header and token must match")
-    last_event_id = _last_event_id(request)
+    last_event_id = _last_event_id(request, sim.config.require_last_event_id)
     after = last_event_id if sim.config.replay_on_reconnect else None
     subscription, backlog = sim.hub.subscribe(claims.subject, after)
     # Queue the backlog before any await so live events published meanwhile land behind it.

@@ -79,6 +79,9 @@ class EndUserMessage:
     file_name: str | None = None
     mime_type: str | None = None
     file_id: str | None = None
+    # When the agent's side acknowledged it (epoch ms), through /_sim .../delivered and .../read.
+    delivered_at: int | None = None
+    read_at: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Control-API view of the message."""
@@ -92,6 +95,8 @@ class EndUserMessage:
             "fileName": self.file_name,
             "mimeType": self.mime_type,
             "fileId": self.file_id,
+            "deliveredAt": self.delivered_at,
+            "readAt": self.read_at,
         }
 
 
@@ -136,6 +141,17 @@ class Conversation:
     def entry(self, identifier: str) -> Entry | None:
         """The entry with ``identifier``, if any."""
         return self._entry_index.get(identifier)
+
+    def end_user_message(self, message_id: str | None) -> EndUserMessage:
+        """The end user's message ``message_id`` (their latest if None), or a 4xx error."""
+        if not self.end_user_messages:
+            raise SimulatorError(409, "NO_MESSAGE", "The end user has not sent anything yet.")
+        if message_id is None:
+            return self.end_user_messages[-1]
+        for message in self.end_user_messages:
+            if message.id == message_id:
+                return message
+        raise SimulatorError(404, "NOT_FOUND", f"No end-user message {message_id} in this conversation.")
 
     def add_entry(self, entry: Entry) -> None:
         """Append a persisted entry."""

@@ -52,8 +52,9 @@ class TokenIssuer:
         self._lifetime_s = lifetime_s
         self._clock = clock
         self._secret = secrets.token_bytes(32)
-        # Tokens die individually (revoke) or all at once (expire_all); a token id not in here is dead.
-        self._live: set[str] = set()
+        # Tokens die individually (revoke) or all at once (expire_all); a token id not in here is dead. The
+        # value is the expiry, so ids past it can be forgotten (forget_expired) and a long run stays bounded.
+        self._live: dict[str, int] = {}
         # Every REST call and every streamed event checks its token; the signature of a given string never
         # changes, so it is checked once (liveness and expiry are still checked every time).
         self._verified: dict[str, Claims] = {}
@@ -104,11 +105,20 @@ class TokenIssuer:
 
     def revoke(self, claims: Claims) -> None:
         """Kill one token."""
-        self._live.discard(claims.token_id)
+        self._live.pop(claims.token_id, None)
 
     def expire_all(self) -> None:
         """Kill every token minted so far; tokens minted later are unaffected."""
         self._live.clear()
+
+    def forget_expired(self) -> int:
+        """Drop the ids of tokens past their expiry (they would be refused anyway); returns how many."""
+        now = self._clock()
+        expired = [token_id for token_id, expires_at in self._live.items() if now >= expires_at]
+        for token_id in expired:
+            del self._live[token_id]
+        self._verified = {t: c for t, c in self._verified.items() if c.token_id in self._live}
+        return len(expired)
 
     def _encode(self, subject: str, org_id: str, issued_at: int, expires_at: int) -> str:
         token_id = str(uuid.uuid4())
@@ -124,5 +134,5 @@ class TokenIssuer:
         head = _b64encode(orjson.dumps(_HEADER))
         body = _b64encode(orjson.dumps(payload))
         signature = hmac.new(self._secret, f"{head}.{body}".encode("ascii"), hashlib.sha256).digest()
-        self._live.add(token_id)
+        self._live[token_id] = expires_at
         return f"{head}.{body}.{_b64encode(signature)}"
