@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from bench.common import run_child, serve_until_signalled
-from handover_miaw.api import create_app
+from handover_miaw.api import create_app, server_options
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 
@@ -24,7 +24,7 @@ async def main(args: argparse.Namespace) -> None:
         port=0,
     )
     configure_logging(settings.log_level)
-    await serve_until_signalled(create_app(settings), cleanup_timeout=30)
+    await serve_until_signalled(create_app(settings), cleanup_timeout=30, server_options=server_options(settings))
 
 
 if __name__ == "__main__":

@@ -49,11 +49,19 @@ async def serve_until_signalled(
     ssl_context: Any = None,
     cleanup_timeout: float = 10.0,
     handler_cancellation: bool = False,
+    server_options: dict[str, Any] | None = None,
 ) -> None:
     """Serve `app` on a free loopback port and print its URL (the line `spawn` waits for), until SIGINT or
     SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed. `handler_cancellation` cancels a
-    handler whose client went away (the simulator's streams; never the runtime's, which finish their writes)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=handler_cancellation)
+    handler whose client went away (the simulator's streams; never the runtime's, which finish their writes).
+    `server_options` are further runner keywords (the runtime's own, from `handover_miaw.api.server_options`)."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=handler_cancellation,
+        **(server_options or {}),
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

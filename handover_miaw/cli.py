@@ -55,6 +55,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from handover_miaw.api import create_app
+    from handover_miaw.api.app import hide_server_version, server_options
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
     from handover_miaw.logs import configure_logging
@@ -71,10 +72,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             print("handover-miaw: refusing to start with an invalid connectors file", file=sys.stderr)
             return EXIT_INVALID
-    if not settings.insecure_dev and not settings.api_keys:
-        print("handover-miaw: set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev", file=sys.stderr)
+    if problems := settings.problems():
+        for problem in problems:
+            print(f"handover-miaw: {problem}", file=sys.stderr)
         return EXIT_INVALID
-    web.run_app(create_app(settings, manifest), host=settings.host, port=settings.port, print=None, loop=_event_loop())
+    hide_server_version()
+    web.run_app(
+        create_app(settings, manifest),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        loop=_event_loop(),
+        **server_options(settings),
+    )
     return EXIT_OK
 
 

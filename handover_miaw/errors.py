@@ -5,8 +5,9 @@
     │   ├── MalformedRequestError      400       not JSON, not an object, bad multipart
     │   ├── SchemaViolationError       422       fails the OpenAPI / manifest schema (problems listed)
     │   ├── PayloadTooLargeError       413       over the size limit
-    │   └── UnsupportedMediaTypeError  415       a file type MIAW rejects
+    │   └── UnsupportedMediaTypeError  415       a body that is not JSON, a file type MIAW rejects
     ├── NotFoundError                  404       unknown connector or handover
+    ├── TooManyRequestsError           429       a per-handover limit is reached (e.g. /events readers)
     ├── StateConflictError             409       e.g. a message to an ended handover
     └── UpstreamError                            MIAW could not do it
         ├── UpstreamRefusedError       502       MIAW answered with an error
@@ -29,6 +30,7 @@ __all__ = [
     "PayloadTooLargeError",
     "SchemaViolationError",
     "StateConflictError",
+    "TooManyRequestsError",
     "UnsupportedMediaTypeError",
     "UpstreamError",
     "UpstreamRefusedError",
@@ -82,7 +84,7 @@ class PayloadTooLargeError(InputError):
 
 
 class UnsupportedMediaTypeError(InputError):
-    """A file type MIAW does not accept."""
+    """A body of a type that is not accepted: anything but JSON where JSON is expected, a file type MIAW refuses."""
 
     code = "unsupported_media_type"
     status = 415
@@ -93,6 +95,13 @@ class NotFoundError(HandoverError):
 
     code = "not_found"
     status = 404
+
+
+class TooManyRequestsError(HandoverError):
+    """A limit on concurrent use is reached (e.g. readers of one handover's event stream)."""
+
+    code = "too_many_requests"
+    status = 429
 
 
 class StateConflictError(HandoverError):

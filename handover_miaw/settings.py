@@ -14,13 +14,16 @@ from typing import Any
 
 from handover_miaw.manifest.formats import is_loopback_host
 
-__all__ = ["ENV_PREFIX", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
+__all__ = ["ENV_PREFIX", "MIN_API_KEY_LENGTH", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
 
 ENV_PREFIX = "HANDOVER_MIAW_"
 # MIAW base URLs are SCRT 2.0 URLs, `https://<mydomain>.my.salesforce-scrt.com` (sandboxes:
 # `<mydomain>.sandbox.my.salesforce-scrt.com`), per ../shared/miaw-api.md; any other host needs an
 # explicit allow-list entry (HANDOVER_MIAW_ALLOWED_HOSTS).
 SALESFORCE_MESSAGING_DOMAINS = ("my.salesforce-scrt.com",)
+# An API key is the only thing between the network and every conversation: 32 characters of a random
+# token (e.g. `openssl rand -hex 32` gives 64) are beyond guessing; shorter ones are refused at start.
+MIN_API_KEY_LENGTH = 32
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -59,6 +62,12 @@ class Settings:
     # Several processes on one Redis store: a live handover's stream belongs to the process holding its
     # lease; a process that dies stops renewing and another takes its streams over within about this long.
     lease_ttl_s: float = 15.0
+    # A connection must send a whole request head this soon after it opens or after the previous answer,
+    # else it is closed: slow-header clients cannot hold connections open (aiohttp's default is 75 s).
+    header_timeout_s: float = 10.0
+    # Readers of one handover's /events at once, per process; more get 429. A bot platform needs one
+    # (two while a reconnect overlaps the old stream).
+    max_event_subscribers: int = 8
 
     @property
     def store_url(self) -> str:
@@ -71,6 +80,19 @@ class Settings:
         if is_loopback_host(host):
             return self.insecure_dev
         return any(host == d or host.endswith("." + d) for d in self.allowed_hosts)
+
+    def problems(self) -> list[str]:
+        """What makes these settings unusable for a start, as messages that quote no secret."""
+        found = []
+        if not self.insecure_dev and not self.api_keys:
+            found.append("set HANDOVER_MIAW_API_KEYS (or --api-keys), or run with --insecure-dev")
+        for index, key in enumerate(self.api_keys, start=1):
+            if len(key) < MIN_API_KEY_LENGTH:
+                found.append(
+                    f"API key {index} of {len(self.api_keys)} is {len(key)} characters long; keys must have at "
+                    f"least {MIN_API_KEY_LENGTH} (make one with `openssl rand -hex 32`)"
+                )
+        return found
 
     @classmethod
     def from_sources(cls, args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +110,7 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in {"port", "max_body_bytes", "max_file_bytes"}:
+    if name in {"port", "max_body_bytes", "max_file_bytes", "max_event_subscribers"}:
         return int(raw)
     if name in {
         "delivery_horizon_s",
@@ -97,6 +119,7 @@ def _convert(name: str, raw: str) -> Any:
         "token_warning_s",
         "queue_timeout_s",
         "lease_ttl_s",
+        "header_timeout_s",
     }:
         return float(raw)
     if name in {"data_dir", "connectors"}:

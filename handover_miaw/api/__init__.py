@@ -1,5 +1,5 @@
 """The runtime's HTTP API (aiohttp)."""
 
-from handover_miaw.api.app import create_app
+from handover_miaw.api.app import create_app, server_options
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "server_options"]

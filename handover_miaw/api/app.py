@@ -9,17 +9,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import aiohttp.web_response
 import structlog
 from aiohttp import web
 
 from handover_miaw.api.connectors_file import load_connectors_file
-from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STARTER, STORE, USER
+from handover_miaw.api.keys import (
+    API_DOC,
+    MANIFEST,
+    METRICS,
+    SERVICE,
+    SETTINGS,
+    SIGNAL,
+    STARTER,
+    STORE,
+    SUBSCRIBERS,
+    USER,
+    Subscribers,
+)
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
 from handover_miaw.api.routes_doctor import routes as doctor_routes
+from handover_miaw.api.routes_handovers import MULTIPART_OVERHEAD_BYTES
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.ownership import Ownership
@@ -36,9 +51,13 @@ from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
 
-__all__ = ["create_app"]
+__all__ = ["SERVER_NAME", "create_app", "hide_server_version", "server_options"]
 
 log = structlog.get_logger(__name__)
+
+# What the `Server` header says: aiohttp's default names the Python and aiohttp versions, which tells a
+# scanner which published flaws to try.
+SERVER_NAME = "handover-miaw"
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
@@ -115,8 +134,31 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
+def hide_server_version() -> None:
+    """Name no versions in the answers aiohttp makes itself, before any routing (a 400 to bytes that are
+    not HTTP), for the whole process: aiohttp has no setting for it, only this module-level default,
+    which every response it prepares falls back to. Called by `serve`, whose process is the runtime's."""
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How the HTTP server around the application is run (`web.run_app`, `web.AppRunner` keywords).
+
+    aiohttp closes a connection whose request head has not arrived `keepalive_timeout` after it opened or
+    after the previous answer (the timer is not moved by partial data), which is the slow-header limit; it
+    is also how long an idle keep-alive connection is kept.
+    """
+    return {"keepalive_timeout": settings.header_timeout_s}
+
+
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:
-    """The runtime's application."""
+    """The runtime's application; ValueError for settings it cannot start with (e.g. a short API key)."""
+    if problems := settings.problems():
+        raise ValueError("; ".join(problems))
     manifest = manifest or load_manifest()
     secrets.add(*settings.api_keys)
     secrets.add_keys(manifest.secret_keys)
@@ -124,7 +166,7 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
         log.warning("runtime.insecure_dev", detail="no API key is required and loopback MIAW URLs are allowed")
     # Files are multipart and bigger than JSON bodies; JSON bodies are limited again in requests.json_body.
     app = web.Application(
-        client_max_size=max(settings.max_body_bytes, settings.max_file_bytes) + 64 * 1024,
+        client_max_size=max(settings.max_body_bytes, settings.max_file_bytes) + MULTIPART_OVERHEAD_BYTES,
         middlewares=[errors_middleware],
     )
     app[SETTINGS] = settings
@@ -132,6 +174,8 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app[API_DOC] = ApiDocument(manifest)
     app[METRICS] = Metrics()
     app[SIGNAL] = OutboxSignal()
+    app[SUBSCRIBERS] = Subscribers()
+    app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_runtime)
     app.add_routes(admin_routes)
     app.add_routes(doctor_routes)

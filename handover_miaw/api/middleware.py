@@ -42,10 +42,13 @@ def _authorized(request: web.Request) -> bool:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key:
         return False
+    # aiohttp hands header bytes that are not UTF-8 over as lone surrogates; encoded back the same way
+    # they compare as the bytes that were sent (and match no key) instead of failing to encode.
+    sent = key.encode("utf-8", "surrogateescape")
     # Compare against every key, always, so the time taken does not tell which prefix matched.
     matched = False
     for candidate in settings.api_keys:
-        matched |= hmac.compare_digest(key.encode(), candidate.encode())
+        matched |= hmac.compare_digest(sent, candidate.encode())
     return matched
 
 
@@ -53,7 +56,9 @@ def _authorized(request: web.Request) -> bool:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate, then turn every failure into the documented error body."""
     if not _authorized(request):
-        return error_response(401, "unauthorized", "a valid API key is required")
+        response = error_response(401, "unauthorized", "a valid API key is required")
+        response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110 requires the scheme on a 401
+        return response
     try:
         return await handler(request)
     except SchemaViolationError as exc:

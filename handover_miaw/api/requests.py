@@ -1,4 +1,4 @@
-"""Reading request bodies: size-limited, parsed, validated against the API document before any effect."""
+"""Reading request bodies: whole, size-limited, parsed, validated against the API document before any effect."""
 
 from __future__ import annotations
 
@@ -9,20 +9,56 @@ import orjson
 from aiohttp import web
 
 from handover_miaw.api.keys import API_DOC, SETTINGS
-from handover_miaw.errors import MalformedRequestError, PayloadTooLargeError, SchemaViolationError
+from handover_miaw.errors import (
+    MalformedRequestError,
+    PayloadTooLargeError,
+    SchemaViolationError,
+    UnsupportedMediaTypeError,
+)
 from handover_miaw.logs import REDACTED, secrets
 
-__all__ = ["json_body"]
+__all__ = ["check_length", "is_json_media_type", "json_body", "read_body"]
+
+
+def is_json_media_type(content_type: str, charset: str | None) -> bool:
+    """`application/json` or an `application/*+json` type, in UTF-8 (the only encoding JSON allows
+    between systems, RFC 8259 section 8.1)."""
+    kind = content_type.lower()
+    json_type = kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+    return json_type and (charset is None or charset.lower() in {"utf-8", "utf8"})
+
+
+def check_length(request: web.Request, limit: int) -> None:
+    """Refuse a declared Content-Length over `limit` before a byte of the body is read."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however many network reads it takes; 413 as soon as it passes `limit` bytes.
+
+    `StreamReader.read(n)` returns what has arrived so far, not `n` bytes, so a body split by the network
+    (or sent chunked) needs a loop; aiohttp's `Request.read()` has one but only for the application-wide
+    `client_max_size`, which is the file limit here, not the JSON one.
+    """
+    check_length(request, limit)
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    return bytes(body)
 
 
 async def json_body(request: web.Request, operation_id: str) -> Any:
     """The request's JSON body, checked against the operation's schema."""
-    limit = request.app[SETTINGS].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    if not is_json_media_type(request.content_type, request.charset):
+        sent = request.content_type[:100]
+        raise UnsupportedMediaTypeError(
+            f"the request body must be JSON, sent as Content-Type: application/json (got {sent!r})",
+            pointer="/Content-Type",
+        )
+    raw = await read_body(request, request.app[SETTINGS].max_body_bytes)
     if not raw:
         raise MalformedRequestError("the request body is empty; a JSON object is expected")
     try:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
-from handover_miaw.api.views import connector_view
+from handover_miaw.api.views import connector_view, delivery_view
 from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
 from handover_miaw.handovers.ownership import live_handovers
 from handover_miaw.logs import secrets
@@ -104,25 +104,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if state is not None and state not in {s.value for s in DeliveryState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
     deliveries = await request.app[STORE].list_deliveries(DeliveryState(state) if state else None)
-    return json_response(
-        {
-            "deliveries": [
-                {
-                    "id": d.id,
-                    "seq": d.seq,
-                    "handoverId": d.handover_id,
-                    "connector": d.connector,
-                    "type": d.type,
-                    "state": d.state.value,
-                    "attempts": d.attempts,
-                    "lastError": d.last_error,
-                    "createdAt": d.created_at,
-                    "deliveredAt": d.delivered_at,
-                }
-                for d in deliveries
-            ]
-        }
-    )
+    return json_response({"deliveries": [delivery_view(d) for d in deliveries]})
 
 
 @routes.post("/v1/deliveries/{id}/retry")

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_sse import sse_response
 
-from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STARTER, STORE, USER
-from handover_miaw.api.requests import json_body
+from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STARTER, STORE, SUBSCRIBERS, USER
+from handover_miaw.api.requests import check_length, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
     MalformedRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    TooManyRequestsError,
     UnsupportedMediaTypeError,
 )
 from handover_miaw.handovers.start import StartRequest
 from handover_miaw.store.records import HandoverState
 
-__all__ = ["ACCEPTED_FILE_TYPES", "routes"]
+__all__ = ["ACCEPTED_FILE_TYPES", "MULTIPART_OVERHEAD_BYTES", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -42,6 +45,10 @@ ACCEPTED_FILE_TYPES = frozenset(
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     }
 )
+
+
+# Room for the multipart framing and the small `text` and `id` parts around a file of the largest size.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def _id(request: web.Request) -> str:
@@ -134,37 +141,77 @@ async def send_file(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_file_bytes
     if not request.content_type.startswith("multipart/"):
         raise MalformedRequestError("files are sent as multipart/form-data with a `file` part")
-    reader = await request.multipart()
-    data: bytes | None = None
-    filename, content_type, text, client_id = "file", "application/octet-stream", None, None
+    check_length(request, limit + MULTIPART_OVERHEAD_BYTES)
+    try:
+        upload = await _read_upload(await request.multipart(), limit)
+    except (ValueError, KeyError, HttpProcessingError) as exc:
+        # aiohttp's multipart reader raises these for a missing boundary, a body that does not start with
+        # it, or broken part headers; its messages quote the body, so they are not passed on.
+        raise MalformedRequestError(
+            "the body is not readable multipart/form-data: a boundary parameter, and parts delimited by it, "
+            "are expected"
+        ) from exc
+    miaw_id, sent = await request.app[USER].send_file(
+        handover_id, upload.data, upload.filename, upload.content_type, upload.text, upload.client_id
+    )
+    return json_response(
+        {"id": upload.client_id or miaw_id, "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200
+    )
+
+
+@dataclass
+class _Upload:
+    data: bytes = b""
+    filename: str = "file"
+    content_type: str = "application/octet-stream"
+    text: str | None = None
+    client_id: str | None = None
+
+
+async def _read_upload(reader: MultipartReader, limit: int) -> _Upload:
+    upload = _Upload()
+    found = False
+    # Every part counts against one budget, so many small parts (or unknown ones) cannot add up past it.
+    budget = _Budget(limit + MULTIPART_OVERHEAD_BYTES)
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise MalformedRequestError("nested multipart bodies are not accepted")
         name = part.name
         if name == "file":
-            filename = part.filename or filename
-            content_type = part.headers.get("Content-Type", content_type).split(";")[0].strip().lower()
-            if content_type not in ACCEPTED_FILE_TYPES:
-                raise UnsupportedMediaTypeError(f"files of type {content_type!r} are not accepted", pointer="/file")
-            data = await _read_limited(part, limit)
-        elif name in ("text", "id"):
-            value = (await _read_limited(part, 4096)).decode("utf-8", "replace")
-            text, client_id = (value, client_id) if name == "text" else (text, value)
-    if data is None:
+            upload.filename = part.filename or upload.filename
+            upload.content_type = part.headers.get("Content-Type", upload.content_type).split(";")[0].strip().lower()
+            if upload.content_type not in ACCEPTED_FILE_TYPES:
+                raise UnsupportedMediaTypeError(
+                    f"files of type {upload.content_type[:100]!r} are not accepted", pointer="/file"
+                )
+            upload.data, found = await _read_limited(part, limit, budget), True
+        else:
+            value = (await _read_limited(part, 4096, budget)).decode("utf-8", "replace")
+            if name == "text":
+                upload.text = value
+            elif name == "id":
+                upload.client_id = value
+    if not found:
         raise MalformedRequestError("the `file` part is missing", pointer="/file")
-    miaw_id, sent = await request.app[USER].send_file(handover_id, data, filename, content_type, text, client_id)
-    return json_response(
-        {"id": client_id or miaw_id, "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200
-    )
+    return upload
 
 
-async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
+@dataclass
+class _Budget:
+    left: int
+
+
+async def _read_limited(part: BodyPartReader, limit: int, budget: _Budget) -> bytes:
     chunks: list[bytes] = []
     size = 0
+    name = (part.name or "")[:100]
     while chunk := await part.read_chunk(65536):
         size += len(chunk)
+        budget.left -= len(chunk)
         if size > limit:
-            raise PayloadTooLargeError(f"the file is over {limit} bytes", pointer="/file")
+            raise PayloadTooLargeError(f"the `{name}` part is over {limit} bytes", pointer=f"/{name}")
+        if budget.left < 0:
+            raise PayloadTooLargeError("the multipart body is larger than a file of the largest size needs")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -176,9 +223,16 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     service, store, signal = request.app[SERVICE], request.app[STORE], request.app[SIGNAL]
     await service.get(handover_id)
     last = request.headers.get("Last-Event-ID", "0")
-    if not last.isdigit() or len(last) > 18:
-        raise MalformedRequestError("Last-Event-ID must be a delivery sequence number", pointer="/Last-Event-ID")
+    # ASCII only: str.isdigit() also accepts superscripts, which int() refuses, and Arabic-Indic or
+    # full-width digits, which int() reads as numbers.
+    if not (last.isascii() and last.isdigit()) or len(last) > 18:
+        raise MalformedRequestError(
+            "Last-Event-ID must be a delivery sequence number: 1 to 18 ASCII digits (0-9)", pointer="/Last-Event-ID"
+        )
     cursor = int(last)
+    subscribers, limit = request.app[SUBSCRIBERS], request.app[SETTINGS].max_event_subscribers
+    if not subscribers.enter(handover_id, limit):
+        raise TooManyRequestsError(f"this handover's events already have {limit} readers; close one first")
     wake = signal.listen(handover_id)
     try:
         async with sse_response(request) as stream:
@@ -196,10 +250,29 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                     if not await store.deliveries_after(handover_id, cursor):
                         return stream
                     continue
-                try:
-                    async with asyncio.timeout(15):
-                        await wake.wait()
-                except TimeoutError:
-                    continue
+                if not await _wait_while_connected(request, wake, 15.0):
+                    return stream
     finally:
         signal.unlisten(handover_id, wake)
+        subscribers.leave(handover_id)
+
+
+async def _wait_while_connected(request: web.Request, wake: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for new deliveries; False as soon as the reader has gone.
+
+    aiohttp does not cancel a handler whose client left (and a delivery from another process wakes no
+    one here), so the connection is looked at every second: a reader that left frees its place among
+    `max_event_subscribers` within about a second instead of holding it until the next delivery.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        try:
+            async with asyncio.timeout(min(1.0, left)):
+                await wake.wait()
+        except TimeoutError:
+            continue
+        return True
+    return True

@@ -34,8 +34,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from datetime import UTC, datetime
 from typing import Any
+
+from handover_miaw.timestamps import iso_utc
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -79,9 +80,7 @@ def envelope(
         "connector": connector,
         "sessionId": session_id,
         "userId": user_id,
-        "occurredAt": datetime.fromtimestamp(occurred_at, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
+        "occurredAt": iso_utc(occurred_at),
         "data": data,
     }
 

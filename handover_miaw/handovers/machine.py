@@ -13,7 +13,6 @@ status, tell the agent something, close the MIAW conversation. No I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from handover_miaw.miaw.events import (
@@ -31,6 +30,7 @@ from handover_miaw.miaw.events import (
     UnrecognisedEvent,
 )
 from handover_miaw.store.records import HandoverState
+from handover_miaw.timestamps import iso_utc
 
 __all__ = [
     "AGENT_ROLES",
@@ -178,6 +178,10 @@ class Transition:
         return HandoverState(state) if state is not None else None
 
 
+# Queue figures mean nothing once an agent has the conversation.
+_NOT_QUEUED: dict[str, Any] = {"queue_position": None, "estimated_wait_s": None}
+
+
 def _key(event: MiawEvent, suffix: str) -> str:
     return f"{event.entry_id or event.event_id or 'none'}:{suffix}"
 
@@ -213,7 +217,7 @@ def _on_message(snap: Snapshot, event: MessageEvent) -> Transition:
     effects: list[Effect] = []
     if snap.state is not HandoverState.ACTIVE and event.sender_role == "Agent":
         # The message proves an agent is there even if its join event was lost.
-        changes = {"state": HandoverState.ACTIVE, "agent_name": event.sender_name, "queue_position": None}
+        changes = {"state": HandoverState.ACTIVE, "agent_name": event.sender_name, **_NOT_QUEUED}
         effects.append(_status("active", _key(event, "active"), agent={"name": event.sender_name}))
     effects.append(Deliver("agent.message", data, _key(event, "message")))
     return Transition(changes, effects)
@@ -226,7 +230,7 @@ def _on_participants(snap: Snapshot, event: ParticipantChangedEvent) -> Transiti
         if change.role != "Agent":
             continue
         if change.operation == "add":
-            changes = {"state": HandoverState.ACTIVE, "agent_name": change.display_name, "queue_position": None}
+            changes = {"state": HandoverState.ACTIVE, "agent_name": change.display_name, **_NOT_QUEUED}
             effects.append(_status("active", _key(event, f"active{index}"), agent={"name": change.display_name}))
         elif change.operation == "remove":
             effects.append(CheckRoutingStatus(event.entry_id))
@@ -242,10 +246,9 @@ def _on_routing_status(snap: Snapshot, observed: RoutingStatusObserved, policy: 
         )
     if policy.end_on_participant_change:
         return _ended("completed", "agent_left", close=True)
-    return Transition(
-        {"agent_name": None},
-        _forward(policy, _status("agent_left", f"{key}:agent_left", agent={"name": snap.agent_name})),
-    )
+    # The agent's name stays: it is the agent the handover had, shown after the end (MIAW removes the
+    # agent just before it ends the session) until another agent joins.
+    return Transition({}, _forward(policy, _status("agent_left", f"{key}:agent_left", agent={"name": snap.agent_name})))
 
 
 def _on_routing_result(snap: Snapshot, event: RoutingResultEvent, policy: Policy) -> Transition:
@@ -294,14 +297,10 @@ def _on_token_expiring(event: TokenExpiring) -> Transition:
     return Transition(
         {},
         [
-            _status("token_expiring", key, secondsLeft=event.seconds_left, expiresAt=_iso(event.expires_at)),
+            _status("token_expiring", key, secondsLeft=event.seconds_left, expiresAt=iso_utc(event.expires_at)),
             NotifyAgent(notice, key),
         ],
     )
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def inert(event: Input) -> bool:

@@ -31,11 +31,15 @@ class UserSide:
         self.store = service.store
 
     async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
-        """Send a user message once per client id; returns (MIAW message id, sent now)."""
-        live = await self.service.live_for(handover_id)
+        """Send a user message once per client id; returns (MIAW message id, sent now).
+
+        A message already sent is answered from the store even after the handover has ended (a caller's
+        retry must not turn into a failure); a new one needs a live handover.
+        """
         message_id, sent = await self._known(handover_id, client_id)
         if sent:
             return message_id, False
+        live = await self.service.live_for(handover_id)
         await self._send_text(live, message_id, text)
         await self.store.mark_user_message_sent(handover_id, client_id, message_id)
         return message_id, True
@@ -101,13 +105,14 @@ class UserSide:
     async def send_file(
         self, handover_id: str, data: bytes, filename: str, content_type: str, text: str | None, client_id: str | None
     ) -> tuple[str, bool]:
-        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now)."""
-        live = await self.service.live_for(handover_id)
+        """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now).
+        Like a message, a file already sent under its id is answered even after the end."""
         message_id = new_miaw_id()
         if client_id is not None:
             message_id, sent = await self._known(handover_id, client_id)
             if sent:
                 return message_id, False
+        live = await self.service.live_for(handover_id)
         try:
             await live.client.send_file(
                 live.token,

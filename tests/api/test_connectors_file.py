@@ -85,6 +85,6 @@ def test_loopback_simulator_url_needs_development_mode(tmp_path: Path) -> None:
     path = tmp_path / "connectors.json"
     config = {**GOOD_CONFIG, "baseUrl": "http://127.0.0.1:8089"}
     path.write_bytes(orjson.dumps({"connectors": {"acme": {"config": config, "delivery": {"format": "sse"}}}}))
-    code, stderr, _ = _serve(path, "--api-keys", "hm_key_0123456789")
+    code, stderr, _ = _serve(path, "--api-keys", "hm_key_0123456789abcdef0123456789abcd")
     assert code == 2
     assert f"{path}: /connectors/acme/config/baseUrl: " in stderr

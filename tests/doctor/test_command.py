@@ -18,7 +18,7 @@ from tests.processes import free_port
 from .conftest import SECRET
 from .test_checks import identity_token
 
-API_KEY = "hm_doctor_key_0123456789"
+API_KEY = "hm_doctor_key_0123456789abcdef0123456789"
 
 
 async def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -72,9 +72,9 @@ def test_queue_updates_are_always_delivered() -> None:
     assert effect.data == {"status": "queue", "position": 3}
 
 
-def test_agent_join_activates() -> None:
-    t = step(Snapshot(S.QUEUED, queue_position=2), _agent_joins(), QUIET)
-    assert t.changes == {"state": S.ACTIVE, "agent_name": "Maria", "queue_position": None}
+def test_agent_join_activates_and_clears_the_queue_figures() -> None:
+    t = step(Snapshot(S.QUEUED, queue_position=2, estimated_wait_s=90), _agent_joins(), QUIET)
+    assert t.changes == {"state": S.ACTIVE, "agent_name": "Maria", "queue_position": None, "estimated_wait_s": None}
     (effect,) = t.effects
     assert isinstance(effect, Deliver)
     assert effect.data == {"status": "active", "agent": {"name": "Maria"}}
@@ -166,7 +166,7 @@ def test_real_leave_ends_when_end_on_participant_change_is_on() -> None:
 def test_real_leave_is_forwarded_only_with_forward_events(policy: Policy, expected: list[tuple[str, str]]) -> None:
     t = step(Snapshot(S.ACTIVE, agent_name="Maria"), RoutingStatusObserved("ROUTED", "p2"), policy)
     assert t.new_state is None
-    assert t.changes == {"agent_name": None}
+    assert t.changes == {}  # the agent's name stays: the handover shows who it had, after the end too
     assert _delivered(t) == expected
 
 

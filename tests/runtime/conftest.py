@@ -26,7 +26,7 @@ from handover_miaw.simulator import create_app as create_sim_app
 
 ORG_ID = "00D000000000001"
 SECRET = "whsec_0123456789abcdef"
-API_KEY = "hm_test_key_0123456789"
+API_KEY = "hm_test_key_0123456789abcdef0123456789"
 
 Factory = Callable[..., Awaitable[TestClient[Any, Any]]]
 

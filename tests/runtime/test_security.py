@@ -45,7 +45,7 @@ async def test_every_v1_operation_needs_the_key_and_says_nothing_more(
     response = await strict.request(method, path, headers=headers, json={"anything": API_KEY})
     assert response.status == 401
     assert await response.json() == UNAUTHORIZED
-    assert "WWW-Authenticate" not in response.headers
+    assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(

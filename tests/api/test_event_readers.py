@@ -1,0 +1,67 @@
+"""At most `max_event_subscribers` readers of one handover's /events at once; a reader that leaves frees
+its place. Served as `serve` serves it: aiohttp's test server cancels a handler whose client left, `serve`
+does not, so only a runtime run like `serve` shows whether the place is really given back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from tests.api.conftest import WireFactory, connector_body
+
+
+async def test_at_most_n_readers_per_handover_and_a_reader_that_leaves_frees_its_place(
+    wire_runtime: WireFactory, sim_url: str
+) -> None:
+    runtime = await wire_runtime(max_event_subscribers=2)
+    http, url = runtime.http, runtime.url
+    async with http.put(f"{url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+        assert response.status == 201
+    async with http.post(f"{url}/v1/handovers", json={"connector": "acme", "sessionId": "s", "userId": "u"}) as r:
+        assert r.status == 201
+        events = f"{url}/v1/handovers/{(await r.json())['id']}/events"
+    readers = [await http.get(events) for _ in range(2)]
+    assert [r.status for r in readers] == [200, 200]
+    async with http.get(events) as refused:
+        assert refused.status == 429
+        error = (await refused.json())["error"]
+    assert error["code"] == "too_many_requests"
+    assert "2 readers" in error["message"]
+
+    readers.pop().close()  # the client goes away; nothing tells the server's handler
+    async with asyncio.timeout(5):
+        while True:
+            reader = await http.get(events)
+            if reader.status == 200:
+                readers.append(reader)
+                break
+            reader.release()
+            await asyncio.sleep(0.05)
+
+    # Each stream ends with the handover, and every place is free again.
+    async with http.delete(events.removesuffix("/events")) as ended:
+        assert ended.status == 200
+    for reader in readers:
+        assert b"event: handover.ended" in await reader.read()
+        reader.release()
+    async with http.get(events) as again:
+        assert again.status == 200
+        assert b"event: handover.ended" in await again.read()
+
+
+async def test_readers_of_other_handovers_do_not_count(wire_runtime: WireFactory, sim_url: str) -> None:
+    runtime = await wire_runtime(max_event_subscribers=1)
+    http, url = runtime.http, runtime.url
+    async with http.put(f"{url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+        assert response.status == 201
+    readers: list[aiohttp.ClientResponse] = []
+    for session in ("a", "b"):
+        async with http.post(
+            f"{url}/v1/handovers", json={"connector": "acme", "sessionId": session, "userId": "u"}
+        ) as r:
+            handover_id = (await r.json())["id"]
+        readers.append(await http.get(f"{url}/v1/handovers/{handover_id}/events"))
+    assert [r.status for r in readers] == [200, 200]
+    for reader in readers:
+        reader.close()
