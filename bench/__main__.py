@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [name ...]`: run every benchmark (or the named ones) in order.
 
-Names: validation, relay, fanin, start, concurrency, redis.
+Names: validation, relay, fanin, start, concurrency, redis, soak.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import time
 
 from bench.common import raise_nofile
 
-NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis")
+NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="name", help=", ".join(NAMES))
     parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute for all)")
+    parser.add_argument("--soak-seconds", type=float, default=180.0, help="how long the soak runs (default 180)")
     parser.add_argument("--std-loop", action="store_true", help="run the runtime and simulator on asyncio's loop")
     args = parser.parse_args()
     unknown = [n for n in args.names if n not in NAMES]

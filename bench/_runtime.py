@@ -7,6 +7,7 @@ self-signed certificate is trusted through OpenSSL's standard `SSL_CERT_FILE` va
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from bench.common import run_child, serve_until_signalled
@@ -16,7 +17,9 @@ from handover_miaw.settings import Settings
 
 
 async def main(args: argparse.Namespace) -> None:
-    settings = Settings(
+    # Other settings (e.g. the soak's HANDOVER_MIAW_RETENTION_S) come from the environment, as for serve.
+    settings = replace(
+        Settings.from_sources(),
         data_dir=Path(args.data_dir),
         store=args.store,
         insecure_dev=True,

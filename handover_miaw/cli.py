@@ -61,6 +61,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from handover_miaw.logs import configure_logging
     from handover_miaw.manifest import load_manifest
     from handover_miaw.settings import Settings
+    from handover_miaw.store import StoreStartError, check_store
 
     settings = Settings.from_sources(args)
     configure_logging(settings.log_level)
@@ -75,6 +76,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if problems := settings.problems():
         for problem in problems:
             print(f"handover-miaw: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        check_store(settings.store_url)
+    except (StoreStartError, ValueError) as exc:
+        print(f"handover-miaw: refusing to start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     hide_server_version()
     web.run_app(

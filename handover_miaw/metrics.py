@@ -30,6 +30,11 @@ class Metrics:
         self.deliveries = Counter(
             "handover_miaw_deliveries", "Delivery attempts by outcome", ["outcome"], registry=self.registry
         )
+        self.dead_deliveries = Gauge(
+            "handover_miaw_dead_deliveries",
+            "Dead letters in the store (deliveries given up on, waiting for a re-drive), read at each scrape",
+            registry=self.registry,
+        )
         self.stream_reconnects = Counter(
             "handover_miaw_stream_reconnects", "MIAW event stream reconnects", registry=self.registry
         )

@@ -62,6 +62,13 @@ class Settings:
     # Several processes on one Redis store: a live handover's stream belongs to the process holding its
     # lease; a process that dies stops renewing and another takes its streams over within about this long.
     lease_ttl_s: float = 15.0
+    # Stored state stays bounded: an ended handover with nothing pending is deleted with its events,
+    # messages and deliveries after `retention_s`; one holding a dead letter is kept at least
+    # `dead_letter_retention_s`, so the dead letter can be re-driven (both engines).
+    retention_s: float = 7 * 86400.0
+    dead_letter_retention_s: float = 30 * 86400.0
+    # SQLite: past this size the WAL file is checkpointed and emptied (it otherwise grows under load).
+    wal_limit_bytes: int = 64 * 1024 * 1024
     # A connection must send a whole request head this soon after it opens or after the previous answer,
     # else it is closed: slow-header clients cannot hold connections open (aiohttp's default is 75 s).
     header_timeout_s: float = 10.0
@@ -92,6 +99,10 @@ class Settings:
                     f"API key {index} of {len(self.api_keys)} is {len(key)} characters long; keys must have at "
                     f"least {MIN_API_KEY_LENGTH} (make one with `openssl rand -hex 32`)"
                 )
+        if self.retention_s < 0 or self.dead_letter_retention_s < 0:
+            found.append("HANDOVER_MIAW_RETENTION_S and HANDOVER_MIAW_DEAD_LETTER_RETENTION_S cannot be negative")
+        if self.wal_limit_bytes < 1:
+            found.append("HANDOVER_MIAW_WAL_LIMIT_BYTES must be at least 1")
         return found
 
     @classmethod
@@ -110,7 +121,7 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in {"port", "max_body_bytes", "max_file_bytes", "max_event_subscribers"}:
+    if name in {"port", "max_body_bytes", "max_file_bytes", "max_event_subscribers", "wal_limit_bytes"}:
         return int(raw)
     if name in {
         "delivery_horizon_s",
@@ -119,6 +130,8 @@ def _convert(name: str, raw: str) -> Any:
         "token_warning_s",
         "queue_timeout_s",
         "lease_ttl_s",
+        "retention_s",
+        "dead_letter_retention_s",
         "header_timeout_s",
     }:
         return float(raw)

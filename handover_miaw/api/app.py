@@ -50,6 +50,7 @@ from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
+from handover_miaw.store.records import Retention
 
 __all__ = ["SERVER_NAME", "create_app", "hide_server_version", "server_options"]
 
@@ -65,9 +66,13 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
     if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = create_store(settings.store_url)
+    retention = Retention(ended_s=settings.retention_s, dead_s=settings.dead_letter_retention_s)
+    store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
     app[STORE] = store
+    durability = await store.durability()
+    if not durability.safe:
+        log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
     miaw_session = stream_session()
     delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
     service = HandoverService(

@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handover_miaw.api.keys import API_DOC, MANIFEST, METRICS, SERVICE, SETTINGS, SIGNAL, STORE
+from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import connector_view, delivery_view
@@ -68,8 +69,9 @@ async def put_connector(request: web.Request) -> web.Response:
 
 @routes.get("/v1/connectors")
 async def list_connectors(request: web.Request) -> web.Response:
-    """Every connector."""
-    return json_response({"connectors": [connector_view(c) for c in await request.app[STORE].list_connectors()]})
+    """Connectors by name, a page at a time."""
+    page = await fetch_page(request, request.app[STORE].connectors_page)
+    return json_response({"connectors": [connector_view(c) for c in page.items], "next": next_link(request, page)})
 
 
 @routes.get("/v1/connectors/{name}")
@@ -99,12 +101,14 @@ async def delete_connector(request: web.Request) -> web.Response:
 
 @routes.get("/v1/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    """Deliveries, optionally in one state (`?state=dead` is the dead-letter list)."""
+    """Deliveries, oldest first, a page at a time, optionally in one state (`?state=dead`: the dead letters)."""
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in DeliveryState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
-    deliveries = await request.app[STORE].list_deliveries(DeliveryState(state) if state else None)
-    return json_response({"deliveries": [delivery_view(d) for d in deliveries]})
+    chosen = DeliveryState(state) if state else None
+    store = request.app[STORE]
+    page = await fetch_page(request, lambda limit, after: store.deliveries_page(chosen, limit, after))
+    return json_response({"deliveries": [delivery_view(d) for d in page.items], "next": next_link(request, page)})
 
 
 @routes.post("/v1/deliveries/{id}/retry")
@@ -144,12 +148,13 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """The store answers."""
-    if not await request.app[STORE].ping():
+    """The store answers; `store` says what a restart of it would lose (a warning, not unreadiness)."""
+    store = request.app[STORE]
+    if not await store.ping():
         return json_response(
             {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
         )
-    return json_response({"status": "ready"})
+    return json_response({"status": "ready", "store": (await store.durability()).view()})
 
 
 @routes.get("/metrics")
@@ -158,4 +163,6 @@ async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     for state, count in request.app[SERVICE].live_counts().items():
         registry.handovers.labels(state).set(count)
+    # Read at scrape time, so every process on a shared store reports the same figure.
+    registry.dead_deliveries.set(await request.app[STORE].count_deliveries(DeliveryState.DEAD))
     return web.Response(body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

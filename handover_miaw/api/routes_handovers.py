@@ -12,6 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_sse import sse_response
 
 from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STARTER, STORE, SUBSCRIBERS, USER
+from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import check_length, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
@@ -77,12 +78,13 @@ async def start_handover(request: web.Request) -> web.Response:
 
 @routes.get("/v1/handovers")
 async def list_handovers(request: web.Request) -> web.Response:
-    """Handovers, newest first, optionally in one state."""
+    """Handovers, newest first, a page at a time, optionally in one state."""
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in HandoverState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
-    records = await request.app[STORE].list_handovers(state=state)
-    return json_response({"handovers": [handover_view(r) for r in records]})
+    store = request.app[STORE]
+    page = await fetch_page(request, lambda limit, after: store.handovers_page(state, limit, after))
+    return json_response({"handovers": [handover_view(r) for r in page.items], "next": next_link(request, page)})
 
 
 @routes.get("/v1/handovers/{id}")

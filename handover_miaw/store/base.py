@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from handover_miaw.store.durability import Durability
 from handover_miaw.store.records import (
     ConnectorRecord,
     Delivery,
     DeliveryState,
     HandoverRecord,
     NewDelivery,
+    Page,
     UserMessage,
 )
 
@@ -41,6 +43,9 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the engine answers (readiness)."""
 
+    async def durability(self) -> Durability:
+        """What a restart of the store would lose (logged at start, shown by /readyz); never raises."""
+
     # Connectors
     async def put_connector(self, record: ConnectorRecord) -> None:
         """Create or replace a connector."""
@@ -54,6 +59,9 @@ class Store(Protocol):
     async def delete_connector(self, name: str) -> bool:
         """Remove a connector; False when there was none."""
 
+    async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
+        """Up to `limit` connectors by name, after the cursor of the previous page."""
+
     # Handovers
     async def create_handover(self, record: HandoverRecord) -> None:
         """Insert a new handover; raise DuplicateHandoverError when a live one exists for its session."""
@@ -66,6 +74,10 @@ class Store(Protocol):
 
     async def list_handovers(self, state: str | None = None, limit: int = 100) -> list[HandoverRecord]:
         """Handovers, newest first, optionally in one state."""
+
+    async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
+        """Up to `limit` handovers, newest first, after the cursor of the previous page (stable under inserts:
+        a handover created meanwhile sorts before the first page and is never returned twice)."""
 
     async def live_handover_ids(self) -> set[str]:
         """The ids of every handover that has not ended, without reading the records."""
@@ -115,6 +127,14 @@ class Store(Protocol):
 
     async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
         """Deliveries, oldest first, optionally in one state."""
+
+    async def deliveries_page(
+        self, state: DeliveryState | None, limit: int, after: str | None = None
+    ) -> Page[Delivery]:
+        """Up to `limit` deliveries, oldest first (by seq), after the cursor of the previous page."""
+
+    async def count_deliveries(self, state: DeliveryState) -> int:
+        """How many deliveries are in this state (the dead-letter gauge)."""
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries with seq > after_seq, in order (SSE replay)."""

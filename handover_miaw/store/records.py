@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "HANDOVER_FIELDS",
@@ -15,8 +15,34 @@ __all__ = [
     "HandoverRecord",
     "HandoverState",
     "NewDelivery",
+    "Page",
+    "Retention",
     "UserMessage",
 ]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: its items and the engine's cursor for the next page (None on the last one).
+
+    The cursor is opaque outside the engine that made it; each engine rejects one it cannot read with
+    ValueError.
+    """
+
+    items: list[T]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long an ended handover is kept once nothing of it is pending (`ended_s`), and at least how long
+    while it holds a dead letter waiting for a re-drive (`dead_s`), in seconds; both engines keep these."""
+
+    ended_s: float = 7 * 86400.0
+    dead_s: float = 30 * 86400.0
 
 
 class HandoverState(StrEnum):

@@ -18,9 +18,10 @@ from typing import Any, cast
 import orjson
 import redis.asyncio
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
 from handover_miaw.store.records import (
     HANDOVER_FIELDS,
     IMMUTABLE_HANDOVER_FIELDS,
@@ -30,8 +31,10 @@ from handover_miaw.store.records import (
     HandoverRecord,
     HandoverState,
     NewDelivery,
+    Page,
     UserMessage,
 )
+from handover_miaw.store.redis_pages import PAGE_DELIVERIES, PAGE_HANDOVERS, handover_cursor, seq_cursor
 from handover_miaw.store.redis_scripts import (
     CREATE_HANDOVER,
     DELIVERIES_AFTER,
@@ -56,6 +59,8 @@ _SCRIPTS = (
     LIST_DELIVERIES,
     LIST_HANDOVERS,
     MARK_MESSAGE_SENT,
+    PAGE_DELIVERIES,
+    PAGE_HANDOVERS,
     RECORD_EVENT,
     REDRIVE,
     SETTLE,
@@ -85,19 +90,21 @@ class RedisStore:
         namespace: str = "hm",
         clock: Callable[[], float] = time.time,
         ended_ttl_s: float = 7 * 86400,
+        dead_ttl_s: float = 30 * 86400,
     ) -> None:
         """Remember where the server is; `clock` stamps created/updated times (tests pass a fixed one).
 
-        `ended_ttl_s` is how long an ended handover's keys live once nothing of it is pending.
+        `ended_ttl_s` is how long an ended handover's keys live once nothing of it is pending; at least
+        `dead_ttl_s` when one of its deliveries is dead (waiting for a re-drive).
         """
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError("a Redis store namespace is letters, digits, '_', '.' or '-'")
-        if ended_ttl_s < 0:
-            raise ValueError("ended_ttl_s cannot be negative")
+        if ended_ttl_s < 0 or dead_ttl_s < 0:
+            raise ValueError("ended_ttl_s and dead_ttl_s cannot be negative")
         self._url = url
         self._prefix = f"{namespace}:"
         self._clock = clock
-        self._ttl_ms = round(ended_ttl_s * 1000)
+        self._ttl_ms = f"{round(ended_ttl_s * 1000)}:{round(dead_ttl_s * 1000)}"
         self._client: redis.asyncio.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
 
@@ -139,6 +146,24 @@ class RedisStore:
         except (RedisError, OSError):
             return False
 
+    async def durability(self) -> Durability:
+        """What a restart of the server would lose, from CONFIG GET (or INFO persistence where CONFIG is
+        disabled, as managed services often do); never raises."""
+        client = self._redis()
+        try:
+            config: dict[str, str] = {}
+            for name in ("appendonly", "appendfsync", "save"):
+                config.update(cast("dict[str, str]", await client.config_get(name)))
+            return from_redis_config(config)
+        except ResponseError:
+            pass  # CONFIG renamed away or not permitted
+        except (RedisError, OSError) as exc:
+            return unknown_redis(type(exc).__name__)
+        try:
+            return from_redis_info(cast("dict[str, object]", await client.info("persistence")))
+        except (RedisError, OSError) as exc:
+            return unknown_redis(type(exc).__name__)
+
     # Plumbing
 
     # The client decodes every reply (decode_responses=True), so where redis-py types a reply as
@@ -177,6 +202,14 @@ class RedisStore:
         """Remove a connector; False when there was none."""
         return bool(await self._redis().hdel(self._key("connectors"), name))
 
+    async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
+        """Up to `limit` connectors by name, after the previous page's cursor (the last name); connectors are
+        few, so the hash is read whole."""
+        values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
+        names = [name for name in sorted(values) if after is None or name > after]
+        items = [_connector(name, values[name]) for name in names[:limit]]
+        return Page(items, items[-1].name if len(names) > limit else None)
+
     # Handovers
 
     async def create_handover(self, record: HandoverRecord) -> None:
@@ -207,6 +240,14 @@ class RedisStore:
         """Handovers, newest first (by creation, then by insertion), optionally in one state."""
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
         return [_handover(row) for row in await self._run(LIST_HANDOVERS, index, limit)]
+
+    async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
+        """Up to `limit` handovers, newest first, after the previous page's cursor (`score:member` of the
+        last one in the creation index)."""
+        index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
+        rows = await self._run(PAGE_HANDOVERS, index, limit, *handover_cursor(after))
+        items = [_handover(row) for _score, _member, row in rows[:limit]]
+        return Page(items, f"{rows[limit - 1][0]}:{rows[limit - 1][1]}" if len(rows) > limit else None)
 
     async def live_handover_ids(self) -> set[str]:
         """The ids of every handover that has not ended, read off the per-state indexes (members are
@@ -322,6 +363,21 @@ class RedisStore:
         states = list(DeliveryState) if state is None else [DeliveryState(state)]
         rows = [_delivery(row) for row in await self._run(LIST_DELIVERIES, limit, *(s.value for s in states))]
         return sorted(rows, key=lambda delivery: delivery.seq)[:limit]
+
+    async def deliveries_page(
+        self, state: DeliveryState | None, limit: int, after: str | None = None
+    ) -> Page[Delivery]:
+        """Up to `limit` deliveries by seq, after the previous page's cursor (the last seq)."""
+        states = list(DeliveryState) if state is None else [DeliveryState(state)]
+        rows = await self._run(PAGE_DELIVERIES, limit, seq_cursor(after), *(s.value for s in states))
+        found = sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.seq)
+        items = found[:limit]
+        return Page(items, str(items[-1].seq) if len(found) > limit else None)
+
+    async def count_deliveries(self, state: DeliveryState) -> int:
+        """How many deliveries are in this state: the size of its index (which may still count, for a
+        moment, those of a handover whose keys just expired, until collect() frees them)."""
+        return int(await self._redis().zcard(self._key(f"deliveries:{DeliveryState(state).value}")))
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""

@@ -24,13 +24,14 @@ Keys, each under the store's prefix `{namespace}:` (P below):
     P expiring                zset   handover index member by the server time (ms) its keys expire at
 
 A handover whose state is ended and which has no pending delivery is expiring: its h, entries, messages
-and delivery keys get PEXPIREAT. `collect()` later frees what cannot expire by itself (its index entries
+and delivery keys get PEXPIREAT (the ended TTL, or the dead-letter TTL when longer and one of its
+deliveries is dead). `collect()` later frees what cannot expire by itself (its index entries
 and its outbox, kept until then to know its deliveries); refresh() runs it after every handover or
 outbox change, a few handovers at a time.
 
 Scripts build keys from the prefix rather than receiving them all in KEYS, because most keys depend on
 stored data (a delivery's handover): this suits one Redis server (or a primary with replicas), not Redis
-Cluster. Every script takes ARGV[1] = prefix and ARGV[2] = expiry TTL in ms, then its own arguments.
+Cluster. Every script takes ARGV[1] = prefix and ARGV[2] = `ttl_ms:dead_ttl_ms` (expiry), then its own arguments.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ __all__ = [
 
 _PRELUDE = """
 local P = ARGV[1]
-local TTL_MS = tonumber(ARGV[2])
+-- ARGV[2] is `ttl_ms:dead_ttl_ms`: how long an ended handover's keys live, and the least they live while
+-- they hold a dead letter (waiting for a re-drive).
+local TTL_MS, DEAD_TTL_MS = string.match(ARGV[2], '^(%d+):(%d+)$')
+TTL_MS, DEAD_TTL_MS = tonumber(TTL_MS), tonumber(DEAD_TTL_MS)
 local function k(kind, id) return P .. kind .. ':' .. id end
 local function state_of(h) return cjson.decode(redis.call('HGET', h, 'state')) end
 -- Stored JSON strings end at their first unescaped quote, so their concatenation is unambiguous.
@@ -89,10 +93,14 @@ local function refresh(id)
   local member = redis.call('HGET', h, '.member')
   if not member then return end
   local keys = {h, k('entries', id), k('messages', id)}
-  for _, d in ipairs(redis.call('ZRANGE', k('outbox', id), 0, -1)) do keys[#keys + 1] = k('delivery', d) end
+  local ttl = TTL_MS
+  for _, d in ipairs(redis.call('ZRANGE', k('outbox', id), 0, -1)) do
+    keys[#keys + 1] = k('delivery', d)
+    if redis.call('HGET', k('delivery', d), 'state') == 'dead' then ttl = math.max(ttl, DEAD_TTL_MS) end
+  end
   local at = tonumber(redis.call('ZSCORE', P .. 'expiring', member))
   if state_of(h) == 'ended' and redis.call('EXISTS', k('pending', id)) == 0 then
-    at = at or (now_ms() + TTL_MS)
+    at = at or (now_ms() + ttl)
     redis.call('ZADD', P .. 'expiring', at, member)
     for _, key in ipairs(keys) do redis.call('PEXPIREAT', key, at) end
   elseif at then

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
-import structlog
 
 from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.durability import Durability, sqlite_durability
 from handover_miaw.store.records import (
     ConnectorRecord,
     Delivery,
@@ -31,8 +31,11 @@ from handover_miaw.store.records import (
     HandoverRecord,
     HandoverState,
     NewDelivery,
+    Page,
+    Retention,
     UserMessage,
 )
+from handover_miaw.store.sqlite_pages import connectors_page, deliveries_page, handovers_page
 from handover_miaw.store.sqlite_schema import (
     INSERT_HANDOVER,
     MIGRATIONS,
@@ -51,10 +54,10 @@ from handover_miaw.store.sqlite_schema import (
     handover_params,
     user_message_from_row,
 )
+from handover_miaw.store.sqlite_upkeep import Upkeep
 
 __all__ = ["SqliteStore"]
 
-log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -85,10 +88,6 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
     return result
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-
 async def _run(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
     """Execute one statement; return how many rows it changed."""
     async with db.execute(sql, params) as cursor:
@@ -99,15 +98,34 @@ class SqliteStore:
     """The Store engine for one process: an SQLite file (WAL), created and migrated on open()."""
 
     def __init__(
-        self, path: Path | str, *, clock: Callable[[], float] = time.time, checkpoint_interval_s: float = 0.5
+        self,
+        path: Path | str,
+        *,
+        clock: Callable[[], float] = time.time,
+        checkpoint_interval_s: float = 0.5,
+        wal_limit_bytes: int = 64 * 1024 * 1024,
+        retention: Retention | None = None,
+        purge_interval_s: float = 60.0,
     ) -> None:
-        """Remember where the file is; `clock` stamps created/updated times (tests pass a fixed one);
-        the WAL is copied into the database every `checkpoint_interval_s` (see `_checkpoints`)."""
+        """Remember where the file is; `clock` stamps created/updated times (tests pass a fixed one).
+
+        The WAL is copied into the database every `checkpoint_interval_s` and emptied past
+        `wal_limit_bytes`; ended handovers are purged per `retention` every `purge_interval_s` (sqlite_upkeep).
+        """
         self._path = path
         self._clock = clock
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._checkpoint_interval_s = checkpoint_interval_s
+        self._wal_limit_bytes = wal_limit_bytes
+        self._upkeep = Upkeep(
+            path,
+            self._lock,
+            clock=clock,
+            checkpoint_interval_s=checkpoint_interval_s,
+            wal_limit_bytes=wal_limit_bytes,
+            retention=retention,
+            purge_interval_s=purge_interval_s,
+        )
         self._checkpointer: asyncio.Task[None] | None = None
 
     # Lifecycle
@@ -122,14 +140,16 @@ class SqliteStore:
         try:
             for pragma in PRAGMAS:
                 await _run(db, pragma)
-            # Commits never checkpoint: `_checkpoints` does it on a connection and thread of its own.
+            # Commits never checkpoint: the upkeep does it on a connection and thread of its own.
             await _run(db, "PRAGMA wal_autocheckpoint = 0")
+            # When SQLite rewinds the WAL by itself it also shrinks the file to this size.
+            await _run(db, f"PRAGMA journal_size_limit = {int(self._wal_limit_bytes)}")
             await self._migrate(db)
         except BaseException:
             await db.close()
             raise
         self._db = db
-        self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="sqlite-checkpoints")
+        self._checkpointer = asyncio.get_running_loop().create_task(self._upkeep.run(), name="sqlite-upkeep")
 
     async def close(self) -> None:
         """Close the connection; open() may be called again."""
@@ -143,32 +163,18 @@ class SqliteStore:
                 await self._db.close()
                 self._db = None
 
-    async def _checkpoints(self) -> None:
-        """Copy the WAL into the database file every interval, off the event loop.
+    async def durability(self) -> Durability:
+        """What a restart would lose: nothing committed (WAL)."""
+        return sqlite_durability()
 
-        SQLite's automatic checkpoint runs inside whichever commit crosses 1,000 WAL pages, and the hot path
-        commits inline on the event loop (see `_transact`): that commit then copied ~4 MB and synced the file
-        on the loop, 15 ms during which nothing else ran (`python -m bench start`: the p99 outliers). A
-        PASSIVE checkpoint on a second connection, in a worker thread (sqlite3 releases the GIL while it
-        works), waits for no reader or writer, so commits go on meanwhile.
-        """
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            while True:
-                await asyncio.sleep(self._checkpoint_interval_s)
-                work = asyncio.get_running_loop().run_in_executor(None, _checkpoint, conn)
-                try:
-                    await asyncio.shield(work)
-                except asyncio.CancelledError:
-                    # A thread cannot be stopped: closing the connection under it would crash the process.
-                    await asyncio.wait([work])
-                    raise
-                except Exception:
-                    # A busy database or a full disk: the WAL keeps the data and the next round tries again;
-                    # the loop must outlive any one failure or the WAL would grow without bound.
-                    log.exception("store.checkpoint_failed")
-        finally:
-            conn.close()
+    async def purge(self) -> int:
+        """Delete now what retention allows (the upkeep also does it every purge interval); how many
+        handovers went."""
+        return await self._upkeep.purge()
+
+    async def bound_wal(self) -> bool:
+        """Empty the WAL now if it is past its limit (the upkeep also checks every checkpoint interval)."""
+        return await self._upkeep.bound_wal()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -218,7 +224,7 @@ class SqliteStore:
     # wake-up, GIL hand-over back to a busy loop) and the lock serialised those trips: with
     # `python -m bench relay` the runtime went from ~400 to ~1,500 messages/s, with `fanin` from ~440 to
     # ~1,100 events/s. WAL checkpoints, which copy megabytes and sync, are kept off this path
-    # (`_checkpoints`). aiosqlite keeps the connection (opened with check_same_thread=False; the lock keeps one
+    # (sqlite_upkeep). aiosqlite keeps the connection (opened with check_same_thread=False; the lock keeps one
     # user at a time) and runs opening, migrations and the rare multi-statement `_write()` transactions;
     # `_conn` is aiosqlite's (private, stable since 0.17) handle on that sqlite3 connection.
 
@@ -230,6 +236,10 @@ class SqliteStore:
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:
             return self._connection()._conn.execute(sql, params).fetchall()
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            return work(self._connection()._conn)
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self._fetchall(sql, params)
@@ -262,6 +272,10 @@ class SqliteStore:
         """Remove a connector; False when there was none."""
         async with self._write() as db:
             return await _run(db, "DELETE FROM connectors WHERE name = ?", (name,)) > 0
+
+    async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
+        """Up to `limit` connectors by name, after the previous page's cursor."""
+        return await self._read(lambda conn: connectors_page(conn, limit, after))
 
     # Handovers
 
@@ -305,6 +319,10 @@ class SqliteStore:
                 (HandoverState(state).value, limit),
             )
         return [handover_from_row(row) for row in rows]
+
+    async def handovers_page(self, state: str | None, limit: int, after: str | None = None) -> Page[HandoverRecord]:
+        """Up to `limit` handovers, newest first, after the previous page's cursor."""
+        return await self._read(lambda conn: handovers_page(conn, state, limit, after))
 
     async def live_handover_ids(self) -> set[str]:
         """The ids of every handover that has not ended, without reading the records."""
@@ -466,6 +484,17 @@ class SqliteStore:
                 f"{SELECT_DELIVERIES} WHERE state = ? ORDER BY seq LIMIT ?", (DeliveryState(state).value, limit)
             )
         return [delivery_from_row(row) for row in rows]
+
+    async def deliveries_page(
+        self, state: DeliveryState | None, limit: int, after: str | None = None
+    ) -> Page[Delivery]:
+        """Up to `limit` deliveries by seq, after the previous page's cursor."""
+        return await self._read(lambda conn: deliveries_page(conn, state, limit, after))
+
+    async def count_deliveries(self, state: DeliveryState) -> int:
+        """How many deliveries are in this state (read off the (state, seq) index)."""
+        row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state = ?", (DeliveryState(state).value,))
+        return int(row[0])
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""

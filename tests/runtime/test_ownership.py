@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.simulator import Simulator
+from handover_miaw.store import SqliteStore
+from handover_miaw.store.leases import LocalLeases
+from handover_miaw.store.records import ConnectorRecord, HandoverRecord
+from tests.store.factories import handover
 
 from .conftest import Bot, Factory, Receiver
 
@@ -20,3 +28,33 @@ async def test_a_start_in_flight_is_not_taken_for_an_interrupted_one(
     await sim.accept(handover["conversationId"], agent="Maria")
     assert (await bot.wait_state(handover["id"], "active"))["state"] == "active"
     assert receiver.of_type("handover.ended", handover["id"]) == []
+
+
+async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken(tmp_path: Path) -> None:
+    # Found by `python -m bench soak` (2 of 607 handovers ended `interrupted`): the round took its list
+    # of served handovers, then waited for the store behind a start's insert; the start marked its
+    # handover as served right after the insert, but the round went on with its older list, saw the new
+    # handover live and unserved, and took it for one a dead process had left half-started.
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    served: set[str] = set()
+    attached: list[str] = []
+
+    async def attach(record: HandoverRecord) -> None:
+        attached.append(record.id)
+
+    async def detach(_handover_id: str) -> None:
+        return None
+
+    async def start() -> None:  # as Starter.start: insert, then count as served
+        await store.create_handover(handover("h1"))
+        served.add("h1")
+
+    ownership = Ownership(store, LocalLeases(), attach=attach, detach=detach, served=lambda: list(served))
+    try:
+        # put_connector holds the store while aiosqlite's thread works, so the start and the round queue
+        # behind it in that order, as they did under load.
+        await asyncio.gather(store.put_connector(ConnectorRecord("acme", {}, {}, 0.0)), start(), ownership.round())
+    finally:
+        await store.close()
+    assert attached == []

@@ -36,8 +36,11 @@ async def make_store(redis_namespace: str, clock: Clock) -> AsyncIterator[MakeSt
     """Open RedisStores (each its own client, as another process would have) on the test's namespace."""
     opened: list[RedisStore] = []
 
-    async def make(namespace: str = redis_namespace, ended_ttl_s: float = TTL_S) -> RedisStore:
-        store = RedisStore(REDIS_URL, namespace=namespace, clock=clock, ended_ttl_s=ended_ttl_s)
+    async def make(
+        namespace: str = redis_namespace, ended_ttl_s: float = TTL_S, dead_ttl_s: float | None = None
+    ) -> RedisStore:
+        dead = ended_ttl_s if dead_ttl_s is None else dead_ttl_s
+        store = RedisStore(REDIS_URL, namespace=namespace, clock=clock, ended_ttl_s=ended_ttl_s, dead_ttl_s=dead)
         await store.open()
         opened.append(store)
         return store
@@ -96,6 +99,22 @@ async def test_new_pending_work_stops_the_expiry(
     # Reviving the handover stops it too.
     await store.update_handover("h1", {"state": HandoverState.ACTIVE})
     assert (await ttls(raw, redis_namespace))["h:h1"] == -1
+
+
+async def test_a_dead_letter_keeps_its_handover_for_the_dead_letter_horizon(
+    make_store: MakeStore, raw: redis.asyncio.Redis, redis_namespace: str
+) -> None:
+    store = await make_store(dead_ttl_s=TTL_S * 10)
+    await store.create_handover(handover("h1"))
+    await store.record_event("h1", "e1", {"state": ENDED}, [new_delivery("d1")])
+    await store.mark_dead("d1", "gave up")
+    after = await ttls(raw, redis_namespace)
+    assert TTL_S * 1000 < after["h:h1"] <= TTL_S * 10_000
+    assert after["delivery:d1"] == after["h:h1"] or abs(after["delivery:d1"] - after["h:h1"]) < 1000
+    # Re-driven and delivered: back to the ended horizon.
+    assert await store.redrive("d1", T0)
+    await store.mark_delivered("d1", T0)
+    assert expire_soon((await ttls(raw, redis_namespace))["h:h1"])
 
 
 async def test_keys_made_after_the_end_expire_with_the_rest(

@@ -1,0 +1,221 @@
+"""Background upkeep of the SQLite file: WAL checkpoints, a bound on the WAL, and retention.
+
+All of it runs on a connection of its own in a worker thread (sqlite3 releases the GIL while it works),
+never on the event loop:
+
+- Every interval, a PASSIVE checkpoint copies the WAL into the database. SQLite's automatic checkpoint
+  would run inside whichever commit crosses 1,000 WAL pages, and the hot path commits inline on the loop
+  (see SqliteStore._transact): that commit copied ~4 MB and synced on the loop, 15 ms during which nothing
+  else ran (`python -m bench start`: the p99 outliers). PASSIVE waits for no reader or writer.
+- PASSIVE alone does not bound the WAL: the file is only rewound when a writer finds every frame copied,
+  and under steady writes new frames land while each checkpoint runs, so it never is (a 12.5-minute soak
+  reached a 2.6 GB WAL). Past `wal_limit_bytes` a TRUNCATE checkpoint copies the rest and empties the file.
+  TRUNCATE waits for writers, and the engine's writes run inline on the loop, where a busy wait would
+  stall everything: so it holds the engine's asyncio lock, which makes store calls wait as coroutines
+  while the loop goes on (`journal_size_limit` also shrinks the file whenever SQLite rewinds it itself).
+- Retention, as the Redis engine's key expiry: an ended handover with nothing pending is deleted with its
+  processed entries, user messages and deliveries (foreign keys cascade) once it has been ended for
+  `retention.ended_s`, unless one of its dead letters is younger than `retention.dead_s` (dead letters
+  wait for a re-drive that long). Deletes go `batch` handovers per transaction, each under the lock, with
+  the loop free between batches.
+
+A worker thread cannot be stopped: when the task is cancelled mid-call it waits for the call to return
+before the connection is closed, because closing it under a running checkpoint crashes the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+
+from handover_miaw.store.records import Retention
+
+__all__ = ["Upkeep", "wal_bytes"]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+_BUSY_MS = 1000
+_TRUNCATE_BUSY_MS = 100
+# After a TRUNCATE held back by a reader, wait this many checkpoint intervals before the next try.
+_HOLD_OFF_ROUNDS = 20
+
+# Ended handovers that may go: past their horizon, nothing pending, no dead letter still within its own.
+_PURGEABLE = """
+    SELECT id FROM handovers AS h
+    WHERE state = 'ended' AND created_at < :cutoff AND COALESCE(ended_at, updated_at) < :cutoff
+      AND NOT EXISTS (
+        SELECT 1 FROM deliveries AS d
+        WHERE d.handover_id = h.id AND (d.state = 'pending' OR (d.state = 'dead' AND d.created_at >= :dead_cutoff))
+      )
+    LIMIT :batch
+"""
+
+
+def wal_bytes(path: Path | str) -> int:
+    """The size of the database's WAL file (0 when there is none)."""
+    try:
+        return os.path.getsize(f"{path}-wal")
+    except OSError:
+        return 0
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")  # the purge's cascades
+    # As the engine's connection (sqlite_schema.PRAGMAS): the default, FULL, syncs the WAL at every purge
+    # commit, which held the store up to 275 ms per batch in the soak on a busy disk.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")  # another process's write lock; our own never (the lock)
+    return conn
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _truncate(conn: sqlite3.Connection) -> bool:
+    """A TRUNCATE checkpoint; False when a reader (another process) held it back.
+
+    It waits for readers only briefly: the engine's lock is held meanwhile, and a reader that pins an old
+    snapshot for long would otherwise hold every store call back with it.
+    """
+    conn.execute(f"PRAGMA busy_timeout = {_TRUNCATE_BUSY_MS}")
+    try:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+    return bool(busy == 0)
+
+
+def _purge_batch(conn: sqlite3.Connection, cutoff: float, dead_cutoff: float, batch: int) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [
+            row[0] for row in conn.execute(_PURGEABLE, {"cutoff": cutoff, "dead_cutoff": dead_cutoff, "batch": batch})
+        ]
+        conn.executemany("DELETE FROM handovers WHERE id = ?", [(i,) for i in ids])
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return len(ids)
+
+
+class Upkeep:
+    """The upkeep task of one SqliteStore (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        lock: asyncio.Lock,
+        *,
+        clock: Callable[[], float] = time.time,
+        checkpoint_interval_s: float = 0.5,
+        wal_limit_bytes: int = 64 * 1024 * 1024,
+        retention: Retention | None = None,
+        purge_interval_s: float = 60.0,
+        batch: int = 25,
+    ) -> None:
+        """`lock` is the engine's: held while the upkeep writes or truncates, so the engine never busy-waits.
+
+        `batch`: handovers deleted per transaction. Each holds the store for its duration: 100 held it up
+        to 274 ms in `python -m bench soak` on a loaded machine (each handover has its deliveries, entries
+        and messages), hence 25.
+        """
+        self._path = path
+        self._lock = lock
+        self._clock = clock
+        self._interval_s = checkpoint_interval_s
+        self._wal_limit = wal_limit_bytes
+        self._retention = retention or Retention()
+        self._purge_interval_s = purge_interval_s
+        self._batch = batch
+        self._conn: sqlite3.Connection | None = None
+        self._conn_busy = asyncio.Lock()  # one call at a time on the upkeep's connection
+        self._truncate_after = 0.0
+
+    async def run(self) -> None:
+        """Checkpoint every interval, truncate past the limit, purge every purge interval; until cancelled.
+
+        The loop outlives any one failure (a busy database, a full disk): the WAL keeps the data and the
+        next round tries again, and a loop that stopped would let the WAL grow without bound.
+        """
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
+        try:
+            while True:
+                await asyncio.sleep(self._interval_s)
+                try:
+                    await self._in_thread(_checkpoint)
+                    await self.bound_wal()
+                    if loop.time() >= next_purge:
+                        next_purge = loop.time() + self._purge_interval_s
+                        await self.purge()
+                except Exception:
+                    log.exception("store.upkeep_failed")
+        finally:
+            # Not while a call (a purge() of the store's own) still runs on it in a thread: see above.
+            async with self._conn_busy:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+    async def bound_wal(self) -> bool:
+        """Empty the WAL with a TRUNCATE checkpoint when it is past the limit; True when it did."""
+        before = wal_bytes(self._path)
+        loop = asyncio.get_running_loop()
+        if before <= self._wal_limit or loop.time() < self._truncate_after:
+            return False
+        async with self._lock:
+            started = time.perf_counter()
+            done = await self._in_thread(_truncate)
+            held_ms = round((time.perf_counter() - started) * 1000, 1)
+        if not done:
+            self._truncate_after = loop.time() + _HOLD_OFF_ROUNDS * self._interval_s
+            log.warning(
+                "store.wal_truncate_held_back", wal_bytes=before, detail="another connection reads an old snapshot"
+            )
+            return False
+        log.info("store.wal_truncated", wal_bytes=before, after=wal_bytes(self._path), lock_held_ms=held_ms)
+        return True
+
+    async def purge(self) -> int:
+        """Delete what retention allows, a batch per transaction; how many handovers went."""
+        now = self._clock()
+        cutoff, dead_cutoff = now - self._retention.ended_s, now - self._retention.dead_s
+        total = batches = 0
+        longest = 0.0
+        while True:
+            async with self._lock:
+                started = time.perf_counter()
+                done = await self._in_thread(lambda conn: _purge_batch(conn, cutoff, dead_cutoff, self._batch))
+                longest = max(longest, time.perf_counter() - started)
+            total += done
+            batches += 1
+            if done < self._batch:
+                break
+            await asyncio.sleep(0)  # let the loop run between batches
+        if total:
+            log.info("store.purged", handovers=total, batches=batches, lock_held_ms_max=round(longest * 1000, 1))
+        return total
+
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._conn_busy:
+            if self._conn is None:
+                self._conn = _connect(self._path)
+            task = asyncio.get_running_loop().run_in_executor(None, work, self._conn)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # A thread cannot be stopped: closing the connection under it would crash the process.
+                await asyncio.wait([task])
+                raise

@@ -1,0 +1,112 @@
+"""SQLite stays bounded (issue 12, point 8): the WAL is brought back under its limit, and ended handovers
+are purged with everything they hold after the retention horizon, as the Redis engine expires them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from handover_miaw.store import SqliteStore
+from handover_miaw.store.records import ConnectorRecord, HandoverState, Retention
+from handover_miaw.store.sqlite_upkeep import wal_bytes
+from tests.store.factories import T0, Clock, handover, new_delivery
+
+DAY = 86400.0
+
+
+async def _until(predicate: object, seconds: float, what: str) -> None:
+    async with asyncio.timeout(seconds):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+    assert predicate(), what  # type: ignore[operator]
+
+
+async def test_a_wal_grown_past_its_limit_is_emptied(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    limit = 256 * 1024
+    store = SqliteStore(path, checkpoint_interval_s=0.02, wal_limit_bytes=limit)
+    await store.open()
+    try:
+        # A reader that keeps an old snapshot (an admin tool, a backup) stops every checkpoint short of
+        # it, so the WAL grows, as it did under load in the soak (2.6 GB). Before the bound, the file kept
+        # that size for as long as the process ran.
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM connectors").fetchall()
+        for n in range(40):
+            await store.put_connector(ConnectorRecord(f"c{n}", {"blob": "x" * 50_000}, {}, 0.0))
+        grown = wal_bytes(path)
+        assert grown > 8 * limit
+        reader.execute("COMMIT")
+        reader.close()
+        await _until(lambda: wal_bytes(path) <= limit, 10, "the WAL under its limit")
+        assert len(await store.list_connectors()) == 40
+    finally:
+        await store.close()
+
+
+async def _ended(store: SqliteStore, hid: str, ended_at: float) -> None:
+    await store.create_handover(handover(hid, state=HandoverState.ENDED, created_at=ended_at - 60, ended_at=ended_at))
+    await store.record_event(hid, "e1", {}, [new_delivery(f"{hid}-d1", hid)])
+    await store.mark_user_message_sent(hid, "m1", f"miaw-{hid}")
+
+
+def _rows(path: Path, hid: str) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [
+            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE handover_id = ?", (hid,)).fetchone()[0]  # noqa: S608
+            for table in ("processed_entries", "user_messages", "deliveries")
+        ]
+
+
+async def test_ended_handovers_are_purged_after_retention_dead_letters_after_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    clock = Clock(T0)
+    store = SqliteStore(path, clock=clock, retention=Retention(ended_s=7 * DAY, dead_s=30 * DAY))
+    await store.open()
+    try:
+        old = T0 - 8 * DAY
+        await _ended(store, "gone", old)
+        await store.mark_delivered("gone-d1", old)
+        await _ended(store, "pending", old)  # its delivery is still pending: kept
+        await _ended(store, "recent", T0 - 1 * DAY)
+        await store.mark_delivered("recent-d1", T0)
+        await store.create_handover(handover("live", state=HandoverState.ACTIVE, created_at=old))
+        await _ended(store, "dead", old)
+        await store.mark_dead("dead-d1", "HTTP 410")  # a dead letter younger than 30 days: kept
+        for n in range(250):  # many batches
+            await store.create_handover(handover(f"bulk{n}", state=HandoverState.ENDED, created_at=old, ended_at=old))
+        assert _rows(path, "gone") == [1, 1, 1]
+
+        assert await store.purge() == 251
+        remaining = {h.id for h in await store.list_handovers(limit=1000)}
+        assert remaining == {"pending", "recent", "live", "dead"}
+        assert _rows(path, "gone") == [0, 0, 0]
+        assert _rows(path, "dead") == [1, 1, 1]
+
+        # A re-driven dead letter that is then delivered frees its handover.
+        assert await store.redrive("dead-d1", T0)
+        await store.mark_delivered("dead-d1", T0)
+        assert await store.purge() == 1
+        # A dead letter past its own horizon goes with its handover.
+        await store.mark_dead("pending-d1", "HTTP 410")
+        clock.now = T0 + 31 * DAY
+        assert await store.purge() == 2  # "pending" (its dead letter is 31 days old) and "recent"
+        assert {h.id for h in await store.list_handovers(limit=1000)} == {"live"}
+    finally:
+        await store.close()
+
+
+async def test_the_upkeep_purges_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    store = SqliteStore(
+        path, clock=Clock(T0), checkpoint_interval_s=0.02, purge_interval_s=0.05, retention=Retention(ended_s=DAY)
+    )
+    await store.open()
+    try:
+        await _ended(store, "old", T0 - 2 * DAY)
+        await store.mark_delivered("old-d1", T0)
+        await _until(lambda: _rows(path, "old") == [0, 0, 0], 10, "the purge")
+    finally:
+        await store.close()
