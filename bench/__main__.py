@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [name ...]`: run every benchmark (or the named ones) in order.
 
-Names: validation, relay, fanin, start, concurrency, redis, soak.
+Names: validation, relay, fanin, start, concurrency, redis, soak, instruments.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 from bench.common import raise_nofile
 
-NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak")
+NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments")
 
 
 def main() -> int:

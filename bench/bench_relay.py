@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import raw
+from bench import histograms, raw
 from bench.common import Stack, bounded, fmt_ms, percentile, print_table, spawn, stack, write_results
 
 TEXT = "Hello, I have a question about my last order and the delivery date."
@@ -125,9 +125,17 @@ async def measure(
             paths["bare"].append(
                 await _round(lambda: relay_bare(st.http, bare.url, len(convs), count, concurrency, time_box), procs)
             )
+            before = await histograms.scrape(st.http, [st.runtime.url])
             paths["runtime"].append(
                 await _round(lambda r=r: relay_runtime(st, ids, count, concurrency, f"m{r}", time_box), procs)
             )
+            after = await histograms.scrape(st.http, [st.runtime.url])
+            paths["runtime"][-1]["server_histograms"] = {
+                "message_relay": histograms.figures(before, after, "handover_miaw_message_relay_seconds"),
+                "miaw_send_message": histograms.figures(
+                    before, after, "handover_miaw_miaw_call_seconds", "send_message"
+                ),
+            }
     finally:
         bare.stop()
 
@@ -174,6 +182,9 @@ def table(title: str, fig: dict[str, Any]) -> None:
     print(f"ratio runtime/raw = {fig['ratio']:.3f} (target ≥ {fig['target_ratio']}); bare relay/raw = "
           f"{fig['bare_ratio']:.3f}; runtime/bare relay = {fig['runtime_vs_bare']:.3f}; the CPU each path costs "
           f"per message allows at most {fig['cpu_bound_ratio']:.3f} on shared cores")  # fmt: skip
+    relay, call = (fig["runtime"]["server_histograms"][k] for k in ("message_relay", "miaw_send_message"))
+    print(f"runtime /metrics: relay p50 {relay['p50_ms']} ms p99 {relay['p99_ms']} ms ({relay['count']} messages); "
+          f"MIAW send p50 {call['p50_ms']} ms p99 {call['p99_ms']} ms")  # fmt: skip
 
 
 def sizes(quick: bool) -> dict[str, Any]:

@@ -34,7 +34,7 @@ async def main(path: str, seconds: float) -> str:
                  "--format", "raw", "-r", "250", "--nonblocking", "--gil"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            fig = await bench_fanin.phase(st, conversations, int(1500 * seconds), 1500, seconds + 30)
+            fig = await bench_fanin.runtime_phase(st, conversations, int(1500 * seconds), 1500, seconds + 30)
         spy.wait(seconds + 30)
         time.sleep(0.1)
     print(fig)

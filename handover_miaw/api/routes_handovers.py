@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -11,7 +12,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_sse import sse_response
 
-from handover_miaw.api.keys import SERVICE, SETTINGS, SIGNAL, STARTER, STORE, SUBSCRIBERS, USER
+from handover_miaw.api.keys import METRICS, SERVICE, SETTINGS, SIGNAL, STARTER, STORE, SUBSCRIBERS, USER
 from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import check_length, json_body
 from handover_miaw.api.responses import json_response
@@ -62,6 +63,7 @@ def _id(request: web.Request) -> str:
 @routes.post("/v1/handovers")
 async def start_handover(request: web.Request) -> web.Response:
     """Start a handover (or return the live one of this session)."""
+    started = time.perf_counter()
     body = await json_body(request, "startHandover")
     start = StartRequest(
         connector=body["connector"],
@@ -73,7 +75,10 @@ async def start_handover(request: web.Request) -> web.Response:
         context=body.get("context", {}),
     )
     record, created = await request.app[STARTER].start(start)
-    return json_response(handover_view(record), status=201 if created else 200)
+    response = json_response(handover_view(record), status=201 if created else 200)
+    if created:
+        request.app[METRICS].start_seconds.observe(time.perf_counter() - started)
+    return response
 
 
 @routes.get("/v1/handovers")
@@ -102,10 +107,14 @@ async def end_handover(request: web.Request) -> web.Response:
 @routes.post("/v1/handovers/{id}/messages")
 async def send_message(request: web.Request) -> web.Response:
     """A user message, sent once per caller id."""
+    started = time.perf_counter()
     handover_id = _id(request)
     body = await json_body(request, "sendMessage")
     miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
-    return json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
+    response = json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
+    if sent:
+        request.app[METRICS].relay_seconds.observe(time.perf_counter() - started)
+    return response
 
 
 @routes.post("/v1/handovers/{id}/typing")

@@ -155,6 +155,7 @@ class Dispatcher:
         if request is None:  # pull format: the SSE endpoint serves it from the store
             await self.store.mark_delivered(delivery.id, now)
             return
+        started = time.perf_counter()
         try:
             async with self.session.post(
                 request.url,
@@ -164,17 +165,22 @@ class Dispatcher:
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
             ) as response:
                 await response.read()
+                self.metrics.delivery_attempt(f"{response.status // 100}xx", time.perf_counter() - started)
                 if 200 <= response.status < 300:
-                    await self.store.mark_delivered(delivery.id, self.clock())
+                    delivered_at = self.clock()
+                    await self.store.mark_delivered(delivery.id, delivered_at)
                     self.metrics.deliveries.labels("delivered").inc()
+                    self.metrics.delivery_lag(delivery.type, delivered_at - delivery.created_at)
                     log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
                     return
                 await self._fail(
                     delivery, response.status, response.headers.get("Retry-After"), f"HTTP {response.status}"
                 )
         except TimeoutError:
+            self.metrics.delivery_attempt("timeout", time.perf_counter() - started)
             await self._fail(delivery, FailureKind.TIMEOUT, None, "timeout")
         except aiohttp.ClientError as exc:
+            self.metrics.delivery_attempt("connection", time.perf_counter() - started)
             await self._fail(delivery, FailureKind.CONNECTION, None, type(exc).__name__)
 
     async def _fail(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ _log = logging.getLogger("handover_miaw.miaw.client")
 
 _ERROR_DETAIL_CHARS = 300
 
-CallObserver = Callable[[str, str], None]
-"""Told of every HTTP attempt: the endpoint's name and the answer's status code, or the failure's class name.
+CallObserver = Callable[[str, str, float], None]
+"""Told of every HTTP attempt: the endpoint's name, the answer's status code or the failure's class name, and
+the seconds the attempt took (to the body read; for the event stream, to the headers).
 
 A plain callback rather than an aiohttp TraceConfig: once a session has one, aiohttp builds a parameters
 object for each of its nine signals on every request, and with the URL-to-endpoint matching that cost
@@ -137,6 +139,7 @@ class Transport:
     async def _attempt(
         self, endpoint: str, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
     ) -> tuple[int, Mapping[str, str], bytes]:
+        started = time.perf_counter()
         with translate_errors(endpoint, self.request_timeout):
             try:
                 async with self.session.request(
@@ -144,15 +147,15 @@ class Transport:
                 ) as resp:
                     raw = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                self.observe(endpoint, type(exc).__name__)
+                self.observe(endpoint, type(exc).__name__, started)
                 raise
-        self.observe(endpoint, str(resp.status))
+        self.observe(endpoint, str(resp.status), started)
         return resp.status, resp.headers, raw
 
-    def observe(self, endpoint: str, outcome: str) -> None:
-        """Tell the observer, if any, how one attempt ended."""
+    def observe(self, endpoint: str, outcome: str, started: float) -> None:
+        """Tell the observer, if any, how one attempt begun at `started` (perf_counter) ended."""
         if self._observer is not None:
-            self._observer(endpoint, outcome)
+            self._observer(endpoint, outcome, time.perf_counter() - started)
 
     async def request(
         self,
@@ -214,6 +217,7 @@ class Transport:
         self, path: str, headers: dict[str, str], token: AccessToken, session: aiohttp.ClientSession | None
     ) -> aiohttp.ClientResponse:
         """GET a text/event-stream; only the wait for the headers is bounded. Never retried here."""
+        started = time.perf_counter()
         with translate_errors("sse", self.request_timeout):
             async with asyncio.timeout(self.request_timeout):
                 try:
@@ -225,9 +229,9 @@ class Transport:
                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout),
                     )
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    self.observe("sse", type(exc).__name__)
+                    self.observe("sse", type(exc).__name__, started)
                     raise
-                self.observe("sse", str(response.status))
+                self.observe("sse", str(response.status), started)
                 if response.status != 200:
                     async with response:
                         raw = await response.read()

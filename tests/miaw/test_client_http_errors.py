@@ -120,9 +120,13 @@ async def test_truncated_body_is_a_connection_error(truncating_server: str, cloc
 
 async def test_the_observer_is_told_of_every_attempt(clock: FakeClock) -> None:
     seen: list[tuple[str, str]] = []
-    async with MiawClient(
-        SCRT, ORG_ID, DEPLOYMENT, retry_policy=FAST_RETRY, clock=clock, observer=lambda e, o: seen.append((e, o))
-    ) as client:
+    durations: list[float] = []
+
+    def observe(endpoint: str, outcome: str, seconds: float) -> None:
+        seen.append((endpoint, outcome))
+        durations.append(seconds)
+
+    async with MiawClient(SCRT, ORG_ID, DEPLOYMENT, retry_policy=FAST_RETRY, clock=clock, observer=observe) as client:
         with aioresponses() as mock:
             mock.post(TOKEN_URL, status=503, body="{}")
             mock.post(TOKEN_URL, exception=aiohttp.ClientConnectionError("reset"))
@@ -133,3 +137,5 @@ async def test_the_observer_is_told_of_every_attempt(clock: FakeClock) -> None:
         ("access_token", "ClientConnectionError"),
         ("access_token", "200"),
     ]
+    assert len(durations) == 3
+    assert all(d >= 0 for d in durations)
