@@ -28,7 +28,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.valid for r in results) else EXIT_INVALID
 
 
-def _cmd_demo(_args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.web:
+        from handover_miaw.ui.demo_web import main as web_main
+
+        return web_main(args.port, args.host, sys.stdout)
     from handover_miaw.demo import main as demo_main
 
     return demo_main(sys.stdout)
@@ -123,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="play one whole handover: simulator + runtime (SQLite, temporary) + demo bot, printed as it happens",
     )
+    demo.add_argument("--web", action="store_true", help="serve the web UI (editor, webchat, agent desk) until stopped")
+    demo.add_argument("--host", default="127.0.0.1", help="with --web: address to listen on")
+    demo.add_argument("--port", type=int, default=8080, help="with --web: port to listen on (default 8080)")
     demo.set_defaults(handler=_cmd_demo)
 
     serve = commands.add_parser(

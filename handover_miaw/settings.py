@@ -75,6 +75,8 @@ class Settings:
     # Readers of one handover's /events at once, per process; more get 429. A bot platform needs one
     # (two while a reconnect overlaps the old stream).
     max_event_subscribers: int = 8
+    # The web UI (/ui/) is served unless switched off.
+    no_ui: bool = False
 
     @property
     def store_url(self) -> str:
@@ -137,7 +139,7 @@ def _convert(name: str, raw: str) -> Any:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)
-    if name == "insecure_dev":
+    if name in {"insecure_dev", "no_ui"}:
         return _bool(raw)
     if name in {"api_keys", "allowed_hosts"}:
         return _csv(raw)
@@ -157,6 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="development mode: no API key required, loopback MIAW URLs allowed (logs a warning)",
+    )
+    parser.add_argument(
+        "--no-ui", dest="no_ui", action="store_true", default=None, help="do not serve the web UI under /ui/"
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")

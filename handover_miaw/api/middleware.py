@@ -18,12 +18,14 @@ from handover_miaw.api.responses import json_response
 from handover_miaw.errors import HandoverError, SchemaViolationError
 from handover_miaw.logs import secrets
 
-__all__ = ["PUBLIC_PATHS", "error_response", "errors_middleware"]
+__all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "error_response", "errors_middleware"]
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
+# The UI's static files hold no data: the page asks for an API key and sends it with each /v1 call.
+PUBLIC_PREFIXES = ("/ui/",)
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
@@ -36,7 +38,7 @@ def error_response(status: int, code: str, message: str, **extra: object) -> web
 
 def _authorized(request: web.Request) -> bool:
     settings = request.app[SETTINGS]
-    if settings.insecure_dev or request.path in PUBLIC_PATHS:
+    if settings.insecure_dev or request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return True
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")

@@ -16,7 +16,7 @@ from handover_miaw.manifest import Manifest, check_manifest, load_manifest
 from handover_miaw.problems import Problem, sort_problems
 from handover_miaw.validate.package import check_package
 
-__all__ = ["KINDS", "FileResult", "Kind", "detect_kind", "validate_path"]
+__all__ = ["KINDS", "FileResult", "Kind", "check_document", "detect_kind", "validate_path"]
 
 Kind = Literal["manifest", "connector", "node", "package"]
 KINDS: tuple[Kind, ...] = ("manifest", "connector", "node", "package")
@@ -53,12 +53,19 @@ def detect_kind(document: Any, manifest: Manifest) -> Kind | None:
     return None
 
 
-def _check_document(document: Any, kind: Kind, path: Path, manifest: Manifest) -> list[Problem]:
-    if kind == "manifest":
-        return check_manifest(document, path.parent)
+def check_document(document: Any, kind: Literal["connector", "node"], manifest: Manifest) -> list[Problem]:
+    """Every problem of a connector configuration or node settings (the API's validation endpoint too)."""
     if kind == "connector":
         return manifest.connector_validator.problems(document)
     return manifest.node_validator.problems(document)
+
+
+def _check_document(document: Any, kind: Kind, path: Path, manifest: Manifest) -> list[Problem]:
+    if kind == "manifest":
+        return check_manifest(document, path.parent)
+    if kind == "package":
+        raise ValueError("a package is checked from its file")
+    return check_document(document, kind, manifest)
 
 
 def validate_path(path: Path, kind: Kind | None = None, manifest: Manifest | None = None) -> FileResult:

@@ -1,0 +1,55 @@
+"""Routes of the web UI: the page, its static assets, and what the page needs to know about this process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from handover_miaw.api.keys import SETTINGS
+from handover_miaw.api.responses import json_response
+
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "UI_CONFIG", "UiConfig", "add_ui"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+# The page talks to its own runtime only: no script, style, image or connection to any other host.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """What the page is told about this process: where the simulator's control API is (demo only) and
+    which connector the demo webchat uses."""
+
+    simulator: str | None = None
+    connector: str | None = None
+
+
+UI_CONFIG = web.AppKey("ui_config", UiConfig)
+
+
+async def _root(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/ui/")
+
+
+async def _page(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+
+
+async def _config(request: web.Request) -> web.Response:
+    config = request.app[UI_CONFIG]
+    key_required = not request.app[SETTINGS].insecure_dev
+    return json_response({"simulator": config.simulator, "connector": config.connector, "apiKeyRequired": key_required})
+
+
+def add_ui(app: web.Application, config: UiConfig | None = None) -> None:
+    """Serve the UI under /ui/ (and redirect / to it)."""
+    app[UI_CONFIG] = config or UiConfig()
+    app.router.add_get("/", _root)
+    app.router.add_get("/ui/", _page)
+    app.router.add_get("/ui/config.json", _config)
+    app.router.add_static("/ui/static/", STATIC_DIR)

@@ -1,0 +1,235 @@
+// The demo webchat: an end user, a tiny scripted bot, and a handover to a person with the editor's settings and
+// the chat so far as the transcript. The chat lives in this tab's sessionStorage, so a reload shows it again and
+// resumes the runtime's /events from the last event shown (Last-Event-ID).
+
+import { api, authHeaders, showProblem } from "./api.js";
+import { readEvents } from "./sse.js";
+
+const STATE_KEY = "hm.chat";
+const WANTS_PERSON = /\b(person|human|agent)\b/i;
+
+function freshState() {
+  return { sessionId: `web-${crypto.randomUUID()}`, log: [], handoverId: null, lastEventId: "0", ended: false };
+}
+
+function botReply(text) {
+  if (/\b(hi|hello|hey)\b/i.test(text)) return "Hello! I am the demo bot. Ask me anything, or say 'talk to a person'.";
+  return `I am only a demo bot and cannot help with "${text}". Say 'talk to a person' to reach an agent.`;
+}
+
+export class Chat {
+  constructor(root, app) {
+    this.root = root;
+    this.app = app;
+    this.state = JSON.parse(sessionStorage.getItem(STATE_KEY) || "null") || freshState();
+    this.abort = null;
+    this.typingSince = 0;
+    this.typingTimer = null;
+  }
+
+  $(selector) { return this.root.querySelector(selector); }
+
+  async load() {
+    for (const entry of this.state.log) this.render(entry);
+    this.$("#chat-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = this.$("#chat-input");
+      if (input.value.trim()) this.send(input.value.trim());
+      input.value = "";
+    });
+    this.$("#chat-input").addEventListener("input", () => this.typing());
+    this.$("#chat-file").addEventListener("change", (event) => {
+      const file = event.target.files[0];
+      event.target.value = "";
+      if (file) this.sendFile(file);
+    });
+    this.$("#chat-handover").addEventListener("click", () => this.handover());
+    this.$("#chat-end").addEventListener("click", () => this.end());
+    this.$("#chat-new").addEventListener("click", () => this.reset());
+    this.update();
+    if (this.state.handoverId && !this.state.ended) this.listen();
+  }
+
+  save() { sessionStorage.setItem(STATE_KEY, JSON.stringify(this.state)); }
+
+  add(entry) {
+    entry.at = new Date().toISOString();
+    this.state.log.push(entry);
+    this.save();
+    this.render(entry);
+  }
+
+  render(entry) {
+    const item = document.createElement("li");
+    item.className = entry.who;
+    const who = { user: "You", bot: "Bot", agent: entry.name || "Agent", system: "" }[entry.who];
+    item.textContent = who ? `${who}: ${entry.text}` : entry.text;
+    this.$("#chat-log").append(item);
+  }
+
+  update(status) {
+    const live = Boolean(this.state.handoverId) && !this.state.ended;
+    this.$("#chat-end").disabled = !live;
+    this.$("#chat-handover").disabled = live;
+    if (status !== undefined) this.$("#chat-status").textContent = status;
+  }
+
+  async send(text) {
+    const problem = this.$("#chat-problem");
+    this.add({ who: "user", text });
+    if (!this.state.handoverId || this.state.ended) {
+      if (WANTS_PERSON.test(text)) await this.handover();
+      else this.add({ who: "bot", text: botReply(text) });
+      return;
+    }
+    clearTimeout(this.typingTimer);
+    this.typingSince = 0;
+    try {
+      const id = `msg-${crypto.randomUUID()}`;
+      await api("POST", `/v1/handovers/${this.state.handoverId}/messages`, { id, text });
+      showProblem(problem, null);
+    } catch (error) {
+      showProblem(problem, error);
+    }
+  }
+
+  async sendFile(file) {
+    const problem = this.$("#chat-problem");
+    if (!this.state.handoverId || this.state.ended) {
+      showProblem(problem, { message: "Files go to an agent: talk to a person first." });
+      return;
+    }
+    const form = new FormData();
+    form.append("id", `file-${crypto.randomUUID()}`);
+    form.append("file", file, file.name);
+    try {
+      await api("POST", `/v1/handovers/${this.state.handoverId}/files`, undefined, { form });
+      showProblem(problem, null);
+      this.add({ who: "user", text: `[file: ${file.name}]` });
+    } catch (error) {
+      showProblem(problem, error);
+    }
+  }
+
+  /** Tell the agent the user is typing (at most every 3 s), and that they stopped after 2 s of quiet. */
+  typing() {
+    if (!this.state.handoverId || this.state.ended) return;
+    const path = `/v1/handovers/${this.state.handoverId}/typing`;
+    const now = Date.now();
+    if (now - this.typingSince > 3000) {
+      this.typingSince = now;
+      api("POST", path, { typing: true }).catch((error) => showProblem(this.$("#chat-problem"), error));
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => {
+      this.typingSince = 0;
+      api("POST", path, { typing: false }).catch(() => {});
+    }, 2000);
+  }
+
+  async handover() {
+    const problem = this.$("#chat-problem");
+    try {
+      const editor = await this.app.view("editor");
+      const transcript = this.state.log
+        .filter((e) => e.who === "user" || e.who === "bot")
+        .map((e) => ({ source: e.who, text: e.text, timestamp: e.at }));
+      const body = {
+        connector: this.app.config.connector || "demo",
+        sessionId: this.state.sessionId,
+        userId: "webchat-user",
+        settings: editor.settings(),
+        transcript,
+      };
+      const handover = await api("POST", "/v1/handovers", body);
+      showProblem(problem, null);
+      this.state.handoverId = handover.id;
+      this.state.ended = false;
+      this.state.lastEventId = "0";
+      this.add({ who: "system", text: "Connecting you to an agent…" });
+      this.update("Waiting for an agent");
+      this.listen();
+    } catch (error) {
+      showProblem(problem, error);
+    }
+  }
+
+  async end() {
+    try {
+      await api("DELETE", `/v1/handovers/${this.state.handoverId}`);
+    } catch (error) {
+      showProblem(this.$("#chat-problem"), error);
+    }
+  }
+
+  reset() {
+    if (this.abort) this.abort.abort();
+    this.state = freshState();
+    this.save();
+    this.$("#chat-log").replaceChildren();
+    this.$("#chat-typing").hidden = true;
+    this.update("");
+  }
+
+  async listen() {
+    const handoverId = this.state.handoverId;
+    this.abort = new AbortController();
+    while (this.state.handoverId === handoverId && !this.state.ended) {
+      try {
+        const response = await fetch(`/v1/handovers/${handoverId}/events`, {
+          headers: { ...authHeaders(), "Last-Event-ID": this.state.lastEventId },
+          signal: this.abort.signal,
+        });
+        if (!response.ok) throw new Error(`the event stream answered ${response.status}`);
+        await readEvents(response, (event) => this.event(event));
+      } catch (error) {
+        if (error.name === "AbortError") return;
+      }
+      if (!this.state.ended) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  event({ id, event, data }) {
+    if (id) this.state.lastEventId = id;
+    const delivery = JSON.parse(data);
+    const body = delivery.data;
+    if (event === "agent.message") {
+      this.$("#chat-typing").hidden = true;
+      let text = body.text || "";
+      for (const file of body.attachments || []) text += ` [file: ${file.name}]`;
+      if ((body.choices || []).length) text += ` [choices: ${body.choices.map((c) => c.title).join(" | ")}]`;
+      this.add({ who: "agent", name: body.agent && body.agent.name, text });
+    } else if (event === "handover.ended") {
+      this.state.ended = true;
+      this.$("#chat-typing").hidden = true;
+      this.add({ who: "system", text: `The conversation has ended (${body.status}: ${body.reason}).` });
+      this.update("Ended");
+    } else this.status(body);
+    this.save();
+  }
+
+  status(body) {
+    const agent = (body.agent && body.agent.name) || "The agent";
+    switch (body.status) {
+      case "queue": {
+        const parts = [];
+        if (body.position !== undefined) parts.push(`position ${body.position}`);
+        if (body.estimatedWaitSeconds !== undefined) parts.push(`about ${body.estimatedWaitSeconds} s`);
+        const text = `Waiting for an agent${parts.length ? ` (${parts.join(", ")})` : ""}`;
+        this.add({ who: "system", text });
+        this.update(text);
+        break;
+      }
+      case "active":
+        this.add({ who: "system", text: `${agent} joined the conversation.` });
+        this.update(`Talking to ${agent}`);
+        break;
+      case "typing_started": this.$("#chat-typing").hidden = false; break;
+      case "typing_stopped": this.$("#chat-typing").hidden = true; break;
+      case "delivered": case "read": this.update(`Your last message was ${body.status}.`); break;
+      case "agent_left": this.add({ who: "system", text: `${agent} left the conversation.` }); break;
+      case "transferred": this.add({ who: "system", text: "You are being transferred to another agent." }); break;
+      default: this.add({ who: "system", text: `Status: ${body.status}${body.reason ? ` (${body.reason})` : ""}` });
+    }
+  }
+}

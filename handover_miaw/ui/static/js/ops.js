@@ -1,0 +1,143 @@
+// Operations: live handovers by state, one handover's timeline (lifecycle and deliveries with their attempts),
+// dead letters with their re-drive, and the headline metrics.
+
+import { api, showProblem } from "./api.js";
+
+function when(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "number" ? new Date(value * 1000).toISOString() : String(value);
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text ?? "";
+  row.append(td);
+  return td;
+}
+
+/** Prometheus text → {name: [{labels, value}]} for the samples we show. */
+export function parseMetrics(text) {
+  const samples = {};
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[3] || "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    (samples[match[1]] ||= []).push({ labels, value: Number(match[4]) });
+  }
+  return samples;
+}
+
+export class Operations {
+  constructor(root) {
+    this.root = root;
+    this.selected = null;
+  }
+
+  $(selector) { return this.root.querySelector(selector); }
+
+  async load() {
+    this.$("#ops-state").addEventListener("change", () => this.refresh());
+    this.$("#ops-refresh").addEventListener("click", () => this.refresh());
+    await this.refresh();
+    setInterval(() => { if (!this.root.hidden) this.refresh(); }, 2000);
+  }
+
+  async refresh() {
+    const problem = this.$("#ops-problem");
+    try {
+      await Promise.all([this.handovers(), this.dead(), this.metrics()]);
+      if (this.selected) await this.timeline(this.selected);
+      showProblem(problem, null);
+    } catch (error) {
+      showProblem(problem, error);
+    }
+  }
+
+  async handovers() {
+    const state = this.$("#ops-state").value;
+    const { handovers } = await api("GET", `/v1/handovers${state ? `?state=${encodeURIComponent(state)}` : ""}`);
+    const rows = handovers.map((h) => {
+      const row = document.createElement("tr");
+      const first = cell(row, "");
+      const open = document.createElement("button");
+      open.type = "button";
+      open.textContent = h.id;
+      open.setAttribute("aria-label", `Timeline of ${h.id}`);
+      open.addEventListener("click", () => { this.selected = h.id; this.timeline(h.id); });
+      first.append(open);
+      cell(row, h.state);
+      cell(row, h.connector);
+      cell(row, h.sessionId);
+      cell(row, h.agent ? h.agent.name : "");
+      cell(row, when(h.updatedAt));
+      return row;
+    });
+    this.$("#ops-handovers tbody").replaceChildren(...rows);
+  }
+
+  async timeline(id) {
+    const [handover, { deliveries }] = await Promise.all([
+      api("GET", `/v1/handovers/${encodeURIComponent(id)}`),
+      api("GET", "/v1/deliveries?limit=1000"), // one page, the most the API gives
+    ]);
+    const events = [[handover.createdAt, `created (${handover.connector}, session ${handover.sessionId})`]];
+    for (const d of deliveries.filter((d) => d.handoverId === id)) {
+      const error = d.lastError ? `, last error: ${d.lastError}` : "";
+      events.push([d.createdAt, `delivery #${d.seq} ${d.type}: ${d.state} after ${d.attempts} attempt(s)${error}`]);
+    }
+    if (handover.endedAt) events.push([handover.endedAt, `ended: ${handover.endStatus} (${handover.endReason})`]);
+    else events.push([handover.updatedAt, `now ${handover.state}${handover.agent ? ` with ${handover.agent.name}` : ""}`]);
+    events.sort((a, b) => String(when(a[0])).localeCompare(String(when(b[0]))));
+    this.$("#ops-timeline-title").textContent = `Timeline of ${id}`;
+    this.$("#ops-timeline").replaceChildren(...events.map(([at, text]) => {
+      const item = document.createElement("li");
+      item.textContent = `${when(at)} ${text}`;
+      return item;
+    }));
+  }
+
+  async dead() {
+    const { deliveries } = await api("GET", "/v1/deliveries?state=dead");
+    this.$("#ops-dead").replaceChildren(...deliveries.map((d) => {
+      const item = document.createElement("li");
+      item.textContent = `${d.type} of ${d.handoverId} (#${d.seq}, ${d.attempts} attempt(s)): ${d.lastError || ""} `;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Re-drive";
+      button.setAttribute("aria-label", `Re-drive ${d.id}`);
+      button.addEventListener("click", async () => {
+        try {
+          await api("POST", `/v1/deliveries/${encodeURIComponent(d.id)}/retry`, {});
+          await this.refresh();
+        } catch (error) {
+          showProblem(this.$("#ops-problem"), error);
+        }
+      });
+      item.append(button);
+      return item;
+    }));
+  }
+
+  async metrics() {
+    const response = await fetch("/metrics");
+    const samples = parseMetrics(await response.text());
+    const sum = (name, label, value) => (samples[name] || [])
+      .filter((s) => label === undefined || s.labels[label] === value)
+      .reduce((total, s) => total + s.value, 0);
+    const live = (samples.handover_miaw_handovers || []).map((s) => `${s.labels.state} ${s.value}`).join(", ");
+    const headline = [
+      ["Live handovers", live || "none"],
+      ["MIAW calls", String(sum("handover_miaw_miaw_calls_total"))],
+      ["Deliveries delivered", String(sum("handover_miaw_deliveries_total", "outcome", "delivered"))],
+      ["Deliveries dead", String(sum("handover_miaw_deliveries_total", "outcome", "dead"))],
+      ["Stream reconnects", String(sum("handover_miaw_stream_reconnects_total"))],
+    ];
+    this.$("#ops-metrics").replaceChildren(...headline.flatMap(([term, value]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      return [dt, dd];
+    }));
+  }
+}

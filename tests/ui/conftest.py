@@ -1,0 +1,59 @@
+"""Fixtures for the page tests: a runtime serving the UI on a loopback port, and the whole web demo."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from handover_miaw.api import create_app
+from handover_miaw.manifest import Manifest
+from handover_miaw.settings import Settings
+from handover_miaw.ui.demo_web import WebDemo, start_web_demo
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestServer
+    from playwright.async_api import Page
+
+    from tests.browser import ConsoleWatch
+
+StartUi = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def start_ui(tmp_path: Path, aiohttp_server: Any) -> StartUi:
+    """Start a runtime with the UI (development mode unless told otherwise); returns the page's URL."""
+
+    async def start(manifest: Manifest | None = None, **overrides: Any) -> str:
+        settings = Settings(**{"data_dir": tmp_path / "data", "insecure_dev": True, "log_level": "ERROR", **overrides})
+        server: TestServer = await aiohttp_server(create_app(settings, manifest))
+        return str(server.make_url("/ui/"))
+
+    return start
+
+
+@pytest.fixture
+async def web_demo(tmp_path: Path) -> AsyncIterator[WebDemo]:
+    """Simulator, runtime and UI as `handover-miaw demo --web` runs them, on ephemeral loopback ports."""
+    demo = await start_web_demo(tmp_path / "data")
+    try:
+        yield demo
+    finally:
+        await demo.stop()
+
+
+async def open_view(page: Page, url: str, view: str) -> None:
+    """Open one view of the page and wait until it has loaded."""
+    await page.goto(f"{url}#{view}")
+    await page.wait_for_selector(f"#view-{view}:not([hidden])", timeout=10_000)
+
+
+def expect_http_errors(console: ConsoleWatch, status: int) -> None:
+    """Chromium logs every refused request as a console error; a test that provokes one on purpose takes it
+    off the list (and only it), so any other error still fails the test."""
+    expected = [e for e in console.errors if "Failed to load resource" in e and f"status of {status}" in e]
+    assert expected, f"expected Chromium to report the HTTP {status}: {console.errors}"
+    for entry in expected:
+        console.errors.remove(entry)

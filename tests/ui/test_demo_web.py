@@ -1,0 +1,76 @@
+"""`handover-miaw demo --web`: one process, one URL; the README's screenshot is taken here."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import pytest
+from playwright.async_api import expect
+
+from handover_miaw.resources import project_root
+from tests.processes import free_port
+from tests.ui.conftest import open_view
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from handover_miaw.ui.demo_web import WebDemo
+
+SCREENSHOT = Path("docs") / "ui-editor.png"
+
+
+@pytest.mark.timeout(60)
+async def test_demo_web_prints_its_url_and_serves_the_ui_until_interrupted() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "handover_miaw",
+        "demo",
+        "--web",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            line = (await process.stdout.readline()).decode()
+        url = f"http://127.0.0.1:{port}/ui/"
+        assert url in line
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as page:
+                assert page.status == 200
+            async with http.get(f"http://127.0.0.1:{port}/ui/config.json") as config:
+                assert await config.json() == {"simulator": "/sim", "connector": "demo", "apiKeyRequired": False}
+            async with http.get(f"http://127.0.0.1:{port}/sim/_sim/conversations") as sim:
+                assert await sim.json() == {"conversations": []}
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.fixture
+def browser_context_options() -> dict[str, object]:
+    return {"viewport": {"width": 1280, "height": 900}}
+
+
+async def test_the_readme_screenshot_is_of_the_current_editor(web_demo: WebDemo, page: Page) -> None:
+    await open_view(page, web_demo.url, "editor")
+    await page.get_by_label("Send Transcript as a first message").check()
+    await page.get_by_label("Conversation Routing Attributes").fill('{"Brand__c": "acme", "language": "en_US"}')
+    await expect(page.locator("#preview-conversation")).to_contain_text("Brand__c", timeout=10_000)
+    await expect(page.locator("#preview-messages pre")).to_have_count(1, timeout=10_000)
+    target = project_root() / SCREENSHOT
+    target.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 10_000

@@ -1,0 +1,92 @@
+"""The operations view in a real browser: handovers by state, a timeline, a dead letter re-driven; API keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from playwright.async_api import expect
+
+from tests.ui.conftest import StartUi, expect_http_errors, open_view
+
+if TYPE_CHECKING:
+    from aiohttp.test_utils import TestServer
+    from playwright.async_api import Page
+
+    from handover_miaw.ui.demo_web import WebDemo
+    from tests.browser import ConsoleWatch
+
+TIMEOUT = 10_000
+KEY = "ops-test-key-0123456789abcdef0123456789"
+
+
+async def test_a_dead_letter_is_redriven_from_the_operations_view(
+    web_demo: WebDemo, page: Page, aiohttp_server: Any
+) -> None:
+    received: list[dict[str, Any]] = []
+    refusing = True
+
+    async def hook(request: web.Request) -> web.Response:
+        if refusing:
+            return web.Response(status=400)  # final: dead-lettered at once
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    server: TestServer = await aiohttp_server(receiver)
+    runtime = web_demo.url.removesuffix("/ui/")
+    async with aiohttp.ClientSession() as http:
+        demo = await (await http.get(f"{runtime}/v1/connectors/demo")).json()
+        connector = {
+            "config": demo["config"],
+            "delivery": {"format": "webhook", "url": str(server.make_url("/hook")), "secret": "s" * 24},
+        }
+        assert (await http.put(f"{runtime}/v1/connectors/hooked", json=connector)).status == 201
+        start = {"connector": "hooked", "sessionId": "ops-1", "userId": "ann"}
+        handover = await (await http.post(f"{runtime}/v1/handovers", json=start)).json()
+        # A second one, left in another state, for the filter.
+        await http.post(f"{runtime}/v1/handovers", json={"connector": "demo", "sessionId": "ops-2", "userId": "bo"})
+        await http.delete(f"{runtime}/v1/handovers/{handover['id']}")
+
+    await open_view(page, web_demo.url, "ops")
+    dead = page.get_by_role("button", name="Re-drive", exact=False)
+    await expect(dead).to_have_count(2, timeout=TIMEOUT)  # the queue status and the end
+    await expect(page.locator("#ops-metrics")).to_contain_text("Deliveries dead", timeout=TIMEOUT)
+    await page.get_by_label("State").select_option("ended")
+    rows = page.locator("#ops-handovers tbody tr")
+    await expect(rows).to_have_count(1, timeout=TIMEOUT)
+    await page.get_by_role("button", name=f"Timeline of {handover['id']}").click()
+    timeline = page.locator("#ops-timeline")
+    await expect(timeline).to_contain_text("handover.status: dead after 1 attempt(s)", timeout=TIMEOUT)
+    await expect(timeline).to_contain_text("ended: cancelled (user_ended)")
+
+    refusing = False
+    await dead.first.click()
+    await expect(dead).to_have_count(1, timeout=TIMEOUT)
+    await dead.first.click()
+    await expect(dead).to_have_count(0, timeout=TIMEOUT)
+    await expect(timeline).not_to_contain_text(": dead", timeout=TIMEOUT)
+    assert [d["type"] for d in received] == ["handover.status", "handover.ended"]
+
+
+async def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_for_the_tab_only(
+    start_ui: StartUi, page: Page, console_errors: ConsoleWatch
+) -> None:
+    url = await start_ui(insecure_dev=False, api_keys=(KEY,))
+    await page.goto(f"{url}#ops")
+    key = page.get_by_label("API key")
+    await expect(key).to_be_visible(timeout=TIMEOUT)
+    await key.fill("wrong-key-0123456789abcdef0123456789")
+    await page.get_by_role("button", name="Use this key").click()
+    # The runtime's own message, at the key field.
+    await expect(page.locator("#key-problem")).to_have_text("a valid API key is required", timeout=TIMEOUT)
+    expect_http_errors(console_errors, 401)
+    await key.fill(KEY)
+    await page.get_by_role("button", name="Use this key").click()
+    await expect(page.locator("#view-ops")).to_be_visible(timeout=TIMEOUT)
+    await expect(page.locator("#ops-metrics")).to_contain_text("Live handovers", timeout=TIMEOUT)
+    assert await page.evaluate("() => sessionStorage.getItem('hm.apiKey')") == KEY
+    assert await page.evaluate("() => localStorage.length") == 0
+    assert await page.context.cookies() == []
