@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    results = [validate_path(Path(p), args.kind) for p in args.paths]
+    results = [validate_path(Path(p), args.kind, dev=args.dev) for p in args.paths]
     render = render_json if args.format == "json" else render_text
     print(render(results))
     return EXIT_OK if all(r.valid for r in results) else EXIT_INVALID
@@ -91,11 +92,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         create_app(settings, manifest),
         host=settings.host,
         port=settings.port,
-        print=None,
+        print=_announce,
         loop=_event_loop(),
         **server_options(settings),
     )
     return EXIT_OK
+
+
+def _announce(banner: str) -> None:
+    """Log where the runtime listens, once its sockets are bound.
+
+    aiohttp's run_app hands the bound addresses (the real port, also for `--port 0`) only to this
+    callback, as banner text; the URLs are taken out of it and logged as one structured line."""
+    import structlog
+
+    urls = re.findall(r"https?://[^\s,]+", banner)
+    structlog.get_logger("handover_miaw.cli").info("runtime.listening", url=", ".join(urls))
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -115,17 +127,35 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="validate manifests, connector configurations, node settings and built packages",
-        description="Report every problem, one per line: file, JSON Pointer, reason. Exit 0 valid, 2 invalid.",
+        help="validate manifests, connector configurations, node settings, connectors files and built packages",
+        description=(
+            "Report every problem, one per line: file, JSON Pointer, reason. "
+            "Exit codes: 0 valid, 2 invalid, 1 internal failure."
+        ),
     )
-    validate.add_argument("paths", nargs="+", metavar="PATH")
-    validate.add_argument("--kind", choices=KINDS, help="what the files are (default: detected)")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files to check: JSON documents or built packages (.tar.gz)"
+    )
+    validate.add_argument("--kind", choices=KINDS, help="what the files are (default: detected from the content)")
+    validate.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per problem; json: one report (default: %(default)s)",
+    )
+    validate.add_argument(
+        "--dev",
+        action="store_true",
+        help="connectors files: allow loopback MIAW URLs, as `serve --insecure-dev` does",
+    )
     validate.set_defaults(handler=_cmd_validate)
 
+    demo_help = "play one whole handover: simulator + runtime (SQLite, temporary) + demo bot, printed as it happens"
     demo = commands.add_parser(
         "demo",
-        help="play one whole handover: simulator + runtime (SQLite, temporary) + demo bot, printed as it happens",
+        help=demo_help,
+        description=f"{demo_help[0].upper()}{demo_help[1:]}. Everything runs in this process over loopback "
+        "HTTP on free ports and is removed at the end. Exit 0 when the handover ended as expected.",
     )
     demo.add_argument("--web", action="store_true", help="serve the web UI (editor, webchat, agent desk) until stopped")
     demo.add_argument("--host", default="127.0.0.1", help="with --web: address to listen on")
@@ -145,14 +175,25 @@ def _parser() -> argparse.ArgumentParser:
         help="run the MIAW simulator standalone (REST + SSE + /_sim control API)",
         description="Run the MIAW simulator; prints its base URL and runs until interrupted.",
     )
-    simulator.add_argument("--host", default="127.0.0.1")
-    simulator.add_argument("--port", type=int, default=8089)
-    simulator.add_argument("--org-id", default="00D000000000001", help="organization id the simulator accepts")
-    simulator.add_argument("--es-developer-name", default="Bot_Handover_Custom", help="deployment API name")
+    simulator.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    simulator.add_argument(
+        "--port", type=int, default=8089, help="port to listen on, 0 for any free one (default: %(default)s)"
+    )
+    simulator.add_argument(
+        "--org-id", default="00D000000000001", help="organization id the simulator accepts (default: %(default)s)"
+    )
+    simulator.add_argument(
+        "--es-developer-name", default="Bot_Handover_Custom", help="deployment API name (default: %(default)s)"
+    )
     simulator.add_argument(
         "--scripted-agent", action="store_true", help="an agent that accepts, greets, echoes and ends by itself"
     )
-    simulator.add_argument("--accept-after", type=float, default=1.0, help="scripted agent: seconds before accepting")
+    simulator.add_argument(
+        "--accept-after",
+        type=float,
+        default=1.0,
+        help="scripted agent: seconds before accepting (default: %(default)s)",
+    )
     from handover_miaw.simulator_command import add_arguments as add_simulator_arguments
 
     add_simulator_arguments(simulator)

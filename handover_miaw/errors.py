@@ -4,6 +4,7 @@
     ├── InputError                               the caller sent something wrong
     │   ├── MalformedRequestError      400       not JSON, not an object, bad multipart
     │   ├── SchemaViolationError       422       fails the OpenAPI / manifest schema (problems listed)
+    │   ├── InvalidNameError           422       a name in the path breaks its rule (names.py)
     │   ├── PayloadTooLargeError       413       over the size limit
     │   └── UnsupportedMediaTypeError  415       a body that is not JSON, a file type MIAW rejects
     ├── NotFoundError                  404       unknown connector or handover
@@ -25,6 +26,7 @@ from handover_miaw.problems import Problem
 __all__ = [
     "HandoverError",
     "InputError",
+    "InvalidNameError",
     "MalformedRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -70,10 +72,19 @@ class SchemaViolationError(InputError):
     code = "schema_violation"
     status = 422
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, summary: str | None = None) -> None:
+        # `summary` is the first problem's reason without the value it may quote, so a 422 body quotes
+        # an offending value once (in `problems`), not twice.
         first = problems[0]
-        super().__init__(f"{first.pointer or '/'}: {first.message}", pointer=first.pointer)
+        super().__init__(f"{first.pointer or '/'}: {summary or first.message}", pointer=first.pointer)
         self.problems = list(problems)
+
+
+class InvalidNameError(InputError):
+    """A name given in the path (a connector being created) breaks the naming rule."""
+
+    code = "invalid_name"
+    status = 422
 
 
 class PayloadTooLargeError(InputError):

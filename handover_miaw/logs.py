@@ -18,11 +18,14 @@ from typing import Any
 
 import structlog
 
-__all__ = ["REDACTED", "SecretRegistry", "configure_logging", "redact_processor", "secrets"]
+__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "SecretRegistry", "configure_logging", "redact_processor", "secrets"]
 
 REDACTED = "[REDACTED]"
-# Short strings would redact ordinary words; real tokens and keys are far longer.
-_MIN_SECRET_LENGTH = 8
+# Values are registered for redaction by value only from this length on: a short one ("a", "short")
+# would rewrite the middle of ordinary words in every line ("ch[REDACTED]racters"). Real tokens and keys
+# are far longer (webhook secrets >= 16, access tokens hundreds); a short value under a secret key is
+# still redacted by its key.
+MIN_SECRET_LENGTH = 8
 SENSITIVE_KEYS = frozenset(
     name.lower()
     for name in (
@@ -63,7 +66,7 @@ class SecretRegistry:
         """Register secret values so they never appear in a log line."""
         with self._lock:
             for value in values:
-                if value and len(value) >= _MIN_SECRET_LENGTH and value not in self._values:
+                if value and len(value) >= MIN_SECRET_LENGTH and value not in self._values:
                     self._values.add(value)
                     bisect.insort(self._sorted, (-len(value), value))
             self._ordered = tuple(self._sorted)

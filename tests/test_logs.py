@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from handover_miaw.logs import REDACTED, configure_logging, secrets
+from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, configure_logging, secrets
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
 API_KEY = "hm_live_5f2b8c1d9e7a4b3c"
@@ -80,3 +80,23 @@ def test_discarded_values_are_forgotten_and_others_still_redacted(output: io.Str
     line = output.getvalue()
     assert first in line
     assert second not in line
+
+
+def test_short_values_never_rewrite_ordinary_words(output: io.StringIO) -> None:
+    # A too-short webhook secret ("a") once turned "characters" into "ch[REDACTED]r[REDACTED]cters".
+    short = ["a", "short", "ch", "x" * (MIN_SECRET_LENGTH - 1)]
+    secrets.add(*short)
+    structlog.get_logger("t").info("connector.refused", reason="/delivery/secret: is shorter than 16 characters")
+    record = json.loads(output.getvalue())
+    assert record["reason"] == "/delivery/secret: is shorter than 16 characters"
+    assert not any(value in secrets for value in short)
+
+
+def test_a_value_of_the_threshold_length_is_redacted(output: io.StringIO) -> None:
+    value = "k" * MIN_SECRET_LENGTH
+    secrets.add(value)
+    try:
+        structlog.get_logger("t").info("call", detail=f"key={value}")
+    finally:
+        secrets.discard(value)  # the registry is the process's own: leave no value behind for other tests
+    assert json.loads(output.getvalue())["detail"] == f"key={REDACTED}"

@@ -6,20 +6,19 @@ file, the JSON Pointer and the reason, so the runtime never runs half-configured
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import check_connector_hosts, connector_record
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.jsonload import parse_json
+from handover_miaw.names import connector_name_problem
 from handover_miaw.problems import Problem, pointer
 from handover_miaw.settings import Settings
 from handover_miaw.store.records import ConnectorRecord
 
-__all__ = ["ConnectorsFileError", "load_connectors_file"]
-
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+__all__ = ["ConnectorsFileError", "check_connectors_document", "load_connectors_file"]
 
 
 class ConnectorsFileError(ValueError):
@@ -47,15 +46,26 @@ def load_connectors_file(path: Path, api: ApiDocument, settings: Settings) -> li
     document, problems = parse_json(raw)
     if problems:
         raise ConnectorsFileError(path, problems)
+    records, found = check_connectors_document(document, api, settings)
+    if found:
+        raise ConnectorsFileError(path, found)
+    return records
+
+
+def check_connectors_document(
+    document: Any, api: ApiDocument, settings: Settings
+) -> tuple[list[ConnectorRecord], list[Problem]]:
+    """The connectors of a parsed connectors file and every problem found in it; `serve` and
+    `handover-miaw validate` both check a file through here, so both apply the same rules."""
     if not isinstance(document, dict) or not isinstance(document.get("connectors"), dict):
-        raise ConnectorsFileError(path, [Problem("", 'expected {"connectors": {"<name>": {"config", "delivery"}}}')])
+        return [], [Problem("", 'expected {"connectors": {"<name>": {"config", "delivery"}}}')]
     records: list[ConnectorRecord] = []
     found: list[Problem] = []
     for name, body in document["connectors"].items():
         base = pointer(["connectors", name])
-        if not _NAME.fullmatch(name):
-            found.append(Problem(base, "connector names are lowercase letters, digits, '-' and '_'"))
-            continue
+        # A bad name is one problem among the file's others: the entry's body is still checked.
+        if (reason := connector_name_problem(name)) is not None:
+            found.append(Problem(base, reason))
         try:
             api.validate("putConnector", body)
             check_connector_hosts(settings, body, base)
@@ -65,6 +75,4 @@ def load_connectors_file(path: Path, api: ApiDocument, settings: Settings) -> li
             )
             continue
         records.append(connector_record(name, body))
-    if found:
-        raise ConnectorsFileError(path, found)
-    return records
+    return records, found

@@ -10,6 +10,7 @@ import orjson
 
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.manifest import Manifest
+from handover_miaw.names import CONNECTOR_NAME_PATTERN, CONNECTOR_NAME_RULE
 from handover_miaw.resources import schema_path
 from handover_miaw.schema import CompiledSchema
 
@@ -24,6 +25,12 @@ class ApiDocument:
         components = document["components"]["schemas"]
         components["ConnectorConfig"] = _as_component(manifest.connector_schema)
         components["NodeSettings"] = _as_component(manifest.node_schema)
+        # The one rule for connector names (names.py); a pattern failure is reported with this description.
+        components["ConnectorName"] = {
+            "type": "string",
+            "pattern": CONNECTOR_NAME_PATTERN,
+            "description": CONNECTOR_NAME_RULE,
+        }
         document["info"]["version"] = manifest.version
         self.document = document
         self.body = orjson.dumps(document)
@@ -43,9 +50,13 @@ class ApiDocument:
 
     def validate(self, operation_id: str, body: Any) -> None:
         """Raise SchemaViolationError listing every problem of a request body."""
-        problems = self._validators[operation_id].problems(body)
+        validator = self._validators[operation_id]
+        problems = validator.problems(body)
         if problems:
-            raise SchemaViolationError(problems)
+            first = problems[0]
+            plain = [p for p in validator.problems(body, quote_values=False) if p.pointer == first.pointer]
+            summary = plain[0].message if len(plain) == 1 else "several problems, each listed in `problems`"
+            raise SchemaViolationError(problems, summary=summary)
 
     def is_valid(self, operation_id: str, body: Any) -> bool:
         """Fast path used by benchmarks."""

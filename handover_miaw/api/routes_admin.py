@@ -14,10 +14,18 @@ from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import connector_view, delivery_view
-from handover_miaw.errors import MalformedRequestError, NotFoundError, SchemaViolationError, StateConflictError
+from handover_miaw.errors import (
+    InvalidNameError,
+    MalformedRequestError,
+    NotFoundError,
+    SchemaViolationError,
+    StateConflictError,
+)
 from handover_miaw.handovers.ownership import live_handovers
 from handover_miaw.logs import secrets
+from handover_miaw.names import connector_name_problem
 from handover_miaw.problems import Problem
+from handover_miaw.schema import quote
 from handover_miaw.settings import Settings
 from handover_miaw.store.records import ConnectorRecord, DeliveryState
 
@@ -41,22 +49,20 @@ def connector_record(name: str, body: dict[str, Any]) -> ConnectorRecord:
     return ConnectorRecord(name=name, config=body["config"], delivery=body["delivery"], updated_at=time.time())
 
 
-def _name(request: web.Request) -> str:
+def _name(request: web.Request, *, creating: bool = False) -> str:
+    # A name outside the rule names nothing that exists (404), and cannot be created (422, with the rule).
     name = request.match_info["name"]
-    if (
-        not name[:1].isalnum()
-        or len(name) > 63
-        or not all(c.isalnum() or c in "_-" for c in name)
-        or name != name.lower()
-    ):
-        raise NotFoundError(f"connector {name!r} does not exist")
+    if (reason := connector_name_problem(name)) is not None:
+        if creating:
+            raise InvalidNameError(f"connector name {quote(name)} is not allowed: {reason}")
+        raise NotFoundError(f"connector {quote(name)} does not exist")
     return name
 
 
 @routes.put("/v1/connectors/{name}")
 async def put_connector(request: web.Request) -> web.Response:
     """Create or replace a connector."""
-    name = _name(request)
+    name = _name(request, creating=True)
     body = await json_body(request, "putConnector")
     check_connector_hosts(request.app[SETTINGS], body)
     store = request.app[STORE]

@@ -1,6 +1,7 @@
 """Check a built package the way an upload would: layout, manifest inside, every checksum, no tricks.
 
-Rejects absolute paths, `..` entries, links and devices, tampered, missing or unlisted files, caches and
+Each problem is located by the entry's path in the archive (`extension.json#/pointer` inside the
+manifest). Rejects absolute paths, `..` entries, links and devices, tampered, missing or unlisted files, caches and
 tests, and anything over the size limit.
 """
 
@@ -14,13 +15,15 @@ from pathlib import Path, PurePosixPath
 from handover_miaw.jsonload import parse_json
 from handover_miaw.manifest import check_manifest
 from handover_miaw.packaging import CHECKSUMS, MAX_PACKAGE_BYTES, REQUIRED_FILES, is_excluded
-from handover_miaw.problems import Problem, pointer
+from handover_miaw.problems import Problem
 
 __all__ = ["check_package"]
 
 
 def _entry(name: str) -> str:
-    return pointer(["entries", name])
+    # A problem of a package names the archive entry by its path, as a person reads it
+    # (`handover_miaw/README.md`), not as a JSON Pointer escapes it (`/entries/handover_miaw~1README.md`).
+    return name
 
 
 def _unsafe_name(name: str) -> str | None:
@@ -91,7 +94,8 @@ def _manifest_problems(files: dict[str, bytes]) -> list[Problem]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(files[icon])
             problems = check_manifest(document, Path(folder))
-    prefix = _entry("extension.json")
+    # Inside the manifest, the JSON Pointer follows the entry's path as a URI fragment does.
+    prefix = _entry("extension.json") + "#"
     return [Problem(prefix + p.pointer, p.message, p.line, p.column) for p in problems]
 
 

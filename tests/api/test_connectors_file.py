@@ -88,3 +88,36 @@ def test_loopback_simulator_url_needs_development_mode(tmp_path: Path) -> None:
     code, stderr, _ = _serve(path, "--api-keys", "hm_key_0123456789abcdef0123456789abcd")
     assert code == 2
     assert f"{path}: /connectors/acme/config/baseUrl: " in stderr
+
+
+def test_no_secret_reaches_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "connectors.json"
+    short_secret, long_key = "shortsecret1", "cognigy-key-" + "k" * 300
+    connectors = {
+        "acme": {
+            "config": GOOD_CONFIG,
+            "delivery": {"format": "webhook", "url": "https://h.example.com", "secret": short_secret},
+        },
+        "bot": {
+            "config": GOOD_CONFIG,
+            "delivery": {"format": "cognigy", "url": "https://c.example.com", "urlToken": "t", "apiKey": long_key},
+        },
+    }
+    path.write_bytes(orjson.dumps({"connectors": connectors}))
+    code, stderr, _ = _serve(path, "--insecure-dev")
+    assert code == 2
+    assert short_secret not in stderr
+    assert long_key[:20] not in stderr
+    assert f"{path}: /connectors/acme/delivery/secret: the value is shorter than 16 characters" in stderr.splitlines()
+    assert f"{path}: /connectors/bot/delivery/apiKey: the value is longer than 256 characters" in stderr.splitlines()
+
+
+def test_a_bad_name_does_not_hide_the_entrys_other_problems(tmp_path: Path) -> None:
+    path = tmp_path / "connectors.json"
+    entry = {"config": {**GOOD_CONFIG, "organizationId": "00Dbad"}, "delivery": {"format": "sse"}}
+    path.write_bytes(orjson.dumps({"connectors": {"Acme": entry}}))
+    code, stderr, _ = _serve(path, "--insecure-dev")
+    assert code == 2
+    lines = stderr.splitlines()
+    assert any(line.startswith(f"{path}: /connectors/Acme: connector names are 1 to 63") for line in lines), stderr
+    assert any(line.startswith(f"{path}: /connectors/Acme/config/organizationId: ") for line in lines), stderr

@@ -102,7 +102,7 @@ async def test_a_bad_value_shows_the_runtime_problem_at_its_field_and_a_fix_clea
     assert "property name" in problem
     assert "not a field name" in problem
     await page.get_by_label("Organization ID", exact=True).fill("00X123")
-    await expect(await _problem(page, "Organization ID")).to_contain_text("'00X123' is not a valid", timeout=TIMEOUT)
+    await expect(await _problem(page, "Organization ID")).to_contain_text('"00X123" is not a valid', timeout=TIMEOUT)
     await page.get_by_label("Conversation Routing Attributes").fill('{"Brand__c": "acme"}')
     await page.get_by_label("Organization ID", exact=True).fill("00D5e000000AbCd")
     await page.get_by_label("Base URL", exact=True).fill("https://acme.my.salesforce-scrt.com")

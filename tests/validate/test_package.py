@@ -107,17 +107,15 @@ def test_tampered_file_is_rejected(built: Path, tmp_path: Path) -> None:
     files = _members(built)
     files["handover_miaw/cli.py"] += b"\nimport os\n"
     problems = check_package(_repack(built, tmp_path / "t.tar.gz", files))
-    assert [(p.pointer, "checksum mismatch" in p.message) for p in problems] == [
-        ("/entries/handover_miaw~1cli.py", True)
-    ]
+    assert [(p.pointer, "checksum mismatch" in p.message) for p in problems] == [("handover_miaw/cli.py", True)]
 
 
 def test_missing_file_is_rejected(built: Path, tmp_path: Path) -> None:
     files = _members(built)
     del files["LICENSE"]
     messages = {p.pointer: p.message for p in check_package(_repack(built, tmp_path / "m.tar.gz", files))}
-    assert set(messages) == {"/entries/LICENSE"}
-    assert "missing" in messages["/entries/LICENSE"]
+    assert set(messages) == {"LICENSE"}
+    assert "missing" in messages["LICENSE"]
 
 
 def test_unlisted_file_is_rejected(built: Path, tmp_path: Path) -> None:
@@ -155,7 +153,7 @@ def test_invalid_manifest_inside_is_reported_with_its_pointer(built: Path, tmp_p
     files["extension.json"] = files["extension.json"].replace(b'"0.1.0"', b"7")
     problems = check_package(_repack(built, tmp_path / "v.tar.gz", files))
     pointers = {p.pointer for p in problems}
-    assert "/entries/extension.json/version" in pointers
+    assert "extension.json#/version" in pointers
 
 
 def test_oversized_package_is_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
