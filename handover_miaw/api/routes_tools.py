@@ -8,9 +8,9 @@ import asyncio
 from aiohttp import web
 
 from handover_miaw.api.keys import MANIFEST, SETTINGS
-from handover_miaw.api.requests import json_body
+from handover_miaw.api.requests import json_body, read_body
 from handover_miaw.api.responses import json_response
-from handover_miaw.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from handover_miaw.errors import MalformedRequestError, UnsupportedMediaTypeError
 from handover_miaw.handovers.preview import preview
 from handover_miaw.ui.package_check import check_archive
 from handover_miaw.validate import check_document
@@ -45,16 +45,8 @@ async def check_package_upload(request: web.Request) -> web.Response:
         raise UnsupportedMediaTypeError(
             f"send the archive as application/gzip, not {request.content_type!r}", pointer="/Content-Type"
         )
-    limit = request.app[SETTINGS].max_file_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLargeError(f"the archive is over {limit} bytes")
-    # StreamReader.read(n) answers with what has arrived so far, not n bytes: read until the end.
-    data = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            raise PayloadTooLargeError(f"the archive is over {limit} bytes")
+    data = await read_body(request, request.app[SETTINGS].max_file_bytes)
     if not data:
         raise MalformedRequestError("the request body is empty; a .tar.gz archive is expected")
     # Reading a tar is blocking file work: keep it off the event loop.
-    return json_response(await asyncio.to_thread(check_archive, bytes(data)))
+    return json_response(await asyncio.to_thread(check_archive, data))

@@ -8,6 +8,7 @@ so every split really reaches the handler as a separate read.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,10 @@ def _multipart(_stage: Stage, tag: str) -> bytes:
     return out + f"--{BOUNDARY}--\r\n".encode()
 
 
+# Not a valid package (the problems are the answer, 200): what matters here is that it is read whole.
+_ARCHIVE = gzip.compress(b"not a tar, " * 300, mtime=0)
+
+
 def _json(value: Callable[[str], Any]) -> Callable[[Stage, str], bytes]:
     return lambda _stage, tag: orjson.dumps(value(tag))
 
@@ -107,6 +112,21 @@ ENDPOINTS = {
         lambda s, tag: f"/v1/handovers/{s.authenticated}/identity",
         JSON,
         _json(lambda tag: {"identityToken": FRESH_IDENTITY}),
+    ),
+    "validateDocument": Endpoint(
+        "POST",
+        lambda s, tag: "/v1/validate",
+        JSON,
+        _json(lambda tag: {"kind": "node", "document": {"routingAttributes": {"Order__c": tag}, "sendTranscript": 1}}),
+    ),
+    "previewHandover": Endpoint(
+        "POST",
+        lambda s, tag: "/v1/preview",
+        JSON,
+        _json(lambda tag: {"settings": {"sendTranscript": True}, "transcript": TRANSCRIPT, "language": "en_US"}),
+    ),
+    "checkPackage": Endpoint(
+        "POST", lambda s, tag: "/v1/packages/check", {"Content-Type": "application/gzip"}, lambda s, tag: _ARCHIVE
     ),
     "sendFile": Endpoint(
         "POST",
