@@ -17,8 +17,8 @@ from typing import Any
 
 import jsonschema_rs
 
-from handover_miaw.manifest.formats import FORMATS
 from handover_miaw.problems import Problem, pointer, sort_problems
+from handover_miaw.schema_formats import FORMATS
 
 __all__ = ["QUOTE_CHARS", "CompiledSchema", "quote"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from handover_miaw.manifest.formats import is_loopback_host
+from handover_miaw.schema_formats import is_loopback_host
 
 __all__ = ["ENV_PREFIX", "MIN_API_KEY_LENGTH", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
 

@@ -37,6 +37,7 @@ from handover_miaw.api.routes_doctor import routes as doctor_routes
 from handover_miaw.api.routes_handovers import MULTIPART_OVERHEAD_BYTES
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.api.routes_tools import routes as tool_routes
+from handover_miaw.api.routes_ui import add_ui
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
@@ -188,7 +189,5 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app.add_routes(handover_routes)
     app.add_routes(tool_routes)
     if not settings.no_ui:
-        from handover_miaw.ui import add_ui
-
         add_ui(app)
     return app

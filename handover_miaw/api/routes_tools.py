@@ -12,8 +12,8 @@ from handover_miaw.api.requests import json_body, read_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.errors import MalformedRequestError, UnsupportedMediaTypeError
 from handover_miaw.handovers.preview import preview
-from handover_miaw.ui.package_check import check_archive
 from handover_miaw.validate import check_document
+from handover_miaw.validate.archive import check_archive
 
 __all__ = ["routes"]
 

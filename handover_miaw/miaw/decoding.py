@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import orjson
 
-from ._decode import as_int, as_list, as_obj, as_str, first_int
 from .events import (
     AcknowledgementEvent,
     Attachment,
@@ -40,6 +39,7 @@ from .events import (
     TypingEvent,
     UnrecognisedEvent,
 )
+from .lenient_json import as_int, as_list, as_obj, as_str, first_int
 
 __all__ = ["decode_entry", "decode_sse_event"]
 

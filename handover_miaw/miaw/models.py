@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ._decode import as_int, as_list, as_obj, as_str
 from .decoding import decode_entry
 from .errors import MiawInvalidTokenError, MiawProtocolError
 from .events import MiawEvent
 from .jwt import read_claims
+from .lenient_json import as_int, as_list, as_obj, as_str
 
 __all__ = [
     "AccessToken",

@@ -1,21 +1,25 @@
 """Persistence for handovers: the Store interface, its records, and the engines behind it.
 
-`create_store(url)` picks the engine from a URL: `sqlite:///relative/file.db`, `sqlite:////absolute/file.db`
-(SQLAlchemy's convention: the path is what follows the third slash) or a plain file path;
-`redis://host:port/db` or `rediss://...` (TLS), with an optional `?namespace=name` for the key prefix.
+`create_store(url)` builds the engine a URL or plain path names and `check_store(url)` checks it before
+starting (both in `location.py`, which says the URL forms).
+
+The engines and everything that needs them are re-exported lazily (PEP 562): the pure core imports
+`records` from here, and must not load aiosqlite, redis, sqlite3 and structlog by doing so.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from handover_miaw.store import records
 from handover_miaw.store.base import DuplicateHandoverError, Store
-from handover_miaw.store.preflight import StoreStartError, check_redis, check_sqlite
-from handover_miaw.store.records import Retention
-from handover_miaw.store.redis import RedisStore
-from handover_miaw.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from handover_miaw.store.location import check_store, create_store
+    from handover_miaw.store.preflight import StoreStartError
+    from handover_miaw.store.redis import RedisStore
+    from handover_miaw.store.sqlite import SqliteStore
 
 __all__ = [
     "DuplicateHandoverError",
@@ -28,68 +32,26 @@ __all__ = [
     "records",
 ]
 
-
-def create_store(url: str, *, retention: Retention | None = None, wal_limit_bytes: int = 64 * 1024 * 1024) -> Store:
-    """The (unopened) store a URL or plain path names; ValueError for a scheme with no engine.
-
-    The error names only the scheme: a store URL may carry a password. Both engines keep ended handovers
-    and dead letters as `retention` says; `wal_limit_bytes` bounds SQLite's WAL file.
-    """
-    retention = retention or Retention()
-    path = sqlite_path(url)
-    if path is not None:
-        # Purge a few times per retention period, at most every minute (each round is a few small batches).
-        purge_interval_s = min(60.0, max(1.0, retention.ended_s / 4))
-        return SqliteStore(
-            path, retention=retention, wal_limit_bytes=wal_limit_bytes, purge_interval_s=purge_interval_s
-        )
-    server_url, namespace = _redis_parts(url)
-    return RedisStore(
-        server_url,
-        namespace="hm" if namespace is None else namespace,
-        ended_ttl_s=retention.ended_s,
-        dead_ttl_s=retention.dead_s,
-    )
+# The module defining each lazily exported name.
+_SOURCE = {
+    "RedisStore": "redis",
+    "SqliteStore": "sqlite",
+    "StoreStartError": "preflight",
+    "check_store": "location",
+    "create_store": "location",
+}
 
 
-def check_store(url: str) -> None:
-    """Before starting: StoreStartError when the store cannot be used (see preflight), ValueError for a URL
-    with no engine."""
-    path = sqlite_path(url)
-    if path is not None:
-        check_sqlite(path)
-    else:
-        check_redis(_redis_parts(url)[0])
+def __getattr__(name: str) -> Any:
+    """A lazily exported name, imported from its module at first use and kept."""
+    source = _SOURCE.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{source}", __name__), name)
+    globals()[name] = value
+    return value
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The SQLite file a URL or plain path names; None for a redis(s):// URL; ValueError otherwise."""
-    if "://" not in url:
-        if not url:
-            raise ValueError("the store location is empty")
-        return Path(url)
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        if parts.netloc:
-            raise ValueError("a sqlite store URL has no host: use sqlite:///relative.db or sqlite:////abs.db")
-        path = unquote(parts.path).removeprefix("/")
-        if not path:
-            raise ValueError("the sqlite store URL names no file")
-        return Path(path)
-    if scheme in {"redis", "rediss"}:
-        return None
-    raise ValueError(
-        f"unsupported store scheme {scheme!r}: supported are sqlite:// and redis(s):// URLs and plain paths"
-    )
-
-
-def _redis_parts(url: str) -> tuple[str, str | None]:
-    """The server URL (for redis-py) and our `namespace` query parameter of a redis(s):// URL."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    namespaces = [value for name, value in query if name == "namespace"]
-    if len(namespaces) > 1:
-        raise ValueError("the redis store URL names more than one namespace")
-    rest = urlencode([(name, value) for name, value in query if name != "namespace"])
-    return parts._replace(query=rest).geturl(), namespaces[0] if namespaces else None
+def __dir__() -> list[str]:
+    """The module's own names and every lazily exported one."""
+    return sorted({*globals(), *__all__})

@@ -1,5 +1,2 @@
-"""The web UI: static pages (vanilla HTML, CSS and JavaScript modules) served by the runtime."""
-
-from handover_miaw.ui.routes import STATIC_DIR, UI_CONFIG, UiConfig, add_ui
-
-__all__ = ["STATIC_DIR", "UI_CONFIG", "UiConfig", "add_ui"]
+"""The web UI: static pages (vanilla HTML, CSS and JavaScript modules) in `static/`, served by the runtime's
+API (`api/routes_ui.py`), and `demo_web`, the demo that runs the runtime and the simulator with the UI."""

@@ -20,13 +20,13 @@ from typing import TextIO
 from aiohttp import web
 
 from handover_miaw.api import create_app
+from handover_miaw.api.routes_ui import UI_CONFIG, UiConfig
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import SIMULATOR_KEY, Simulator, SimulatorConfig, control, receipts
 from handover_miaw.simulator import create_app as create_simulator_app
 from handover_miaw.simulator.app import miaw_middleware
 from handover_miaw.store.records import ConnectorRecord
-from handover_miaw.ui.routes import UI_CONFIG, UiConfig
 
 __all__ = ["DEMO_CONNECTOR", "SIM_PREFIX", "WebDemo", "main", "start_web_demo"]
 

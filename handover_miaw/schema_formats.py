@@ -1,4 +1,4 @@
-"""Explicit checkers for the `format` values the manifest uses.
+"""Explicit checkers for the `format` values our JSON Schemas use, registered with every `schema.CompiledSchema`.
 
 jsonschema implementations skip `format` silently unless told otherwise (and the Python one needs optional
 extras for `uri`), so every format we rely on is implemented here, registered by name with the compiled

@@ -1,4 +1,4 @@
-"""Defensive accessors for JSON decoded from Salesforce (pure, private).
+"""Lenient readers of JSON values decoded from Salesforce (pure; shared by `decoding` and `models`).
 
 Every payload field may be missing, null or of an unexpected type; these return None / empty instead
 of raising, so decoders read as plain field lookups.

@@ -1,4 +1,8 @@
-"""Routes of the web UI: the page, its static assets, and what the page needs to know about this process."""
+"""Routes of the web UI: the page, its static assets, and what the page needs to know about this process.
+
+The files themselves live in `handover_miaw/ui/static/`, beside the web demo that builds on this API; they
+are found by path, so the API imports nothing from `ui/` and the two packages import each other one way.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from handover_miaw.api.responses import json_response
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "UI_CONFIG", "UiConfig", "add_ui"]
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 # The page talks to its own runtime only: no script, style, image or connection to any other host.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

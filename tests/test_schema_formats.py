@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handover_miaw.manifest.formats import (
+from handover_miaw.schema_formats import (
     is_developer_name,
     is_field_api_name,
     is_https_url,
