@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.common import run_child, serve_until_signalled
 from handover_miaw.api import create_app, server_options
+from handover_miaw.api.app import tune_gc
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 
@@ -27,7 +28,9 @@ async def main(args: argparse.Namespace) -> None:
         port=0,
     )
     configure_logging(settings.log_level)
-    await serve_until_signalled(create_app(settings), cleanup_timeout=30, server_options=server_options(settings))
+    app = create_app(settings)
+    tune_gc()  # as serve does
+    await serve_until_signalled(app, cleanup_timeout=30, server_options=server_options(settings))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -100,3 +101,29 @@ def test_a_value_of_the_threshold_length_is_redacted(output: io.StringIO) -> Non
     finally:
         secrets.discard(value)  # the registry is the process's own: leave no value behind for other tests
     assert json.loads(output.getvalue())["detail"] == f"key={REDACTED}"
+
+
+class _Probe(dict[str, str]):
+    """A field value that tells whether anything read it."""
+
+    reads = 0
+
+    def items(self) -> Any:
+        _Probe.reads += 1
+        return super().items()
+
+
+def test_a_line_below_the_level_is_dropped_before_any_processor_reads_it() -> None:
+    stream = io.StringIO()
+    configure_logging("WARNING", json=True, stream=stream)
+    try:
+        _Probe.reads = 0
+        structlog.get_logger("t").debug("below", detail=_Probe(a="b"))
+        structlog.get_logger("t").info("below", detail=_Probe(a="b"))
+        assert _Probe.reads == 0
+        structlog.get_logger("t").warning("at", detail=_Probe(a="b"))
+        assert _Probe.reads == 1
+        assert stream.getvalue().count("\n") == 1
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()

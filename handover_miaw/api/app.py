@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,7 +55,13 @@ from handover_miaw.store import create_store
 from handover_miaw.store.leases import create_leases
 from handover_miaw.store.records import Retention
 
-__all__ = ["SERVER_NAME", "create_app", "hide_server_version", "server_options"]
+__all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
+
+# The young generation's collection threshold: at CPython's 700 the relay benchmark's runtime spent 8% of
+# its event loop's CPU in collections (190 young ones per 2,200 messages), at 10,000 0.4%. Requests make short-lived
+# objects freed by reference counting; what the higher threshold lets pile up is at most that many
+# container objects of cyclic garbage.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 log = structlog.get_logger(__name__)
 
@@ -150,6 +157,16 @@ def hide_server_version() -> None:
     not HTTP), for the whole process: aiohttp has no setting for it, only this module-level default,
     which every response it prepares falls back to. Called by `serve`, whose process is the runtime's."""
     aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+def tune_gc() -> None:
+    """Collect less often, and never look at what was loaded at start again: for the whole process, once
+    the application is built (modules, the manifest, its schemas). Called by `serve`, whose process is the
+    runtime's: the standard thresholds made the runtime collect every few requests, each collection
+    walking the young objects again (see GC_THRESHOLDS), and every full one the 60,000 start-up objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

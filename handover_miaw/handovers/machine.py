@@ -49,6 +49,7 @@ __all__ = [
     "Transition",
     "effect_from_stored",
     "inert",
+    "inert_sse",
     "step",
     "stored_effect",
 ]
@@ -313,6 +314,28 @@ def inert(event: Input) -> bool:
         case PingEvent() | RoutingWorkResultEvent() | UnrecognisedEvent():
             return True
     return False
+
+
+# Each agent role as it can appear in JSON text without a \u escape: a string whose value is the role.
+_AGENT_ROLE_LITERALS = tuple(f'"{role}"' for role in sorted(AGENT_ROLES))
+
+
+def inert_sse(event_type: str, data: str) -> bool:
+    """True when a raw SSE event is certain to decode to an inert event, read without decoding it: the end
+    user's own echoed messages, one per relayed message, which would otherwise be parsed twice (envelope
+    and entryPayload) and built into an event only to be dropped.
+
+    Exact by construction: a CONVERSATION_MESSAGE decodes to a MessageEvent (inert unless its sender role
+    is an agent role) or to an UnrecognisedEvent (inert). A JSON string equal to an agent role, written
+    without a \\u escape, can only be that role in quotes, since letters have no other spelling in JSON; so
+    when no agent role appears quoted and no \\u escape appears at all, no string of the envelope (the
+    sender's role included) is an agent role. Anything else (an escape anywhere, an agent role anywhere,
+    even inside a text) is decoded in full as before: a false "no" costs time, never a message."""
+    return (
+        event_type == "CONVERSATION_MESSAGE"
+        and "\\u" not in data
+        and not any(literal in data for literal in _AGENT_ROLE_LITERALS)
+    )
 
 
 def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:

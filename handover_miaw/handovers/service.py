@@ -125,6 +125,7 @@ class HandoverService:
             on_event=on_event,
             on_state=on_state,
             on_token=on_token,
+            skip=machine.inert_sse,
             conversation_ids=[live.record.conversation_id],
             last_event_id=live.record.last_event_id if resume else None,
             session=self.session,

@@ -48,15 +48,13 @@ from .errors import (
     MiawForbiddenError,
     MiawNotFoundError,
     MiawRateLimitedError,
-    MiawResponseError,
-    MiawServerError,
     MiawTokenExpiredError,
 )
 from .events import MiawEvent, PingEvent, UnrecognisedEvent
 from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
-from .sse import SSEParser
-from .stream_status import SeenIds, StreamState, StreamStatus
+from .sse import ServerSentEvent, SSEParser
+from .stream_status import SeenIds, StreamState, StreamStatus, final_state
 
 __all__ = ["EventStream", "SeenIds", "StreamState", "StreamStatus", "stream_session"]
 
@@ -69,29 +67,21 @@ class _ConsumerError(Exception):
     """An owner callback (on_event, on_token) raised; the cause is the owner's exception."""
 
 
+def _announces_expiry(data: str) -> bool:
+    # Seen from MIAW as a raw text event before the stream ends.
+    return "jwt is expired" in data.lower()
+
+
 def _describe(error: BaseException | None) -> str | None:
     # MIAW errors' str() carries the redacted detail; their repr() would carry the message only.
     return None if error is None else f"{type(error).__name__}: {error}"
 
 
-def _final_state(outcome: Exception | None) -> StreamState | None:
-    """The final state a connection outcome leads to; None means reconnect."""
-    if isinstance(outcome, MiawAuthError):
-        # Expired, rejected right after a renewal, or the renewal itself was refused.
-        return StreamState.TOKEN_EXPIRED
-    if outcome is None or isinstance(outcome, MiawServerError | MiawRateLimitedError):
-        return None
-    if isinstance(outcome, MiawResponseError):
-        # 400, 403, 404, ...: asking again will not change the answer.
-        return StreamState.FAILED
-    if isinstance(outcome, MiawError):
-        return None  # transport failure, stall, unreadable answer
-    return StreamState.FAILED  # an owner callback failed, or a bug
-
-
 OnEvent = Callable[[MiawEvent], Awaitable[None]]
 OnState = Callable[[StreamStatus], Awaitable[None]]
 OnToken = Callable[[AccessToken], Awaitable[None]]
+# (SSE event type, data) -> True when the owner would take the event without acting on it.
+Skip = Callable[[str, str], bool]
 
 
 class EventStream:
@@ -109,6 +99,7 @@ class EventStream:
         on_event: OnEvent,
         on_state: OnState | None = None,
         on_token: OnToken | None = None,
+        skip: Skip | None = None,
         conversation_ids: Iterable[str] = (),
         last_event_id: str | None = None,
         seen_entry_ids: Iterable[str] = (),
@@ -126,6 +117,7 @@ class EventStream:
         self._on_event = on_event
         self._on_state = on_state
         self._on_token = on_token
+        self._skip = skip
         self._conversations = set(conversation_ids)
         seen = list(seen_entry_ids)
         # Resuming a stored stream: catch up on the first connect too, not only on reconnects.
@@ -275,7 +267,7 @@ class EventStream:
                 refused = 1 if self._consumed else refused + 1
                 final = StreamState.FAILED if refused >= self._consumer_attempts else None
             else:
-                final = _final_state(outcome)
+                final = final_state(outcome)
             if final is not None:
                 if final is StreamState.FAILED and not isinstance(outcome, MiawError | _ConsumerError):
                     _log.error("miaw.stream_bug", exc_info=outcome, extra={"stream": self.name})
@@ -345,10 +337,23 @@ class EventStream:
                     return  # the server ended the stream
                 self._had_traffic = True
                 for sse in parser.feed(chunk):
+                    if self._skipped(sse):
+                        continue
                     await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
 
+    def _skipped(self, sse: ServerSentEvent) -> bool:
+        """Settle an event the owner said it would take without acting on, undecoded: only the cursor moves.
+        Its entry id is not remembered as seen: a catch-up that meets it again decodes it and hands it to
+        the owner, which ignores it then too."""
+        if self._skip is None or not self._skip(sse.event, sse.data) or _announces_expiry(sse.data):
+            return False
+        self._consumed = True
+        if sse.id:
+            self._last_event_id = sse.id
+        return True
+
     async def _handle(self, event: MiawEvent) -> None:
-        if isinstance(event, UnrecognisedEvent) and "jwt is expired" in event.data.lower():
+        if isinstance(event, UnrecognisedEvent) and _announces_expiry(event.data):
             # Seen from MIAW as a raw text event before the stream ends; decide as for a 401.
             expired = self._token.is_expired(self._client.now())
             error = MiawTokenExpiredError if expired else MiawAuthError

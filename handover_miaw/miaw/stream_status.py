@@ -6,7 +6,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["SeenIds", "StreamState", "StreamStatus"]
+from .errors import MiawAuthError, MiawError, MiawRateLimitedError, MiawResponseError, MiawServerError
+
+__all__ = ["SeenIds", "StreamState", "StreamStatus", "final_state"]
 
 
 class StreamState(enum.Enum):
@@ -59,3 +61,18 @@ class SeenIds:
     def snapshot(self) -> tuple[str, ...]:
         """The remembered ids, oldest first (for the owner to persist)."""
         return tuple(self._ids)
+
+
+def final_state(outcome: Exception | None) -> StreamState | None:
+    """The final state a connection outcome leads to; None means reconnect."""
+    if isinstance(outcome, MiawAuthError):
+        # Expired, rejected right after a renewal, or the renewal itself was refused.
+        return StreamState.TOKEN_EXPIRED
+    if outcome is None or isinstance(outcome, MiawServerError | MiawRateLimitedError):
+        return None
+    if isinstance(outcome, MiawResponseError):
+        # 400, 403, 404, ...: asking again will not change the answer.
+        return StreamState.FAILED
+    if isinstance(outcome, MiawError):
+        return None  # transport failure, stall, unreadable answer
+    return StreamState.FAILED  # an owner callback failed, or a bug

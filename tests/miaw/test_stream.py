@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from handover_miaw.handovers.machine import inert_sse
 from handover_miaw.miaw import (
     AccessToken,
     EventStream,
@@ -106,6 +107,39 @@ async def test_delivers_every_event_type(
     assert recorder.states[:2] == [
         s for s in recorder.states[:2] if s.state in (StreamState.CONNECTING, StreamState.CONNECTED)
     ]
+
+
+async def test_events_the_owner_skips_move_the_cursor_undecoded(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    skipped: list[str] = []
+    echoed = asyncio.Event()
+
+    def skip(event_type: str, data: str) -> bool:
+        if inert_sse(event_type, data):
+            skipped.append(data)
+            echoed.set()
+            return True
+        return False
+
+    stream = make_stream(skip=skip)
+    cid = await open_conversation(client, stream)
+    await sim.accept(cid, "Maria")
+    await client.send_message(stream.token, cid, "I need a human")
+    await sim.send_text(cid, "Hi, I'm Maria", agent="Maria")
+    await recorder.wait_for(lambda: recorder.texts("Agent") == ["Hi, I'm Maria"])
+    assert recorder.texts("EndUser") == []
+    assert len(skipped) == 1
+    assert "I need a human" in skipped[0]
+    agent_cursor = stream.last_event_id
+    assert agent_cursor == recorder.events[-1].event_id
+    echoed.clear()
+    await client.send_message(stream.token, cid, "thanks")
+    async with asyncio.timeout(5):
+        await echoed.wait()
+    assert stream.last_event_id is not None
+    assert stream.last_event_id != agent_cursor
+    assert recorder.texts("EndUser") == []
 
 
 async def test_other_conversations_are_filtered(
