@@ -164,3 +164,14 @@ def test_missing_icon_is_reported(manifest_doc: dict[str, Any], write_manifest: 
 
 def test_the_real_icon_is_64_by_64(root: Path) -> None:
     assert check_icon((root / "icon.png").read_bytes(), "icon.png") == []
+
+
+def test_every_operation_with_a_body_documents_the_415_it_can_answer(root: Path) -> None:
+    document = json.loads((root / "schemas" / "openapi.json").read_text())
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation and "415" not in operation["responses"]
+    ]
+    assert missing == []

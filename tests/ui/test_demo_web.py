@@ -65,9 +65,7 @@ def browser_context_options() -> dict[str, object]:
     return {"viewport": {"width": 1280, "height": 900}}
 
 
-async def test_the_readme_screenshot_is_of_the_current_editor(
-    web_demo: WebDemo, page: Page, tmp_path: Path
-) -> None:
+async def test_the_readme_screenshot_is_of_the_current_editor(web_demo: WebDemo, page: Page, tmp_path: Path) -> None:
     """Takes the editor screenshot; with HM_UPDATE_SCREENSHOTS=1 it replaces the README's (docs/ui-editor.png).
 
     The demo's ports differ every run, so rewriting the committed PNG on every test run would leave every
