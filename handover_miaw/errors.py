@@ -10,6 +10,7 @@
     ├── NotFoundError                  404       unknown connector or handover
     ├── TooManyRequestsError           429       a per-handover limit is reached (e.g. /events readers)
     ├── StateConflictError             409       e.g. a message to an ended handover
+    │   └── IdConflictError            409       a message id already used for another text
     └── UpstreamError                            MIAW could not do it
         ├── UpstreamRefusedError       502       MIAW answered with an error
         └── UpstreamUnavailableError   503       MIAW did not answer (timeout, connection, 5xx after retries)
@@ -25,6 +26,7 @@ from handover_miaw.problems import Problem
 
 __all__ = [
     "HandoverError",
+    "IdConflictError",
     "InputError",
     "InvalidNameError",
     "MalformedRequestError",
@@ -120,6 +122,12 @@ class StateConflictError(HandoverError):
 
     code = "state_conflict"
     status = 409
+
+
+class IdConflictError(StateConflictError):
+    """A caller's message id that was already used for a different text: the id names one message."""
+
+    code = "id_conflict"
 
 
 class UpstreamError(HandoverError):

@@ -18,7 +18,15 @@ from typing import Any
 
 import structlog
 
-__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "SecretRegistry", "configure_logging", "redact_processor", "secrets"]
+__all__ = [
+    "DELIVERY_SECRETS",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "SecretRegistry",
+    "configure_logging",
+    "redact_processor",
+    "secrets",
+]
 
 REDACTED = "[REDACTED]"
 # Values are registered for redaction by value only from this length on: a short one ("a", "short")
@@ -46,6 +54,12 @@ SENSITIVE_KEYS = frozenset(
         "token",
     )
 )
+
+# The delivery target fields whose values are secret (registered as each connector is stored).
+DELIVERY_SECRETS = ("secret", "apiKey", "urlToken")
+# Loggers that print statement parameters at DEBUG: aiosqlite logs every call it runs with its arguments
+# (a connector's JSON with its keys, tokens in a handover row), which redaction by value cannot all catch.
+_QUIET_AT_DEBUG = ("aiosqlite",)
 
 
 class SecretRegistry:
@@ -171,3 +185,5 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _QUIET_AT_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

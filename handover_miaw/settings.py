@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.schema_formats import is_loopback_host
 
 __all__ = ["ENV_PREFIX", "MIN_API_KEY_LENGTH", "SALESFORCE_MESSAGING_DOMAINS", "Settings", "add_arguments"]
@@ -77,6 +78,13 @@ class Settings:
     max_event_subscribers: int = 8
     # The web UI (/ui/) is served unless switched off.
     no_ui: bool = False
+    # Delivery targets (webhook / Cognigy URLs) that may be internal: host names or CIDRs, e.g. in-cluster
+    # receivers. Everything else must be a public address (see delivery/targets.py); https always.
+    delivery_allow: tuple[str, ...] = ()
+
+    def delivery_policy(self) -> TargetPolicy:
+        """Where deliveries may go; ValueError for a malformed allow-list entry."""
+        return TargetPolicy.build(insecure_dev=self.insecure_dev, allow=self.delivery_allow)
 
     @property
     def store_url(self) -> str:
@@ -105,6 +113,10 @@ class Settings:
             found.append("HANDOVER_MIAW_RETENTION_S and HANDOVER_MIAW_DEAD_LETTER_RETENTION_S cannot be negative")
         if self.wal_limit_bytes < 1:
             found.append("HANDOVER_MIAW_WAL_LIMIT_BYTES must be at least 1")
+        try:
+            self.delivery_policy()
+        except ValueError as exc:
+            found.append(f"HANDOVER_MIAW_DELIVERY_ALLOW: {exc}")
         return found
 
     @classmethod
@@ -141,7 +153,7 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name in {"insecure_dev", "no_ui"}:
         return _bool(raw)
-    if name in {"api_keys", "allowed_hosts"}:
+    if name in {"api_keys", "allowed_hosts", "delivery_allow"}:
         return _csv(raw)
     return raw
 
@@ -164,6 +176,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-ui", dest="no_ui", action="store_true", default=None, help="do not serve the web UI under /ui/"
     )
     parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
+    parser.add_argument(
+        "--delivery-allow",
+        dest="delivery_allow",
+        type=_csv,
+        help="comma-separated hosts or CIDRs that deliveries may reach although internal (in-cluster receivers)",
+    )
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     parser.add_argument(
         "--token-warning-s",

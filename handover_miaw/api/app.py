@@ -40,13 +40,14 @@ from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.api.routes_tools import routes as tool_routes
 from handover_miaw.api.routes_ui import add_ui
 from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.delivery.guard import delivery_session as delivery_session_for
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.handovers.service import HandoverService
 from handover_miaw.handovers.start import Starter
 from handover_miaw.handovers.timers import TimerPolicy
 from handover_miaw.handovers.user import UserSide
 from handover_miaw.handovers.watchdog import Watchdog
-from handover_miaw.logs import secrets
+from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import stream_session
@@ -74,7 +75,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     records = load_connectors_file(settings.connectors, app[API_DOC], settings) if settings.connectors else []
     if "://" not in settings.store_url or settings.store_url.startswith("sqlite:"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner only: the store holds secrets (webhook secrets, Cognigy keys, live handovers' tokens).
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     retention = Retention(ended_s=settings.retention_s, dead_s=settings.dead_letter_retention_s)
     store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
@@ -83,7 +85,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     if not durability.safe:
         log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
     miaw_session = stream_session()
-    delivery_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    policy = settings.delivery_policy()
+    delivery_session = delivery_session_for(policy)
     service = HandoverService(
         store,
         app[MANIFEST],
@@ -96,7 +99,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = service
     app[STARTER] = Starter(service)
     app[USER] = UserSide(service)
-    dispatcher = Dispatcher(store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s)
+    dispatcher = Dispatcher(
+        store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s, policy=policy
+    )
     watchdog = Watchdog(
         service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
     )
@@ -118,7 +123,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         for record in records:
             await store.put_connector(record)
         for connector in await store.list_connectors():
-            secrets.add(connector.delivery.get("secret"), connector.delivery.get("apiKey"))
+            secrets.add(*(connector.delivery.get(key) for key in DELIVERY_SECRETS))
         await leases.open()
         # The first round takes every live handover whose lease is free: all of them after a restart on
         # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import check_connector_hosts, connector_record
+from handover_miaw.api.routes_admin import check_connector_hosts, check_connector_targets, connector_record
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.jsonload import parse_json
 from handover_miaw.names import connector_name_problem
@@ -69,6 +69,7 @@ def check_connectors_document(
         try:
             api.validate("putConnector", body)
             check_connector_hosts(settings, body, base)
+            check_connector_targets(settings, body, base)
         except SchemaViolationError as exc:
             found.extend(
                 Problem(p.pointer if p.pointer.startswith(base) else base + p.pointer, p.message) for p in exc.problems

@@ -14,6 +14,7 @@ from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import connector_view, delivery_view
+from handover_miaw.delivery.targets import control_character_problems
 from handover_miaw.errors import (
     InvalidNameError,
     MalformedRequestError,
@@ -22,14 +23,14 @@ from handover_miaw.errors import (
     StateConflictError,
 )
 from handover_miaw.handovers.ownership import live_handovers
-from handover_miaw.logs import secrets
+from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.names import connector_name_problem
 from handover_miaw.problems import Problem
 from handover_miaw.schema import quote
 from handover_miaw.settings import Settings
 from handover_miaw.store.records import ConnectorRecord, DeliveryState
 
-__all__ = ["check_connector_hosts", "routes"]
+__all__ = ["check_connector_hosts", "check_connector_targets", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -43,9 +44,23 @@ def check_connector_hosts(settings: Settings, body: dict[str, Any], base: str = 
         raise SchemaViolationError([Problem(f"{base}/config/baseUrl", reason)])
 
 
+def check_connector_targets(settings: Settings, body: dict[str, Any], base: str = "") -> None:
+    """Refuse a delivery URL the target policy does not allow (http, an internal address) and any control
+    character in a value that becomes a header or a request (a Cognigy apiKey with CR LF made every attempt
+    fail); the reasons name the field, never the value."""
+    problems = [Problem(f"{base}{pointer}", reason) for pointer, reason in control_character_problems(body)]
+    url = body["delivery"].get("url")
+    if isinstance(url, str) and not problems:
+        refused = settings.delivery_policy().url_problem(url)
+        if refused is not None:
+            problems.append(Problem(f"{base}/delivery/url", f"the delivery URL {refused}"))
+    if problems:
+        raise SchemaViolationError(problems)
+
+
 def connector_record(name: str, body: dict[str, Any]) -> ConnectorRecord:
     """A validated connector body as a record; its secrets are registered for redaction."""
-    secrets.add(body["delivery"].get("secret"), body["delivery"].get("apiKey"))
+    secrets.add(*(body["delivery"].get(key) for key in DELIVERY_SECRETS))
     return ConnectorRecord(name=name, config=body["config"], delivery=body["delivery"], updated_at=time.time())
 
 
@@ -65,6 +80,7 @@ async def put_connector(request: web.Request) -> web.Response:
     name = _name(request, creating=True)
     body = await json_body(request, "putConnector")
     check_connector_hosts(request.app[SETTINGS], body)
+    check_connector_targets(request.app[SETTINGS], body)
     store = request.app[STORE]
     existed = await store.get_connector(name) is not None
     record = connector_record(name, body)
@@ -154,12 +170,15 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """The store answers; `store` says what a restart of it would lose (a warning, not unreadiness)."""
+    """The store answers and takes writes (a full disk answers reads: it once said ready throughout);
+    `store` says what a restart of it would lose (a warning, not unreadiness)."""
     store = request.app[STORE]
     if not await store.ping():
         return json_response(
             {"error": {"code": "store_unavailable", "message": "the store does not answer"}}, status=503
         )
+    if not await store.probe_write():
+        return json_response({"error": {"code": "store_read_only", "message": "the store refuses writes"}}, status=503)
     return json_response({"status": "ready", "store": (await store.durability()).view()})
 
 

@@ -1,5 +1,5 @@
-"""How records look through the API. Secrets (access tokens, identity tokens, webhook secrets, API keys)
-never leave through here."""
+"""How records look through the API. Secrets (access tokens, identity tokens, webhook secrets, Cognigy API
+keys and URL tokens) never leave through here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from handover_miaw.timestamps import iso_utc, iso_utc_or_none
 
 __all__ = ["connector_view", "delivery_view", "handover_view"]
 
-_WRITE_ONLY_DELIVERY = ("secret", "apiKey")
+_WRITE_ONLY_DELIVERY = ("secret", "apiKey", "urlToken")
 
 
 def handover_view(record: HandoverRecord) -> dict[str, Any]:

@@ -1,9 +1,15 @@
 """Drain the outbox to the bot platform: in order per handover, at least once, with backoff.
 
 The store hands out only the oldest pending delivery of each handover (head of line), so a later delivery
-never overtakes an earlier one; handovers are served concurrently. A failed attempt is retried with
-capped, jittered exponential backoff (Retry-After honoured on 429); a delivery still failing past the
-horizon, or refused with a final 4xx, goes to the dead-letter state, visible and re-drivable through the API.
+never overtakes an earlier one; handovers are served concurrently. Every failed attempt, whatever failed
+(an HTTP status, no answer, or anything raised on the way), is retried with capped, jittered exponential
+backoff (Retry-After honoured on 429; see outcomes.py); a delivery still failing past the horizon, or
+refused with a final 4xx, goes to the dead-letter state, visible and re-drivable through the API.
+
+When the store cannot record an outcome, the delivery is held back in memory with the same backoff (the
+store still says it is due): nothing is ever attempted again at once, so a fault cannot make a loop spin.
+A delivery the receiver acknowledged but the store could not mark is not posted again while this process
+remembers it; only its outcome is written again.
 """
 
 from __future__ import annotations
@@ -16,19 +22,29 @@ from dataclasses import dataclass, field
 import aiohttp
 import structlog
 
+from handover_miaw.backoff import Backoff
 from handover_miaw.delivery.formats import build_request
+from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF, judge
+from handover_miaw.delivery.targets import TargetPolicy
+from handover_miaw.delivery.throttle import LogThrottle
+from handover_miaw.logs import secrets
 from handover_miaw.metrics import Metrics
-from handover_miaw.miaw.retry import FailureKind, RetryPolicy, decide
 from handover_miaw.store.base import Store
 from handover_miaw.store.leases import Leases, LocalLeases
 from handover_miaw.store.records import ConnectorRecord, Delivery
 
-__all__ = ["DELIVERY_RETRY_POLICY", "Dispatcher", "OutboxSignal"]
+__all__ = ["Dispatcher", "OutboxSignal", "describe_error"]
 
 log = structlog.get_logger(__name__)
 
-# Attempts are bounded by the horizon (time), not by a count.
-DELIVERY_RETRY_POLICY = RetryPolicy(max_attempts=1_000_000, base_delay=0.25, max_delay=30.0, max_retry_after=300.0)
+# Stored as lastError and shown by GET /v1/deliveries: long enough to name the fault, never a body dump.
+_MAX_ERROR_CHARS = 200
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as `Class: message`, secrets redacted and cut short, for a log line or lastError."""
+    text = secrets.scrub_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return " ".join(text.split())[:_MAX_ERROR_CHARS]
 
 
 class OutboxSignal:
@@ -80,32 +96,46 @@ class Dispatcher:
     horizon_s: float = 3600.0
     request_timeout_s: float = 10.0
     idle_poll_s: float = 0.5
-    policy: RetryPolicy = DELIVERY_RETRY_POLICY
+    backoff: Backoff = DELIVERY_BACKOFF
     clock: Callable[[], float] = time.time
     # With several processes on one store, a handover's outbox is drained by whoever holds its outbox lease.
     leases: Leases = field(default_factory=LocalLeases)
     owner: str = "local"
     lease_ttl_s: float = 15.0
+    throttle: LogThrottle = field(default_factory=LogThrottle)
+    # The session's resolver checks the addresses of names; a URL holding an address is checked here.
+    policy: TargetPolicy = field(default_factory=TargetPolicy)
     _connectors: dict[str, ConnectorRecord] = field(default_factory=dict)
     _held: dict[str, float] = field(default_factory=dict)
+    # Deliveries whose outcome the store refused: id -> (not before, in monotonic time; failures in a row).
+    _holds: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # Deliveries the receiver acknowledged that the store has not yet marked: id -> when acknowledged.
+    _acknowledged: dict[str, float] = field(default_factory=dict)
 
     async def run(self) -> None:
-        """Deliver forever: one batch of due heads, then wait for news or the next poll."""
+        """Deliver forever: one batch of due heads, then wait for news, the next poll or a backoff."""
+        failures = 0
         while True:
             try:
                 delivered = await self.drain_once()
-            except Exception:
+                failures = 0
+            except Exception as exc:
                 # A store that is unreachable or saturated (a Redis pool wait past its limit) must not end
                 # the loop: it once did, and nothing was delivered again by that process. What was not
-                # settled stays pending in the store and is attempted on the next pass.
-                log.exception("delivery.drain_failed")
-                delivered = 0
+                # settled stays pending in the store and is attempted on a later pass, after a backoff.
+                failures += 1
+                if (suppressed := self.throttle.admit("drain", time.monotonic())) is not None:
+                    log.error("delivery.drain_failed", error=describe_error(exc), suppressed=suppressed)
+                await asyncio.sleep(self.backoff.delay(failures))
+                continue
             if not delivered:
                 await self.signal.wait(self.idle_poll_s)
 
     async def drain_once(self) -> int:
         """Attempt every due head-of-line delivery once; return how many were attempted."""
         due = await self.store.due_deliveries(self.clock())
+        now = time.monotonic()
+        due = [d for d in due if self._holds.get(d.id, (0.0, 0))[0] <= now]
         if not due:
             return 0
         self._connectors = {}
@@ -116,12 +146,31 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._attempt(d) for d in mine), return_exceptions=True)
         for delivery, outcome in zip(mine, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                # Its outcome was not stored: it is still pending and the next pass attempts it again
-                # (at least once; the delivery id lets the receiver drop a repeat).
-                log.error("delivery.attempt_failed", delivery_id=delivery.id, exc_info=outcome)
+                self._hold_back(delivery, outcome)
             elif isinstance(outcome, BaseException):
                 raise outcome
+            else:
+                self._holds.pop(delivery.id, None)
         return len(mine)
+
+    def _hold_back(self, delivery: Delivery, exc: Exception) -> None:
+        """The store refused the attempt's outcome: the delivery stays pending there, so keep it back here
+        for a backoff (it would be due again at once, and a store refusing writes made this spin)."""
+        _, failures = self._holds.get(delivery.id, (0.0, 0))
+        delay = self.backoff.delay(failures + 1)
+        self._holds[delivery.id] = (time.monotonic() + delay, failures + 1)
+        if len(self._holds) > 4096:
+            now = time.monotonic()
+            self._holds = {k: v for k, v in self._holds.items() if v[0] > now - self.backoff.cap}
+        if (suppressed := self.throttle.admit(delivery.id, time.monotonic())) is not None:
+            log.error(
+                "delivery.outcome_not_stored",
+                delivery_id=delivery.id,
+                handover_id=delivery.handover_id,
+                error=describe_error(exc),
+                delay_s=round(delay, 3),
+                suppressed=suppressed,
+            )
 
     async def _hold_outbox(self, handover_id: str) -> bool:
         # Renew only past half the TTL: a lease call per delivery cost a Redis round trip each, which
@@ -146,14 +195,29 @@ class Dispatcher:
         return self._connectors[name]
 
     async def _attempt(self, delivery: Delivery) -> None:
+        """One attempt; raises only when the store fails (reading the connector, recording the outcome)."""
+        acknowledged = self._acknowledged.get(delivery.id)
+        if acknowledged is not None:
+            await self._delivered(delivery, acknowledged)
+            return
         connector = await self._connector(delivery.connector)
         if connector is None:
             await self._fail(delivery, None, None, "connector no longer exists", final=True)
             return
         now = self.clock()
-        request = build_request(connector.delivery, delivery.payload, int(now))
+        status: int | None = None
+        retry_after: str | None = None
+        try:
+            request = build_request(connector.delivery, delivery.payload, int(now))
+        except Exception as exc:  # a connector stored before its fields were checked as they are now
+            await self._fail(delivery, None, None, describe_error(exc))
+            return
         if request is None:  # pull format: the SSE endpoint serves it from the store
             await self.store.mark_delivered(delivery.id, now)
+            return
+        refused = self.policy.url_problem(request.url)
+        if refused is not None:  # a connector stored before the rule, or under development mode
+            await self._fail(delivery, None, None, f"delivery URL refused: it {refused}", final=True)
             return
         started = time.perf_counter()
         try:
@@ -165,53 +229,64 @@ class Dispatcher:
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
             ) as response:
                 await response.read()
-                self.metrics.delivery_attempt(f"{response.status // 100}xx", time.perf_counter() - started)
-                if 200 <= response.status < 300:
-                    delivered_at = self.clock()
-                    await self.store.mark_delivered(delivery.id, delivered_at)
-                    self.metrics.deliveries.labels("delivered").inc()
-                    self.metrics.delivery_lag(delivery.type, delivered_at - delivery.created_at)
-                    log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
-                    return
-                await self._fail(
-                    delivery, response.status, response.headers.get("Retry-After"), f"HTTP {response.status}"
-                )
+                status, retry_after = response.status, response.headers.get("Retry-After")
+                self.metrics.delivery_attempt(f"{status // 100}xx", time.perf_counter() - started)
         except TimeoutError:
             self.metrics.delivery_attempt("timeout", time.perf_counter() - started)
-            await self._fail(delivery, FailureKind.TIMEOUT, None, "timeout")
-        except aiohttp.ClientError as exc:
+            error = "timeout"
+        except Exception as exc:  # whatever raised, it is a failed attempt with backoff
+            # Not only aiohttp's errors: a header value aiohttp refuses raised ValueError on every attempt,
+            # and the delivery was posted again at once, ~1,000 times a second.
             self.metrics.delivery_attempt("connection", time.perf_counter() - started)
-            await self._fail(delivery, FailureKind.CONNECTION, None, type(exc).__name__)
+            error = describe_error(exc)
+        else:
+            if 200 <= status < 300:
+                if len(self._acknowledged) > 4096:  # forgetting only costs a repeat post (same delivery id)
+                    self._acknowledged.clear()
+                self._acknowledged[delivery.id] = self.clock()
+                await self._delivered(delivery, self._acknowledged[delivery.id])
+                return
+            error = f"HTTP {status}"
+        await self._fail(delivery, status, retry_after, error)
+
+    async def _delivered(self, delivery: Delivery, at: float) -> None:
+        await self.store.mark_delivered(delivery.id, at)
+        self._acknowledged.pop(delivery.id, None)
+        self.throttle.forget(delivery.id)
+        self.metrics.deliveries.labels("delivered").inc()
+        self.metrics.delivery_lag(delivery.type, at - delivery.created_at)
+        log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
 
     async def _fail(
         self,
         delivery: Delivery,
-        outcome: int | FailureKind | None,
+        status: int | None,
         retry_after: str | None,
         error: str,
         *,
         final: bool = False,
     ) -> None:
         now = self.clock()
-        decision = (
-            None
-            if final or outcome is None
-            else decide(outcome, delivery.attempts + 1, retry_after, now=now, policy=self.policy)
-        )
-        past_horizon = decision is not None and now + decision.delay > delivery.created_at + self.horizon_s
-        if decision is None or not decision.retry or past_horizon:
+        deadline = delivery.created_at + self.horizon_s
+        verdict = None if final else judge(status, delivery.attempts + 1, retry_after, now=now, deadline=deadline,
+                                           backoff=self.backoff)  # fmt: skip
+        if verdict is None or not verdict.retry:
             await self.store.mark_dead(delivery.id, error)
+            self.throttle.forget(delivery.id)
             self.metrics.deliveries.labels("dead").inc()
             log.warning(
                 "delivery.dead_lettered", delivery_id=delivery.id, handover_id=delivery.handover_id, error=error
             )
             return
-        await self.store.mark_retry(delivery.id, now + decision.delay, error)
+        await self.store.mark_retry(delivery.id, now + verdict.delay, error)
         self.metrics.deliveries.labels("retry").inc()
-        log.info(
-            "delivery.retry_scheduled",
-            delivery_id=delivery.id,
-            handover_id=delivery.handover_id,
-            error=error,
-            delay_s=round(decision.delay, 3),
-        )
+        if (suppressed := self.throttle.admit(delivery.id, time.monotonic())) is not None:
+            log.info(
+                "delivery.retry_scheduled",
+                delivery_id=delivery.id,
+                handover_id=delivery.handover_id,
+                error=error,
+                attempts=delivery.attempts + 1,
+                delay_s=round(verdict.delay, 3),
+                suppressed=suppressed,
+            )

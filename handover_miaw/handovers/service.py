@@ -37,7 +37,7 @@ from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
 from handover_miaw.store.base import Store
 from handover_miaw.store.records import HandoverRecord, HandoverState, NewDelivery
 
-__all__ = ["HandoverService", "lean_token", "upstream_error"]
+__all__ = ["HandoverService", "erased_tokens", "lean_token", "upstream_error"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +55,16 @@ def lean_token(token: AccessToken) -> AccessToken:
     """The token without the deployment configuration MIAW returns with it: the runtime never reads it,
     and kept with every live handover it cost 2.4 KB each (tracemalloc over 1,000 starts)."""
     return dataclasses.replace(token, config=None) if token.config is not None else token
+
+
+def erased_tokens(record: HandoverRecord) -> dict[str, Any]:
+    """The changes that erase an ended handover's access and identity tokens from the store, once nothing
+    pending needs them: they are bearer credentials, and a store read later (a backup, a leaked file) must
+    not hold usable ones."""
+    if record.access_token is None and "identityToken" not in record.settings:
+        return {}
+    settings = {key: value for key, value in record.settings.items() if key != "identityToken"}
+    return {"access_token": None, "settings": settings}
 
 
 async def _always(_handover_id: str) -> bool:
@@ -206,6 +216,8 @@ class HandoverService:
         calls = [stored for effect in transition.effects if (stored := machine.stored_effect(effect)) is not None]
         if calls:
             changes["pending_effects"] = [*(record.pending_effects or []), *calls]
+        elif transition.new_state is HandoverState.ENDED:
+            changes.update(erased_tokens(record))
         if not changes and not deliveries and entry_id is None:
             return record
         if not await self.store.record_event(record.id, entry_id, changes, deliveries):
@@ -227,11 +239,14 @@ class HandoverService:
         for effect in transition.effects:
             await self._execute(updated, live, effect)
         if calls and live is not None:  # without a live view the calls stay stored for the serving process
-            updated = await self.store.update_handover(record.id, {"pending_effects": None})
+            done: dict[str, Any] = {"pending_effects": None}
+            if updated.state is HandoverState.ENDED:
+                done.update(erased_tokens(updated))
+            updated = await self.store.update_handover(record.id, done)
             live.record = updated
         if updated.state is HandoverState.ENDED:
             await self._stop_serving(record.id)
-            secrets.discard(updated.access_token, updated.settings.get("identityToken"))
+            secrets.discard(record.access_token, record.settings.get("identityToken"))
         return updated
 
     def _new_delivery(self, record: HandoverRecord, effect: machine.Deliver, now: float) -> NewDelivery:
@@ -344,7 +359,10 @@ class HandoverService:
             effect = machine.effect_from_stored(stored)
             if effect is not None:
                 await self._execute(live.record, live, effect)
-        live.record = await self.store.update_handover(live.record.id, {"pending_effects": None})
+        done: dict[str, Any] = {"pending_effects": None}
+        if not live.record.is_live:
+            done.update(erased_tokens(live.record))
+        live.record = await self.store.update_handover(live.record.id, done)
 
     async def finish_ended(self) -> int:
         """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""

@@ -7,9 +7,14 @@ conversation id.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+
 import structlog
 
-from handover_miaw.errors import StateConflictError
+from handover_miaw.errors import IdConflictError, NotFoundError, StateConflictError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
@@ -22,6 +27,28 @@ __all__ = ["UserSide"]
 
 log = structlog.get_logger(__name__)
 
+# How long a process holds the sending of one message against other processes: past it, a holder that
+# died is taken over (MIAW still sees one message: the MIAW id is derived from the caller's id). Longer
+# than a MIAW call with its retries normally takes; a waiting request polls at _POLL_S meanwhile.
+_HOLD_S = 30.0
+_POLL_S = 0.05
+
+
+def _digest(text: str) -> str:
+    """What tells two texts apart under one message id, without storing the text twice."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A message being sent by this process: later requests for the same id await its outcome."""
+
+    digest: str
+    outcome: asyncio.Future[tuple[str, bool]]
+
+
+_ID_CONFLICT = "this message id was already used for a different text"
+
 
 class UserSide:
     """What the bot platform does on the user's behalf during a handover."""
@@ -29,20 +56,74 @@ class UserSide:
     def __init__(self, service: HandoverService) -> None:
         self.service = service
         self.store = service.store
+        self._flights: dict[tuple[str, str], _Flight] = {}
 
     async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
-        """Send a user message once per client id; returns (MIAW message id, sent now).
+        """Send a user message once per client id; returns (MIAW message id, sent by this request).
 
-        A message already sent is answered from the store even after the handover has ended (a caller's
-        retry must not turn into a failure); a new one needs a live handover.
+        Requests for an id being sent share one MIAW call: in this process they await the first one's outcome
+        and get its answer (its exception too); another process waits for the holder of the store's
+        reservation and answers as it did (202 once sent). The same id with another text is an
+        IdConflictError. A request after the message was sent answers (id, False), without calling MIAW, even
+        after the handover has ended (a caller's retry must not turn into a failure); a new one needs a live
+        handover.
         """
-        message_id, sent = await self._known(handover_id, client_id)
-        if sent:
-            return message_id, False
-        live = await self.service.live_for(handover_id)
-        await self._send_text(live, message_id, text)
-        await self.store.mark_user_message_sent(handover_id, client_id, message_id)
-        return message_id, True
+        key = (handover_id, client_id)
+        digest = _digest(text)
+        flight = self._flights.get(key)
+        if flight is not None:
+            if flight.digest != digest:
+                raise IdConflictError(_ID_CONFLICT, pointer="/text")
+            return await asyncio.shield(flight.outcome)
+        flight = _Flight(digest, asyncio.get_running_loop().create_future())
+        # Retrieved here so an outcome nobody else awaited is not reported as never retrieved.
+        flight.outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._flights[key] = flight
+        try:
+            result = await self._send_once(handover_id, client_id, text, digest)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                flight.outcome.cancel()
+            else:
+                flight.outcome.set_exception(exc)
+            raise
+        else:
+            flight.outcome.set_result(result)
+            return result
+        finally:
+            del self._flights[key]
+
+    async def _send_once(self, handover_id: str, client_id: str, text: str, digest: str) -> tuple[str, bool]:
+        miaw_id = derived_message_id(handover_id, "user", client_id)
+        deadline = time.monotonic() + _HOLD_S + 5.0
+        waited = False
+        while True:
+            try:
+                held, stored = await self.store.reserve_user_message(handover_id, client_id, miaw_id, digest, _HOLD_S)
+            except KeyError:
+                raise NotFoundError(f"handover {handover_id!r} does not exist") from None
+            if held:
+                break
+            if stored.extra.get("digest", digest) != digest:
+                raise IdConflictError(_ID_CONFLICT, pointer="/text")
+            if stored.state == "sent":
+                # Sent while this request waited: it answers as the sender did; a later resend answers 200.
+                return stored.miaw_message_id, waited
+            if time.monotonic() > deadline:
+                raise UpstreamUnavailableError("the message is still being sent; retry with the same id")
+            waited = True
+            await asyncio.sleep(_POLL_S)  # another process is sending it: poll for its outcome
+        try:
+            live = await self.service.live_for(handover_id)
+            await self._send_text(live, stored.miaw_message_id, text)
+        except BaseException:
+            try:
+                await self.store.release_user_message(handover_id, client_id)
+            except Exception:  # the reservation lapses by itself; the caller gets the MIAW error
+                log.warning("user.reservation_not_released", handover_id=handover_id)
+            raise
+        await self.store.mark_user_message_sent(handover_id, client_id, stored.miaw_message_id)
+        return stored.miaw_message_id, True
 
     async def _known(self, handover_id: str, client_id: str) -> tuple[str, bool]:
         """The MIAW id for a caller's message id, and whether MIAW already accepted it.

@@ -43,6 +43,9 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the engine answers (readiness)."""
 
+    async def probe_write(self) -> bool:
+        """True when a (harmless) write lands: a full disk or a Redis refusing writes answers reads still."""
+
     async def durability(self) -> Durability:
         """What a restart of the store would lose (logged at start, shown by /readyz); never raises."""
 
@@ -108,6 +111,21 @@ class Store(Protocol):
     async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
         """Record that MIAW accepted the message, in one write; a MIAW id already stored for the caller id is
         kept. KeyError when the handover does not exist."""
+
+    async def reserve_user_message(
+        self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str, hold_s: float
+    ) -> tuple[bool, UserMessage]:
+        """Claim the sending of a caller's message for `hold_s` seconds, atomically across processes.
+
+        (True, message) when the caller now holds it: nothing was stored, or a reservation that lapsed (its
+        holder died) for the same text `digest`; `message.miaw_message_id` is the id to send under (an id
+        stored earlier is kept). (False, stored) otherwise: sent, or reserved by someone else and not
+        lapsed, or a lapsed one for another text; `stored.extra["digest"]` is the text it was for (absent
+        for messages stored before digests were kept). KeyError when the handover does not exist."""
+
+    async def release_user_message(self, handover_id: str, client_message_id: str) -> None:
+        """Drop a reservation that was not sent (the MIAW call failed), so a retry may claim it at once;
+        a sent message is kept."""
 
     # Outbox
     async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:

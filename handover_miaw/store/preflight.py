@@ -46,7 +46,8 @@ def check_sqlite(path: Path) -> None:
     """Refuse a data directory that cannot be written or a database file that is damaged."""
     directory = path.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        # Owner only: the store holds secrets (webhook secrets, Cognigy keys, live handovers' tokens).
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory, prefix=".write-probe-"):
             pass
     except OSError as exc:

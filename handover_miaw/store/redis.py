@@ -32,8 +32,8 @@ from handover_miaw.store.records import (
     HandoverState,
     NewDelivery,
     Page,
-    UserMessage,
 )
+from handover_miaw.store.redis_messages import RELEASE_MESSAGE, RESERVE_MESSAGE, RedisMessages
 from handover_miaw.store.redis_pages import PAGE_DELIVERIES, PAGE_HANDOVERS, handover_cursor, seq_cursor
 from handover_miaw.store.redis_scripts import (
     CREATE_HANDOVER,
@@ -65,6 +65,8 @@ _SCRIPTS = (
     REDRIVE,
     SETTLE,
     UPDATE_HANDOVER,
+    RESERVE_MESSAGE,
+    RELEASE_MESSAGE,
 )
 _HANDOVER_FIELDS = frozenset(HANDOVER_FIELDS)
 # The columns the SQLite engine declares NOT NULL and stores as they are (JSON ones hold "null" fine).
@@ -80,7 +82,7 @@ _MAX_CONNECTIONS = 64
 _POOL_WAIT_S = 10.0
 
 
-class RedisStore:
+class RedisStore(RedisMessages):
     """The Store engine several processes can share: one Redis server, keys under `{namespace}:`."""
 
     def __init__(
@@ -145,6 +147,17 @@ class RedisStore:
             return bool(await self._client.ping())
         except (RedisError, OSError):
             return False
+
+    async def probe_write(self) -> bool:
+        """True when the server takes a write (a short-lived key); False when it refuses writes (out of
+        memory under `noeviction`, a failed RDB save with stop-writes-on-bgsave-error, a read-only replica)."""
+        if self._client is None:
+            return False
+        try:
+            await self._client.set(self._key("probe"), repr(self._clock()), px=60_000)
+        except (RedisError, OSError):
+            return False
+        return True
 
     async def durability(self) -> Durability:
         """What a restart of the server would lose, from CONFIG GET (or INFO persistence where CONFIG is
@@ -305,27 +318,6 @@ class RedisStore:
         if reply[0] == "duplicate":
             raise DuplicateHandoverError(_handover(reply[1]))
         return reply
-
-    # User messages
-
-    async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
-        """The message stored under this caller id, if any."""
-        stored, state = cast(
-            "list[str | None]",
-            await self._redis().hmget(
-                self._key("messages", handover_id), [f"m:{client_message_id}", f"s:{client_message_id}"]
-            ),
-        )
-        if stored is None:
-            return None
-        miaw_message_id, created_at, extra = orjson.loads(stored)
-        return UserMessage(handover_id, client_message_id, miaw_message_id, state or "sent", created_at, extra)
-
-    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
-        """Record that MIAW accepted the message, atomically; a stored MIAW id is kept. KeyError when the
-        handover does not exist."""
-        value = orjson.dumps([miaw_message_id, self._clock(), {}]).decode()
-        self._checked(await self._run(MARK_MESSAGE_SENT, handover_id, client_message_id, value), handover_id)
 
     # Outbox
 

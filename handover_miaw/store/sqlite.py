@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -134,6 +135,7 @@ class SqliteStore:
         """Connect, set the pragmas and bring the schema to SCHEMA_VERSION."""
         if self._db is not None:
             return
+        _private_files(self._path)
         # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
         # check_same_thread=False: the hot path uses the connection inline (see `_transact`).
         db = await aiosqlite.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -149,6 +151,7 @@ class SqliteStore:
             await db.close()
             raise
         self._db = db
+        _private_files(self._path)  # the -wal and -shm files exist now (SQLite gives them the file's mode)
         self._checkpointer = asyncio.get_running_loop().create_task(self._upkeep.run(), name="sqlite-upkeep")
 
     async def close(self) -> None:
@@ -186,6 +189,20 @@ class SqliteStore:
             except sqlite3.Error:
                 return False
             return list(rows) == [(1,)]
+
+    async def probe_write(self) -> bool:
+        """True when a write transaction commits. Rewriting the schema version changes nothing, but it is a
+        real write (a page appended to the WAL), so a full disk or a read-only file answers False."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            # An int we computed, not input: PRAGMA takes no bound parameters.
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+        try:
+            await self._transact(work)
+        except (sqlite3.Error, RuntimeError):
+            return False
+        return True
 
     @staticmethod
     async def _migrate(db: aiosqlite.Connection) -> None:
@@ -417,6 +434,48 @@ class SqliteStore:
                 # The foreign key: no such handover.
                 raise KeyError(handover_id) from None
 
+    async def reserve_user_message(
+        self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str, hold_s: float
+    ) -> tuple[bool, UserMessage]:
+        """Claim the sending of a caller's message (see Store.reserve_user_message); one transaction."""
+        now = self._clock()
+        key = (handover_id, client_message_id)
+
+        def work(conn: sqlite3.Connection) -> tuple[bool, UserMessage]:
+            query = f"{SELECT_USER_MESSAGES} WHERE handover_id = ? AND client_message_id = ?"
+            row = conn.execute(query, key).fetchone()
+            hold = {"digest": digest, "until": now + hold_s}
+            if row is None:
+                try:
+                    conn.execute(
+                        "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, "
+                        "created_at, extra) VALUES (?, ?, ?, 'reserved', ?, ?)",
+                        (*key, miaw_message_id, now, dump_json(hold)),
+                    )
+                except sqlite3.IntegrityError:
+                    raise KeyError(handover_id) from None  # the foreign key: no such handover
+                return True, UserMessage(*key, miaw_message_id, "reserved", now, hold)
+            stored = user_message_from_row(row)
+            lapsed = stored.state == "reserved" and float(stored.extra.get("until", 0.0)) < now
+            if lapsed and stored.extra.get("digest", digest) == digest:
+                conn.execute(
+                    "UPDATE user_messages SET extra = ? WHERE handover_id = ? AND client_message_id = ?",
+                    (dump_json(hold), *key),
+                )
+                return True, UserMessage(*key, stored.miaw_message_id, "reserved", stored.created_at, hold)
+            return False, stored
+
+        return await self._transact(work)
+
+    async def release_user_message(self, handover_id: str, client_message_id: str) -> None:
+        """Drop an unsent reservation; a sent message is kept."""
+        await self._transact(
+            lambda conn: conn.execute(
+                "DELETE FROM user_messages WHERE handover_id = ? AND client_message_id = ? AND state = 'reserved'",
+                (handover_id, client_message_id),
+            )
+        )
+
     # Outbox
 
     async def due_deliveries(self, now: float, limit: int = 100) -> list[Delivery]:
@@ -503,6 +562,21 @@ class SqliteStore:
             (handover_id, after_seq, limit),
         )
         return [delivery_from_row(row) for row in rows]
+
+
+def _private_files(path: Path | str) -> None:
+    """The database and its -wal / -shm files readable by their owner only: they hold webhook secrets,
+    Cognigy keys and live handovers' tokens. A new database is created 0600 before SQLite opens it, and
+    SQLite creates the -wal and -shm files with the database's mode; files of an older install are tightened."""
+    if str(path) == ":memory:":
+        return
+    database = Path(path)
+    if not database.exists():
+        os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def _live(conn: sqlite3.Connection, connector: str, session_id: str) -> HandoverRecord | None:

@@ -1,0 +1,95 @@
+"""The same message id sent concurrently reaches MIAW once: in one process the requests share the first
+one's call and answer; across processes (two runtimes on one Redis namespace) a reservation in the store
+lets one send while the other waits for its outcome. The same id with another text answers 409."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from aiohttp.test_utils import TestClient
+
+from handover_miaw.simulator import Simulator
+
+from .conftest import Bot, Factory, Receiver
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _sends(sim: Simulator) -> int:
+    return sum(call.endpoint == "send_message" for call in sim.calls)
+
+
+async def _post(api: TestClient[Any, Any], hid: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    response = await api.post(f"/v1/handovers/{hid}/messages", json=body)
+    return response.status, await response.json()
+
+
+async def test_a_hundred_concurrent_sends_of_one_id_make_one_miaw_call(bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    await bot.sim.accept(handover["conversationId"], agent="Maria")
+    await bot.wait_state(hid, "active")
+    bot.sim.faults.add_latency("send_message", 0.2)  # the first call is still in flight when the rest arrive
+    before = _sends(bot.sim)
+    answers = await asyncio.gather(*(_post(bot.api, hid, {"id": "dup-1", "text": "hello"}) for _ in range(100)))
+    assert _sends(bot.sim) - before == 1
+    assert {status for status, _ in answers} == {202}
+    assert len({body["miawMessageId"] for _, body in answers}) == 1
+    again = await _post(bot.api, hid, {"id": "dup-1", "text": "hello"})
+    assert again[0] == 200
+    assert _sends(bot.sim) - before == 1
+
+
+async def test_the_same_id_with_another_text_is_a_conflict(bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    bot.sim.faults.add_latency("send_message", 0.2)
+    first, clash = await asyncio.gather(
+        _post(bot.api, hid, {"id": "m-1", "text": "one text"}),
+        _post(bot.api, hid, {"id": "m-1", "text": "another text"}),
+    )
+    assert first[0] == 202
+    assert clash[0] == 409
+    assert clash[1]["error"]["code"] == "id_conflict"
+    later = await _post(bot.api, hid, {"id": "m-1", "text": "yet another"})
+    assert later[0] == 409
+    assert later[1]["error"]["code"] == "id_conflict"
+    assert (await _post(bot.api, hid, {"id": "m-1", "text": "one text"}))[0] == 200
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    namespace = f"hm-test-{uuid.uuid4().hex}"
+    yield namespace
+    with redis.Redis.from_url(REDIS) as client:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
+        if keys:
+            client.delete(*keys)
+
+
+async def test_two_runtimes_on_one_redis_make_one_miaw_call(
+    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+) -> None:
+    store = f"{REDIS}?namespace={redis_namespace}"
+    first = Bot(await start_runtime(store=store, lease_ttl_s=2.0), sim, receiver, sim_url)
+    second = await start_runtime(store=store, lease_ttl_s=2.0)
+    await first.connector()
+    handover = await first.start()
+    hid = handover["id"]
+    sim.faults.add_latency("send_message", 0.3)
+    before = _sends(sim)
+    body = {"id": "dup-1", "text": "hello"}
+    answers = await asyncio.gather(*(_post(api, hid, body) for _ in range(30) for api in (first.api, second)))
+    assert _sends(sim) - before == 1
+    assert {status for status, _ in answers} == {202}
+    assert len({answer["miawMessageId"] for _, answer in answers}) == 1
+    clash = await _post(second, hid, {"id": "dup-1", "text": "other"})
+    assert clash[0] == 409
+    assert clash[1]["error"]["code"] == "id_conflict"

@@ -1,0 +1,55 @@
+"""A caller's message is claimed by one sender at a time, on every engine: a reservation is held until
+it is sent, released or lapses; a lapsed one is taken over only for the same text."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handover_miaw.store import Store
+from tests.store.factories import Clock, handover
+
+
+async def _lapse(clock: Clock) -> None:
+    """Let a 1 ms reservation lapse: the SQLite engine reads the store's clock, Redis the server's."""
+    clock.now += 1.0
+    await asyncio.sleep(0.01)
+
+
+async def test_one_holder_at_a_time(store: Store) -> None:
+    await store.create_handover(handover())
+    held, first = await store.reserve_user_message("h1", "c1", "miaw-1", "d1", 30.0)
+    assert held
+    assert first.miaw_message_id == "miaw-1"
+    held, stored = await store.reserve_user_message("h1", "c1", "miaw-other", "d1", 30.0)
+    assert not held
+    assert stored.state == "reserved"
+    assert stored.extra["digest"] == "d1"
+    await store.release_user_message("h1", "c1")
+    held, _ = await store.reserve_user_message("h1", "c1", "miaw-1", "d1", 30.0)
+    assert held
+    await store.mark_user_message_sent("h1", "c1", "miaw-1")
+    await store.release_user_message("h1", "c1")  # a sent message is kept
+    held, sent = await store.reserve_user_message("h1", "c1", "miaw-1", "d2", 30.0)
+    assert not held
+    assert sent.state == "sent"
+    assert sent.extra["digest"] == "d1"
+    assert sent.miaw_message_id == "miaw-1"
+    with pytest.raises(KeyError):
+        await store.reserve_user_message("nope", "c1", "miaw-1", "d1", 30.0)
+
+
+async def test_a_lapsed_reservation_is_taken_over_for_the_same_text_only(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover())
+    held, _ = await store.reserve_user_message("h1", "c1", "miaw-1", "d1", 0.001)
+    assert held
+    await _lapse(clock)
+    held, stored = await store.reserve_user_message("h1", "c1", "miaw-2", "d2", 30.0)
+    assert not held
+    assert stored.extra["digest"] == "d1"
+    held, taken = await store.reserve_user_message("h1", "c1", "miaw-2", "d1", 30.0)
+    assert held
+    assert taken.miaw_message_id == "miaw-1"  # the id stored first is kept
+    held, _ = await store.reserve_user_message("h1", "c1", "miaw-1", "d1", 30.0)
+    assert not held  # held again, for 30 s
