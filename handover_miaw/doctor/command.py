@@ -62,14 +62,21 @@ def add_parser(commands: Any) -> None:
         dest="node_settings",
         type=Path,
         action="append",
-        default=[],
         metavar="FILE",
         help="Handover node settings to check against the deployment (repeatable)",
     )
     doctor.add_argument("--identity-token-file", dest="identity_token_file", type=Path, help="a sample identity token")
-    doctor.add_argument("--format", choices=("text", "json"), default="text")
-    doctor.add_argument("--check-timeout-s", dest="check_timeout_s", type=float, default=10.0, help="per check (10)")
-    doctor.add_argument("--timeout-s", dest="timeout_s", type=float, default=60.0, help="in all (60)")
+    doctor.add_argument("--format", choices=("text", "json"), default="text", help="output (default: %(default)s)")
+    doctor.add_argument(
+        "--check-timeout-s",
+        dest="check_timeout_s",
+        type=float,
+        default=10.0,
+        help="seconds per check (default: %(default)s)",
+    )
+    doctor.add_argument(
+        "--timeout-s", dest="timeout_s", type=float, default=60.0, help="seconds in all (default: %(default)s)"
+    )
     doctor.add_argument("--ca-file", dest="ca_file", type=Path, help="also trust this CA (PEM), e.g. a TLS proxy's")
     doctor.add_argument(
         "--insecure-dev",
@@ -143,7 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run the doctor from parsed arguments; return the exit code."""
     settings = Settings.from_sources(argparse.Namespace(insecure_dev=args.insecure_dev))
     manifest = load_manifest()
-    nodes, node_problems = load_node_settings(args.node_settings, manifest)
+    nodes, node_problems = load_node_settings(args.node_settings or [], manifest)
     token, token_problems = _identity_token(args.identity_token_file)
     if args.ca_file is not None and not args.ca_file.is_file():
         print(f"doctor: --ca-file {args.ca_file}: no such file", file=sys.stderr)

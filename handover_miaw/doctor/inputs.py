@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import check_connector_hosts
+from handover_miaw.api.routes_admin import check_connector_hosts, check_connector_targets
 from handover_miaw.doctor.miaw_verdicts import config_verdict
 from handover_miaw.doctor.report import Finding
 from handover_miaw.errors import SchemaViolationError
@@ -132,6 +132,9 @@ def check_configuration(doctor_input: DoctorInput, settings: Settings, manifest:
                 if found:
                     raise SchemaViolationError([Problem("/config" + p.pointer, p.message) for p in found])
             check_connector_hosts(settings, body)
+            if "delivery" in body:
+                # The delivery target policy serve applies (https, public addresses outside development mode).
+                check_connector_targets(settings, body)
         except SchemaViolationError as exc:
             problems += exc.problems
     config = doctor_input.config
