@@ -21,6 +21,7 @@ import aiohttp
 
 from handover_miaw.delivery.envelope import envelope
 from handover_miaw.delivery.formats import COGNIGY_NOTIFY_PATH, build_request
+from handover_miaw.delivery.guard import TargetRefusedError
 from handover_miaw.doctor.miaw_verdicts import (
     CODE_SNIPPET,
     EndpointAnswer,
@@ -62,6 +63,9 @@ class Context:
     nodes: tuple[tuple[str, dict[str, Any]], ...]
     identity_token: str | None
     session: aiohttp.ClientSession
+    # The ping goes through the runtime's guarded delivery session: a name that resolves to an internal
+    # address is refused before any connection, as the outbox would (delivery/guard.py).
+    deliveries: aiohttp.ClientSession
     ssl_context: ssl.SSLContext
     client: MiawClient
     timeout_s: float
@@ -284,17 +288,29 @@ async def probe_delivery(ctx: Context) -> Finding:
         url = request.url
         request_kwargs = {"data": request.body, "headers": request.headers}
     try:
-        async with ctx.session.post(
+        async with ctx.deliveries.post(
             url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=ctx.timeout_s), **request_kwargs
         ) as response:
             status = response.status
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, TargetRefusedError):
+            return Finding(
+                Status.FAIL,
+                f"the delivery target {target.get('url')} resolves to an internal address, which is refused",
+                "point delivery.url at a public https receiver, or allow it with HANDOVER_MIAW_DELIVERY_ALLOW",
+            )
+        return _unreachable(target, exc)
     except aiohttp.ClientConnectionError as exc:
-        return Finding(
-            Status.FAIL,
-            f"the delivery target {target.get('url')} is unreachable ({type(exc).__name__})",
-            "check delivery.url and that the receiver is running and reachable from the runtime",
-        )
+        return _unreachable(target, exc)
     return delivery_verdict(str(fmt), status, str(target.get("url")))
+
+
+def _unreachable(target: dict[str, Any], exc: aiohttp.ClientConnectionError) -> Finding:
+    return Finding(
+        Status.FAIL,
+        f"the delivery target {target.get('url')} is unreachable ({type(exc).__name__})",
+        "check delivery.url and that the receiver is running and reachable from the runtime",
+    )
 
 
 Probe = Callable[[Context], Awaitable[Finding]]

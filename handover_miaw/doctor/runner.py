@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from handover_miaw.api.openapi import ApiDocument
+from handover_miaw.delivery.guard import delivery_session
 from handover_miaw.doctor.inputs import DoctorInput, check_configuration
 from handover_miaw.doctor.miaw_verdicts import misplaced_url
 from handover_miaw.doctor.probes import PROBES, Context, Probe
@@ -40,6 +42,8 @@ class DoctorOptions:
     check_timeout_s: float = 10.0
     total_timeout_s: float = 60.0
     ca_file: Path | None = None
+    # How delivery target names are resolved (the system's resolver unless a test maps names itself).
+    resolver: AbstractResolver | None = None
 
 
 def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -93,7 +97,10 @@ async def run_doctor(doctor_input: DoctorInput, options: DoctorOptions, manifest
     else:
         config = manifest.connector_with_defaults(doctor_input.config)
         context = ssl_context(options.ca_file)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+            delivery_session(options.settings.delivery_policy(), options.resolver) as deliveries,
+        ):
             client = MiawClient(
                 config["baseUrl"],
                 config["organizationId"],
@@ -110,6 +117,7 @@ async def run_doctor(doctor_input: DoctorInput, options: DoctorOptions, manifest
                 nodes=doctor_input.nodes,
                 identity_token=doctor_input.identity_token,
                 session=session,
+                deliveries=deliveries,
                 ssl_context=context,
                 client=client,
                 timeout_s=options.check_timeout_s,
