@@ -159,8 +159,8 @@ def _parser() -> argparse.ArgumentParser:
         "HTTP on free ports and is removed at the end. Exit 0 when the handover ended as expected.",
     )
     demo.add_argument("--web", action="store_true", help="serve the web UI (editor, webchat, agent desk) until stopped")
-    demo.add_argument("--host", default="127.0.0.1", help="with --web: address to listen on")
-    demo.add_argument("--port", type=int, default=8080, help="with --web: port to listen on (default 8080)")
+    demo.add_argument("--host", default="127.0.0.1", help="with --web: address to listen on (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=8080, help="with --web: port to listen on (default: %(default)s)")
     demo.set_defaults(handler=_cmd_demo)
 
     serve = commands.add_parser(

@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--tls-cert", type=Path, help="serve https with this certificate chain (PEM)")
     tls.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     tls.add_argument("--tls", choices=["self-signed"], help="serve https with a throwaway certificate made now")
-    tls.add_argument("--tls-host", default="localhost", help="host name of the self-signed certificate")
+    tls.add_argument(
+        "--tls-host", default="localhost", help="host name of the self-signed certificate (default: %(default)s)"
+    )
     tls.add_argument("--tls-dir", type=Path, help="keep the self-signed certificate here (default: a temporary dir)")
     browser = parser.add_argument_group("browser clients")
     browser.add_argument(
@@ -45,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer 400 to a stream opened without Last-Event-Id (default: stream from now)",
     )
     browser.add_argument(
-        "--retention-s", type=float, default=900.0, help="forget ended conversations and call records after this"
+        "--retention-s",
+        type=float,
+        default=900.0,
+        help="forget ended conversations and call records after this many seconds (default: %(default)s)",
     )
 
 
