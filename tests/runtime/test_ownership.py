@@ -119,3 +119,21 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
     assert taken == []
     assert handover["state"] == "queued"
     assert receiver.of_type("handover.ended", handover["id"]) == []
+
+
+async def test_a_runtime_on_redis_closes_after_a_handover_ended(
+    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+) -> None:
+    # The end arrives inside the stream's own callback, which retires the stream (a task that cancels it)
+    # and releases the lease on Redis; the cancel landed in that Redis call and was lost, the stream went
+    # back to reading, and closing the runtime waited for it forever.
+    api = await start_runtime(store=f"{REDIS}?namespace={redis_namespace}", lease_ttl_s=2.0)
+    bot = Bot(api, sim, receiver, sim_url)
+    await bot.connector()
+    handover = await bot.start()
+    await sim.accept(handover["conversationId"], agent="Maria")
+    await bot.wait_state(handover["id"], "active")
+    await sim.end_session(handover["conversationId"])
+    await bot.wait_state(handover["id"], "ended")
+    async with asyncio.timeout(10):
+        await api.close()
