@@ -1,4 +1,4 @@
-"""The `handover-miaw` command: serve, validate, simulator (and demo).
+"""The `handover-miaw` command: serve, validate, doctor, simulator (and demo).
 
 Exit codes: 0 success, 2 invalid input, 1 internal failure.
 """
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from handover_miaw import __version__
+from handover_miaw.doctor.command import add_parser as add_doctor_parser
 from handover_miaw.settings import add_arguments
 from handover_miaw.validate import KINDS, render_json, render_text, validate_path
 
@@ -199,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_simulator_arguments(simulator)
     simulator.set_defaults(handler=_cmd_simulator)
+
+    add_doctor_parser(commands)
     return parser
 
 

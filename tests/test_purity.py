@@ -27,6 +27,9 @@ PURE_MODULES = [
     "handover_miaw.store.records",
     "handover_miaw.schema_formats",
     "handover_miaw.problems",
+    "handover_miaw.doctor.report",
+    "handover_miaw.doctor.miaw_verdicts",
+    "handover_miaw.doctor.node_verdicts",
 ]
 IO_LIBRARIES = ("aiohttp", "redis", "aiosqlite", "sqlite3", "structlog")
 

@@ -34,6 +34,7 @@ from handover_miaw.api.keys import (
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_admin import routes as admin_routes
+from handover_miaw.api.routes_doctor import routes as doctor_routes
 from handover_miaw.api.routes_handovers import MULTIPART_OVERHEAD_BYTES
 from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.api.routes_tools import routes as tool_routes
@@ -206,6 +207,7 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app.on_response_prepare.append(_server_header)
     app.cleanup_ctx.append(_runtime)
     app.add_routes(admin_routes)
+    app.add_routes(doctor_routes)
     app.add_routes(handover_routes)
     app.add_routes(tool_routes)
     if not settings.no_ui:

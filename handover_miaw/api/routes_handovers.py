@@ -24,6 +24,7 @@ from handover_miaw.errors import (
     TooManyRequestsError,
     UnsupportedMediaTypeError,
 )
+from handover_miaw.handovers.calls import for_handover
 from handover_miaw.handovers.start import StartRequest
 from handover_miaw.store.records import HandoverState
 
@@ -101,7 +102,22 @@ async def get_handover(request: web.Request) -> web.Response:
 @routes.delete("/v1/handovers/{id}")
 async def end_handover(request: web.Request) -> web.Response:
     """The user ends the handover."""
-    return json_response(handover_view(await request.app[USER].end(_id(request))))
+    handover_id = _id(request)
+    with for_handover(handover_id):
+        return json_response(handover_view(await request.app[USER].end(handover_id)))
+
+
+@routes.get("/v1/handovers/{id}/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    """The handover's recent MIAW calls made by this process (endpoint, outcome, duration, time)."""
+    handover_id = _id(request)
+    service = request.app[SERVICE]
+    await service.get(handover_id)  # 404 for an unknown handover
+    calls = [
+        {"endpoint": c.endpoint, "outcome": c.outcome, "durationMs": round(c.seconds * 1000, 3), "at": c.at}
+        for c in service.calls.calls(handover_id)
+    ]
+    return json_response({"calls": calls})
 
 
 @routes.post("/v1/handovers/{id}/messages")
@@ -110,7 +126,8 @@ async def send_message(request: web.Request) -> web.Response:
     started = time.perf_counter()
     handover_id = _id(request)
     body = await json_body(request, "sendMessage")
-    miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
+    with for_handover(handover_id):
+        miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
     response = json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
     if sent:
         request.app[METRICS].relay_seconds.observe(time.perf_counter() - started)
@@ -122,7 +139,8 @@ async def send_typing(request: web.Request) -> web.Response:
     """Typing on or off."""
     handover_id = _id(request)
     body = await json_body(request, "sendTyping")
-    await request.app[USER].send_typing(handover_id, body["typing"])
+    with for_handover(handover_id):
+        await request.app[USER].send_typing(handover_id, body["typing"])
     return web.Response(status=204)
 
 
@@ -131,7 +149,8 @@ async def set_presence(request: web.Request) -> web.Response:
     """The user connected or disconnected."""
     handover_id = _id(request)
     body = await json_body(request, "setPresence")
-    notified = await request.app[USER].set_presence(handover_id, body["status"] == "connected")
+    with for_handover(handover_id):
+        notified = await request.app[USER].set_presence(handover_id, body["status"] == "connected")
     return json_response({"notified": notified}, status=202)
 
 
@@ -140,7 +159,8 @@ async def refresh_identity(request: web.Request) -> web.Response:
     """A fresh identity token for an authenticated user: the handover goes on with a new access token."""
     handover_id = _id(request)
     body = await json_body(request, "refreshIdentity")
-    record = await request.app[USER].refresh_identity(handover_id, body["identityToken"])
+    with for_handover(handover_id):
+        record = await request.app[USER].refresh_identity(handover_id, body["identityToken"])
     return json_response(handover_view(record))
 
 
@@ -162,9 +182,10 @@ async def send_file(request: web.Request) -> web.Response:
             "the body is not readable multipart/form-data: a boundary parameter, and parts delimited by it, "
             "are expected"
         ) from exc
-    miaw_id, sent = await request.app[USER].send_file(
-        handover_id, upload.data, upload.filename, upload.content_type, upload.text, upload.client_id
-    )
+    with for_handover(handover_id):
+        miaw_id, sent = await request.app[USER].send_file(
+            handover_id, upload.data, upload.filename, upload.content_type, upload.text, upload.client_id
+        )
     return json_response(
         {"id": upload.client_id or miaw_id, "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200
     )

@@ -19,6 +19,7 @@ from handover_miaw.delivery.dispatcher import OutboxSignal
 from handover_miaw.delivery.envelope import delivery_id, envelope
 from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefusedError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
+from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
 from handover_miaw.handovers.ids import derived_message_id
 from handover_miaw.handovers.live import LiveHandover, Supervisor
@@ -99,7 +100,8 @@ class HandoverService:
         self.supervisor = Supervisor()
         # Handovers being started here: served before their stream is (see Starter.start).
         self.starting: set[str] = set()
-        self.connectors = Connectors(store, manifest, session, request_timeout_s, metrics.miaw_call)
+        self.calls = CallLog(then=metrics.miaw_call)  # each handover's recent MIAW calls, for its timeline
+        self.connectors = Connectors(store, manifest, session, request_timeout_s, self.calls.observe)
         # Set by the application when leases are in use (several processes on one store).
         self.claim: Callable[[str], Awaitable[bool]] = _always
         self.release: Callable[[str], Awaitable[None]] = _nothing
@@ -142,7 +144,8 @@ class HandoverService:
             heartbeat_timeout=self.heartbeat_timeout_s,
             name=handover_id,
         )
-        live.stream.start()
+        with for_handover(handover_id):  # the stream's task inherits the attribution of its MIAW calls
+            live.stream.start()
 
     # --- applying inputs --------------------------------------------------------------------------------
 
@@ -160,23 +163,24 @@ class HandoverService:
         `via` is a transient view (live_for) when this process does not serve the handover's stream, so
         effects such as closing the conversation still run.
         """
-        live = self.supervisor.get(handover_id) or via
-        if live is None:
-            record = await self.store.get_handover(handover_id)
-            if record is None or not record.is_live:
-                return record
-            return await self._apply_locked(record, None, event, entry_id, cursor)
-        async with live.lock:
-            # Read the stored record, not the in-memory one: another process may have changed it (the user
-            # ended the handover through it, or it renewed the token).
-            record = await self.store.get_handover(handover_id)
-            if record is None:
-                return None
-            live.record = record
-            if not record.is_live:
-                await self._stop_serving(handover_id)
-                return record
-            return await self._apply_locked(record, live, event, entry_id, cursor)
+        with for_handover(handover_id):  # its MIAW calls are this handover's
+            live = self.supervisor.get(handover_id) or via
+            if live is None:
+                record = await self.store.get_handover(handover_id)
+                if record is None or not record.is_live:
+                    return record
+                return await self._apply_locked(record, None, event, entry_id, cursor)
+            async with live.lock:
+                # Read the stored record, not the in-memory one: another process may have changed it (the user
+                # ended the handover through it, or it renewed the token).
+                record = await self.store.get_handover(handover_id)
+                if record is None:
+                    return None
+                live.record = record
+                if not record.is_live:
+                    await self._stop_serving(handover_id)
+                    return record
+                return await self._apply_locked(record, live, event, entry_id, cursor)
 
     async def _stop_serving(self, handover_id: str) -> None:
         if self.supervisor.get(handover_id) is not None:
@@ -248,6 +252,7 @@ class HandoverService:
             updated = await self.store.update_handover(record.id, done)
             live.record = updated
         if updated.state is HandoverState.ENDED:
+            self.calls.ended(record.id)
             await self._stop_serving(record.id)
             secrets.discard(record.access_token, record.settings.get("identityToken"))
         return updated

@@ -11,6 +11,7 @@ import structlog
 
 from handover_miaw.errors import UpstreamUnavailableError
 from handover_miaw.handovers import machine
+from handover_miaw.handovers.calls import for_handover
 from handover_miaw.handovers.ids import derived_message_id, new_handover_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
 from handover_miaw.handovers.mapping import (
@@ -97,7 +98,8 @@ class Starter:
             bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
             bound.info("handover.pending")
             try:
-                await self._open(record, connector)
+                with for_handover(handover_id):
+                    await self._open(record, connector)
             except MiawError as exc:
                 bound.warning("handover.start_failed", error=exc.code)
                 await self.service.end_now(

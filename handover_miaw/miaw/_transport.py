@@ -71,10 +71,11 @@ def translate_errors(endpoint: str, timeout: float) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A successful answer: status and decoded JSON body (None when empty)."""
+    """A successful answer: status, decoded JSON body (None when empty) and the raw `Date` header."""
 
     status: int
     body: object
+    date: str | None = None
 
 
 class Transport:
@@ -191,7 +192,7 @@ class Transport:
                 error, outcome = exc, FailureKind.CONNECTION
             else:
                 if 200 <= status < 300:
-                    return Reply(status, _parse_ok(endpoint, raw))
+                    return Reply(status, _parse_ok(endpoint, raw), resp_headers.get("Date"))
                 if attempt > 1 and status in ok_on_retry:
                     return Reply(status, None)
                 error, outcome = self.error(endpoint, status, resp_headers, raw, token), status

@@ -128,7 +128,7 @@ class MiawClient:
         """Mint a guest token (a new anonymous subject)."""
         path = f"{_API}/authorization/unauthenticated/access-token"
         reply = await self._http.request("access_token", "POST", path, json=self._token_body())
-        return parse_access_token(reply.body)
+        return parse_access_token(reply.body, reply.date)
 
     async def authenticated_access_token(self, customer_identity_token: str) -> AccessToken:
         """Mint a verified-user token. Check `.authenticated`: a failed verification may still answer 200
@@ -140,7 +140,7 @@ class MiawClient:
         }
         path = f"{_API}/authorization/authenticated/access-token"
         reply = await self._http.request("authenticated_access_token", "POST", path, json=body)
-        return parse_access_token(reply.body)
+        return parse_access_token(reply.body, reply.date)
 
     async def continuation_token(self, token: AccessToken) -> AccessToken:
         """A new token for the same subject (same expiry: it does not extend the session)."""

@@ -8,6 +8,7 @@ defensively because most response shapes come from observation, not documentatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .decoding import decode_entry
@@ -27,6 +28,7 @@ __all__ = [
     "parse_access_token",
     "parse_conversation_entries",
     "parse_embedded_service_config",
+    "parse_http_date",
     "parse_routing_status",
 ]
 
@@ -63,6 +65,10 @@ class EmbeddedServiceConfig:
     pre_chat_display_context: str | None
     pre_chat_fields: tuple[PreChatField, ...]
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    # `api` for a Custom Client deployment (read by Salesforce's web bootstrap from this object).
+    deployment_type: str | None = None
+    # Where a deployment lists its languages is undocumented: read from `languages` when present.
+    languages: tuple[str, ...] = ()
 
     @property
     def hidden_fields(self) -> tuple[PreChatField, ...]:
@@ -86,6 +92,8 @@ class AccessToken:
     authenticated: bool
     deployment_type: str | None = None
     config: EmbeddedServiceConfig | None = field(default=None, repr=False, compare=False)
+    # The server's clock when it answered (its `Date` header, epoch seconds): how far ours is off.
+    server_date: float | None = None
 
     def is_expired(self, now: float, leeway: float = 0.0) -> bool:
         """True once `now` (epoch seconds) reaches `expires_at` minus `leeway`; False if unknown."""
@@ -135,7 +143,11 @@ def _prechat_fields(config: dict[str, Any]) -> tuple[str | None, tuple[PreChatFi
     # forms[0] is the pre-chat form in the sample app; prefer one that says so when several exist.
     form = next((f for f in forms if as_str(f.get("formType")) == "PreChat"), forms[0] if forms else {})
     fields = []
-    for item in map(as_obj, as_list(form.get("formFields"))):
+    # The sample app marks hidden fields with `isHidden`; a newer web bootstrap lists them apart, in
+    # `hiddenFormFields`.
+    listed = [(item, False) for item in map(as_obj, as_list(form.get("formFields")))]
+    listed += [(item, True) for item in map(as_obj, as_list(form.get("hiddenFormFields")))]
+    for item, hidden_list in listed:
         name = as_str(item.get("name"))
         if name is None:
             continue
@@ -145,7 +157,7 @@ def _prechat_fields(config: dict[str, Any]) -> tuple[str | None, tuple[PreChatFi
                 name=name,
                 type=as_str(item.get("type")),
                 required=item.get("required") is True,
-                hidden=item.get("isHidden") is True,
+                hidden=hidden_list or item.get("isHidden") is True,
                 order=as_int(item.get("order")),
                 label=as_str(item.get("label")) or as_str(item.get("labels")),
                 choice_list_id=choice_list_id,
@@ -167,11 +179,34 @@ def parse_embedded_service_config(body: object) -> EmbeddedServiceConfig:
         pre_chat_display_context=display_context,
         pre_chat_fields=fields,
         raw=config,
+        deployment_type=as_str(config.get("deploymentType")),
+        languages=_languages(config.get("languages")),
     )
 
 
-def parse_access_token(body: object) -> AccessToken:
-    """Parse a token response (guest, verified user or continuation)."""
+def _languages(value: object) -> tuple[str, ...]:
+    # Plain strings or objects naming one (`language` or `code`); anything else is skipped.
+    found = []
+    for item in as_list(value):
+        named = as_obj(item)
+        entry = item if isinstance(item, str) else as_str(named.get("language")) or as_str(named.get("code"))
+        if entry:
+            found.append(entry)
+    return tuple(found)
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """An HTTP `Date` header as epoch seconds; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_access_token(body: object, date: str | None = None) -> AccessToken:
+    """Parse a token response (guest, verified user or continuation); `date` is its `Date` header."""
     data = as_obj(body)
     token = as_str(data.get("accessToken"))
     if token is None:
@@ -195,6 +230,7 @@ def parse_access_token(body: object) -> AccessToken:
         # The docs do not say where `deploymentType` sits; look at the top and in the context.
         deployment_type=as_str(data.get("deploymentType")) or as_str(context.get("deploymentType")),
         config=parse_embedded_service_config(config_body) if isinstance(config_body, dict) else None,
+        server_date=parse_http_date(date),
     )
 
 

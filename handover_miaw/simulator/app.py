@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from . import control, messages, receipts, rest, sse
+from . import control, control_deployment, messages, receipts, rest, sse
 from .config import SimulatorConfig
 from .cors import cors_middleware, setup_cors
 from .faults import ENDPOINTS
@@ -93,6 +93,8 @@ def create_app(sim: Simulator) -> web.Application:
     app.add_routes(sse.routes())
     app.add_routes(control.routes())
     app.add_routes(receipts.routes())
+    app.add_routes(control_deployment.routes())
+    app.on_response_prepare.append(control_deployment.skew_date)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_script_context)
     app.cleanup_ctx.append(retention_context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MIME_TYPES", "ScriptedAgent", "SimulatorConfig"]
+__all__ = ["DEFAULT_MIME_TYPES", "DEFAULT_PRE_CHAT", "FormField", "ScriptedAgent", "SimulatorConfig"]
 
 DEFAULT_MIME_TYPES: frozenset[str] = frozenset(
     {
@@ -18,6 +18,23 @@ DEFAULT_MIME_TYPES: frozenset[str] = frozenset(
         "application/msword",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     }
+)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One pre-chat form field of the deployment (miaw-api.md §5.1): ``name`` is its routing attribute key."""
+
+    name: str
+    type: str = "Text"
+    required: bool = False
+    hidden: bool = False
+
+
+DEFAULT_PRE_CHAT: tuple[FormField, ...] = (
+    FormField("_firstName"),
+    FormField("_email", "Email"),
+    FormField("Bot_Summary", hidden=True),
 )
 
 
@@ -61,3 +78,9 @@ class SimulatorConfig:
     require_last_event_id: bool = False
     # Ended conversations and call records older than this are forgotten, so a long run stays bounded.
     retention_s: float = 900.0
+    # The deployment as Setup describes it; `POST /_sim/deployment` changes it so a test can break what
+    # `handover-miaw doctor` checks (a Messaging for Web deployment, one not published yet, other fields).
+    deployment_type: str = "api"
+    published: bool = True
+    pre_chat_fields: tuple[FormField, ...] = DEFAULT_PRE_CHAT
+    languages: tuple[str, ...] = ("en_US",)

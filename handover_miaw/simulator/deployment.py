@@ -10,10 +10,17 @@ __all__ = ["business_hours", "embedded_service_config", "transcript_pdf"]
 
 
 def embedded_service_config(config: SimulatorConfig) -> dict[str, Any]:
-    """The ``embeddedServiceConfig`` object (token response ``context.configuration`` and §5.1)."""
+    """The ``embeddedServiceConfig`` object (token response ``context.configuration`` and §5.1).
+
+    Pre-chat fields follow the sample app: one ``formFields`` list with ``isHidden`` per field (a newer web
+    bootstrap reads hidden ones from ``forms[0].hiddenFormFields`` instead; the client accepts both).
+    ``deploymentType`` sits in this object as that bootstrap reads it (``api`` for a Custom Client).
+    No public source shows where a deployment's languages appear: ``languages`` (each with ``isDefault``)
+    is this simulator's guess, and the doctor checks languages only where the answer has them.
+    """
     return {
         "name": config.es_developer_name,
-        "deploymentType": "api",
+        "deploymentType": config.deployment_type,
         "embeddedServiceMessagingChannel": {
             "authMode": "Unauth",
             "channelAddressIdentifier": config.channel_address_identifier,
@@ -25,11 +32,19 @@ def embedded_service_config(config: SimulatorConfig) -> dict[str, Any]:
                 "displayContext": "Conversation",
                 "formType": "PreChat",
                 "formFields": [
-                    {"name": "_firstName", "order": 1, "required": False, "isHidden": False, "type": "Text"},
-                    {"name": "_email", "order": 2, "required": False, "isHidden": False, "type": "Email"},
-                    {"name": "Bot_Summary", "order": 3, "required": False, "isHidden": True, "type": "Text"},
+                    {
+                        "name": field.name,
+                        "order": order,
+                        "required": field.required,
+                        "isHidden": field.hidden,
+                        "type": field.type,
+                    }
+                    for order, field in enumerate(config.pre_chat_fields, start=1)
                 ],
             }
+        ],
+        "languages": [
+            {"language": language, "isDefault": index == 0} for index, language in enumerate(config.languages)
         ],
         "choiceListConfig": {"choiceList": []},
         "customLabels": [],

@@ -51,6 +51,8 @@ class FaultPlan:
     drop_every_n_events: int | None = None
     duplicate_remaining: int = 0
     heartbeat_stopped: bool = False
+    # Seconds added to the `Date` header of MIAW answers: a server clock that is off.
+    date_skew_s: float = 0.0
 
     @staticmethod
     def check_endpoint(endpoint: str) -> None:

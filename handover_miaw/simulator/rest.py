@@ -62,13 +62,17 @@ def check_deployment(sim: Simulator, name: str | None) -> None:
         raise bad_request("esDeveloperName is required.", "MISSING_FIELD")
     if name != sim.config.es_developer_name:
         raise bad_request(f"No Embedded Service deployment named {name!r}.", "INVALID_DEPLOYMENT")
+    if not sim.config.published:
+        # What MIAW answers before a new deployment is published is not documented; a 400 like an unknown
+        # deployment's, whose message says why, is the guess (the doctor names both causes otherwise).
+        raise bad_request(f"Embedded Service deployment {name!r} is not published yet.", "DEPLOYMENT_NOT_PUBLISHED")
 
 
 def _token_response(sim: Simulator, token: str, subject: str) -> dict[str, Any]:
     return {
         "accessToken": token,
         "lastEventId": str(sim.hub.last_event_id),
-        "deploymentType": "api",
+        "deploymentType": sim.config.deployment_type,
         "context": {
             "endUser": {"subject": subject},
             "configuration": {"embeddedServiceConfig": embedded_service_config(sim.config)},

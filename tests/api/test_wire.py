@@ -26,6 +26,8 @@ BOUNDARY = "wire-boundary-7d9f"
 MODES = ("whole", "bytes", "halves", "chunked")
 # Values that differ between two otherwise equal requests (new ids, clocks).
 VOLATILE = {"id", "conversationId", "miawMessageId", "createdAt", "updatedAt", "endedAt"}
+# The doctor's report: timings, and findings that quote measured values (clock skew, latencies).
+VOLATILE |= {"elapsedMs", "found", "details"}
 JSON = {"Content-Type": "application/json"}
 
 
@@ -127,6 +129,12 @@ ENDPOINTS = {
     ),
     "checkPackage": Endpoint(
         "POST", lambda s, tag: "/v1/packages/check", {"Content-Type": "application/gzip"}, lambda s, tag: _ARCHIVE
+    ),
+    "checkConnector": Endpoint(
+        "POST",
+        lambda s, tag: "/v1/connectors/acme/check",
+        JSON,
+        _json(lambda tag: {"nodeSettings": [{"routingAttributes": {"language": "en_US"}}]}),
     ),
     "sendFile": Endpoint(
         "POST",

@@ -80,6 +80,28 @@ def test_embedded_service_config_prechat_fields() -> None:
     )
 
 
+def test_embedded_service_config_type_languages_and_hidden_field_list() -> None:
+    body = {
+        "embeddedServiceConfig": {
+            "deploymentType": "api",
+            "languages": [{"language": "en_US", "isDefault": True}, "de", {"code": "fr"}, 7],
+            # A newer web bootstrap lists hidden fields apart from the visible ones.
+            "forms": [{"formFields": [{"name": "_email", "order": 1}], "hiddenFormFields": [{"name": "Order__c"}]}],
+        }
+    }
+    config = parse_embedded_service_config(body)
+    assert config.deployment_type == "api"
+    assert config.languages == ("en_US", "de", "fr")
+    assert [(f.name, f.hidden) for f in config.pre_chat_fields] == [("_email", False), ("Order__c", True)]
+
+
+def test_token_answer_carries_the_servers_date() -> None:
+    jwt = make_jwt({"sub": ANON, "exp": 1732503600})
+    token = parse_access_token({"accessToken": jwt}, "Mon, 25 Nov 2024 03:00:00 GMT")
+    assert token.server_date == 1732503600.0
+    assert parse_access_token({"accessToken": jwt}, "not a date").server_date is None
+
+
 def test_embedded_service_config_without_forms() -> None:
     config = parse_embedded_service_config({"embeddedServiceConfig": {"name": "x", "forms": "nope"}})
     assert (config.name, config.pre_chat_fields, config.pre_chat_display_context) == ("x", (), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from playwright.async_api import expect
 
@@ -90,3 +91,31 @@ async def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_for_the_tab_on
     assert await page.evaluate("() => sessionStorage.getItem('hm.apiKey')") == KEY
     assert await page.evaluate("() => localStorage.length") == 0
     assert await page.context.cookies() == []
+
+
+async def test_the_timeline_shows_the_miaw_calls_of_the_handover(web_demo: WebDemo, page: Page) -> None:
+    runtime = web_demo.url.removesuffix("/ui/")
+    async with aiohttp.ClientSession() as http:
+        start = {"connector": "demo", "sessionId": "calls-1", "userId": "ann"}
+        handover = await (await http.post(f"{runtime}/v1/handovers", json=start)).json()
+        message = {"id": "m1", "text": "hello"}
+        assert (await http.post(f"{runtime}/v1/handovers/{handover['id']}/messages", json=message)).status == 202
+        response = await http.get(f"{runtime}/v1/handovers/{handover['id']}/calls")
+        assert response.status == 200
+        body = await response.text()
+        unknown = await http.get(f"{runtime}/v1/handovers/ho_{'0' * 32}/calls")
+        assert unknown.status == 404
+    calls = orjson.loads(body)["calls"]
+    endpoints = [c["endpoint"] for c in calls]
+    assert endpoints[0] == "access_token"
+    assert {"sse", "create_conversation", "send_message"} <= set(endpoints)  # the stream's calls too
+    assert all(c["durationMs"] >= 0 and c["outcome"].isdigit() for c in calls)
+    assert set(calls[0]) == {"endpoint", "outcome", "durationMs", "at"}  # nothing else: no token, no body
+    assert "hello" not in body
+
+    await open_view(page, web_demo.url, "ops")
+    await page.get_by_role("button", name=f"Timeline of {handover['id']}").click()
+    timeline = page.locator("#ops-timeline")
+    await expect(timeline).to_contain_text("MIAW access_token: 200", timeout=TIMEOUT)
+    await expect(timeline).to_contain_text("MIAW create_conversation: 201")
+    await expect(timeline).to_contain_text("MIAW send_message: 202")

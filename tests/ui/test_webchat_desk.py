@@ -184,3 +184,44 @@ async def test_the_user_sends_a_file_and_a_refused_type_gets_the_api_message(
         "files of type 'application/x-msdownload' are not accepted", timeout=TIMEOUT
     )
     expect_http_errors(console_errors, 415)
+
+
+async def test_the_user_picks_one_of_the_agents_choices_and_the_desk_gets_it(
+    web_demo: WebDemo, browser_context: BrowserContext
+) -> None:
+    chat, _desk, card, conversation = await _start(web_demo, browser_context)
+    await card.get_by_role("button", name="Accept").click()
+    await expect(chat.locator("#chat-log")).to_contain_text("joined the conversation", timeout=TIMEOUT)
+    await card.get_by_role("button", name="Offer choices").click()
+    choices = chat.get_by_role("group", name="Choices")
+    await expect(choices).to_be_visible(timeout=TIMEOUT)
+    await choices.get_by_role("button", name="Replacement").click()
+    await expect(card.locator(".desk-messages")).to_contain_text("Replacement", timeout=TIMEOUT)
+    assert conversation.end_user_messages[-1].text == "Replacement"
+    await expect(choices).to_have_count(0)  # one pick: the options are gone
+    await chat.reload()  # and stay gone after a reload
+    await chat.wait_for_selector("#view-chat:not([hidden])", timeout=TIMEOUT)
+    await expect(chat.locator("#chat-log li.user").last).to_have_text("You: Replacement", timeout=TIMEOUT)
+    await expect(chat.get_by_role("group", name="Choices")).to_have_count(0)
+
+
+async def test_expired_tokens_the_runtime_tries_a_continuation_token_then_ends_as_the_timeline_shows(
+    web_demo: WebDemo, browser_context: BrowserContext
+) -> None:
+    chat, desk, card, _conversation = await _start(web_demo, browser_context)
+    await card.get_by_role("button", name="Accept").click()
+    await expect(chat.locator("#chat-log")).to_contain_text("joined the conversation", timeout=TIMEOUT)
+    handover_id = await chat.evaluate("() => JSON.parse(sessionStorage.getItem('hm.chat')).handoverId")
+    await desk.get_by_role("button", name="Expire tokens").click()
+    await expect(chat.locator("#chat-log")).to_contain_text("(error: token_expired)", timeout=TIMEOUT)
+    await open_view(desk, web_demo.url, "ops")
+    await desk.get_by_role("button", name=f"Timeline of {handover_id}").click()
+    timeline = desk.locator("#ops-timeline")
+    await expect(timeline).to_contain_text("ended: error (token_expired)", timeout=TIMEOUT)
+    # The stream's 401, then the continuation token MIAW refused too (the token is dead, not just old), then
+    # the end: in that order.
+    lines = (await timeline.inner_text()).splitlines()
+    order = ["MIAW sse: 401", "MIAW continuation_token: 401", "ended: error (token_expired)"]
+    found = [next((i for i, line in enumerate(lines) if step in line), -1) for step in order]
+    assert -1 not in found, lines
+    assert found == sorted(found), lines

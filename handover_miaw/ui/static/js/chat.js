@@ -64,7 +64,29 @@ export class Chat {
     item.className = entry.who;
     const who = { user: "You", bot: "Bot", agent: entry.name || "Agent", system: "" }[entry.who];
     item.textContent = who ? `${who}: ${entry.text}` : entry.text;
+    if (entry.choices && !entry.chosen) item.append(this.choiceButtons(entry, item));
     this.$("#chat-log").append(item);
+  }
+
+  /** The agent's options as buttons; a pick goes to the agent as the user's message with the option's title
+   * (the runtime's message API takes text; MIAW's structured choice answer is not offered through it). */
+  choiceButtons(entry, item) {
+    const group = document.createElement("span");
+    group.className = "choices";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Choices");
+    for (const choice of entry.choices) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = choice.title;
+      button.addEventListener("click", () => {
+        entry.chosen = choice.id;
+        item.removeChild(group);
+        this.send(choice.title);
+      });
+      group.append(button);
+    }
+    return group;
   }
 
   update(status) {
@@ -197,8 +219,9 @@ export class Chat {
       this.$("#chat-typing").hidden = true;
       let text = body.text || "";
       for (const file of body.attachments || []) text += ` [file: ${file.name}]`;
-      if ((body.choices || []).length) text += ` [choices: ${body.choices.map((c) => c.title).join(" | ")}]`;
-      this.add({ who: "agent", name: body.agent && body.agent.name, text });
+      const choices = body.choices || [];
+      if (choices.length) text += ` [choices: ${choices.map((c) => c.title).join(" | ")}]`;
+      this.add({ who: "agent", name: body.agent && body.agent.name, text, ...(choices.length ? { choices } : {}) });
     } else if (event === "handover.ended") {
       this.state.ended = true;
       this.$("#chat-typing").hidden = true;

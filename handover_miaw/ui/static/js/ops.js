@@ -1,4 +1,5 @@
-// Operations: live handovers by state, one handover's timeline (lifecycle and deliveries with their attempts),
+// Operations: live handovers by state, one handover's timeline (lifecycle, MIAW calls, deliveries with their
+// attempts),
 // dead letters with their re-drive, and the headline metrics.
 
 import { api, showProblem } from "./api.js";
@@ -76,11 +77,13 @@ export class Operations {
   }
 
   async timeline(id) {
-    const [handover, { deliveries }] = await Promise.all([
+    const [handover, { deliveries }, { calls }] = await Promise.all([
       api("GET", `/v1/handovers/${encodeURIComponent(id)}`),
       api("GET", "/v1/deliveries?limit=1000"), // one page, the most the API gives
+      api("GET", `/v1/handovers/${encodeURIComponent(id)}/calls`),
     ]);
     const events = [[handover.createdAt, `created (${handover.connector}, session ${handover.sessionId})`]];
+    for (const c of calls) events.push([c.at, `MIAW ${c.endpoint}: ${c.outcome} in ${c.durationMs.toFixed(1)} ms`]);
     for (const d of deliveries.filter((d) => d.handoverId === id)) {
       const error = d.lastError ? `, last error: ${d.lastError}` : "";
       events.push([d.createdAt, `delivery #${d.seq} ${d.type}: ${d.state} after ${d.attempts} attempt(s)${error}`]);
