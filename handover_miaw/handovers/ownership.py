@@ -77,6 +77,13 @@ class Ownership:
                 log.exception("ownership.round_failed", owner=self.owner)
             await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
 
+    async def _still_live(self, handover_id: str) -> bool:
+        """Read again before giving a lease up: a start inserts its handover and marks it served while
+        the round waits for its list of live ids, which can then predate the insert; releasing would let
+        another process take the half-started handover and end it as `interrupted`."""
+        record = await self.store.get_handover(handover_id)
+        return record is not None and record.is_live
+
     async def round(self) -> None:
         """One round: renew what we serve, then pick up what nobody serves.
 
@@ -93,7 +100,7 @@ class Ownership:
             if not await self.leases.acquire(stream_lease(handover_id), self.owner, self.ttl_s):
                 log.warning("ownership.lease_lost", handover_id=handover_id, owner=self.owner)
                 await self.detach(handover_id)
-            elif handover_id not in live:
+            elif handover_id not in live and not await self._still_live(handover_id):
                 # Ended through another process: nothing arrives for it any more.
                 await self.detach(handover_id)
                 await self.release(handover_id)

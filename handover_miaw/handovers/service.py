@@ -184,8 +184,11 @@ class HandoverService:
 
     async def _stop_serving(self, handover_id: str) -> None:
         if self.supervisor.get(handover_id) is not None:
-            self.supervisor.retire(handover_id)
+            # Release before retiring: this often runs inside the stream's own callback, and the retire
+            # cancels that task; a cancel landing in the lease release's Redis call was lost, and the stream
+            # went back to reading, never to close (tests/runtime/test_ownership.py, the close test).
             await self.release(handover_id)
+            self.supervisor.retire(handover_id)
 
     async def _apply_locked(
         self,

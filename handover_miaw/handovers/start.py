@@ -81,15 +81,20 @@ class Starter:
             updated_at=now,
         )
         secrets.add(settings.get("identityToken"))
+        # Lease first, insert second: from the insert on, the handover is live and pending in the store, and
+        # another process's ownership round that found its lease free would take it for one whose start a
+        # dead process left unfinished and end it as `interrupted` (tests/scaleout/test_takeover.py lost a
+        # handover's messages this way under load). The id is new, so nobody else can hold its lease.
+        if not await self.service.claim(handover_id):
+            raise RuntimeError(f"the lease of the new handover {handover_id} is held by another process")
         try:
             await self.service.store.create_handover(record)
         except DuplicateHandoverError as duplicate:
+            await self.service.release(handover_id)
             return duplicate.existing, False
-        # Served from here on: the ownership round must not take this live, pending handover for one whose
-        # start a dead process left unfinished (and end it as interrupted) while MIAW answers.
+        # Served from here on: this process's own round must not take it either (see Ownership.round).
         self.service.starting.add(handover_id)
         try:
-            await self.service.claim(handover_id)
             bound = log.bind(handover_id=handover_id, connector=request.connector, session_id=request.session_id)
             bound.info("handover.pending")
             try:

@@ -217,6 +217,12 @@ class EventStream:
             return
         if not task.done():
             task.cancel()
+        # A cancel landing in a redis-py call of the owner's callback was seen lost (the task went back to
+        # reading, and closing waited forever): cancel again until the task has ended.
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            if not task.done():
+                task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         if not self._status.final:
             await self._report(StreamStatus(StreamState.CLOSED))

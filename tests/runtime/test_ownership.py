@@ -1,14 +1,21 @@
-"""The ownership round next to handovers being started in the same process."""
+"""The ownership round next to handovers being started in the same process, and in another process on
+the same Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import redis
+
+from handover_miaw.api.keys import SERVICE
 from handover_miaw.handovers.ownership import Ownership
 from handover_miaw.simulator import Simulator
-from handover_miaw.store import SqliteStore
-from handover_miaw.store.leases import LocalLeases
+from handover_miaw.store import SqliteStore, create_store
+from handover_miaw.store.leases import LocalLeases, RedisLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord
 from tests.store.factories import handover
 
@@ -58,3 +65,75 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
     finally:
         await store.close()
     assert attached == []
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    namespace = f"hm-test-{uuid.uuid4().hex}"
+    yield namespace
+    with redis.Redis.from_url(REDIS) as client:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
+        if keys:
+            client.delete(*keys)
+
+
+async def test_another_process_s_round_does_not_take_a_handover_being_started(
+    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+) -> None:
+    # tests/scaleout/test_takeover.py timed out under load: a start inserted its handover, then took its
+    # lease; another process's round in between found the live, pending handover's lease free and took it
+    # for one a dead process had left half-started (ending it `interrupted`). Here the other process's
+    # round runs exactly there, right after the insert.
+    store_url = f"{REDIS}?namespace={redis_namespace}"
+    api = await start_runtime(store=store_url, lease_ttl_s=15.0)
+    bot = Bot(api, sim, receiver, sim_url)
+    await bot.connector()
+    other_store, other_leases = create_store(store_url), RedisLeases(REDIS, redis_namespace)
+    await other_store.open()
+    await other_leases.open()
+    taken: list[str] = []
+
+    async def attach(record: HandoverRecord) -> None:
+        taken.append(record.id)
+
+    async def detach(_handover_id: str) -> None:
+        return None
+
+    other = Ownership(other_store, other_leases, attach=attach, detach=detach, served=list, ttl_s=15.0)
+    store = api.app[SERVICE].store
+    insert = store.create_handover
+
+    async def insert_then_other_round(record: HandoverRecord) -> None:
+        await insert(record)
+        await other.round()
+
+    store.create_handover = insert_then_other_round  # type: ignore[method-assign]
+    try:
+        handover = await bot.start()
+    finally:
+        await other_leases.close()
+        await other_store.close()
+    assert taken == []
+    assert handover["state"] == "queued"
+    assert receiver.of_type("handover.ended", handover["id"]) == []
+
+
+async def test_a_runtime_on_redis_closes_after_a_handover_ended(
+    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+) -> None:
+    # The end arrives inside the stream's own callback, which retires the stream (a task that cancels it)
+    # and releases the lease on Redis; the cancel landed in that Redis call and was lost, the stream went
+    # back to reading, and closing the runtime waited for it forever.
+    api = await start_runtime(store=f"{REDIS}?namespace={redis_namespace}", lease_ttl_s=2.0)
+    bot = Bot(api, sim, receiver, sim_url)
+    await bot.connector()
+    handover = await bot.start()
+    await sim.accept(handover["conversationId"], agent="Maria")
+    await bot.wait_state(handover["id"], "active")
+    await sim.end_session(handover["conversationId"])
+    await bot.wait_state(handover["id"], "ended")
+    async with asyncio.timeout(10):
+        await api.close()
