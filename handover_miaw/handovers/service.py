@@ -21,6 +21,7 @@ from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefu
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
+from handover_miaw.handovers.credentials import erased_tokens, lean_token
 from handover_miaw.handovers.ids import derived_message_id
 from handover_miaw.handovers.live import LiveHandover, Supervisor
 from handover_miaw.logs import secrets
@@ -38,7 +39,7 @@ from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
 from handover_miaw.store.base import Store
 from handover_miaw.store.records import HandoverRecord, HandoverState, NewDelivery
 
-__all__ = ["HandoverService", "erased_tokens", "lean_token", "upstream_error"]
+__all__ = ["HandoverService", "upstream_error"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,22 +51,6 @@ def upstream_error(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailable
         # Still failing after the client's retries: unavailable for now, worth retrying with the same id.
         return UpstreamUnavailableError(f"Salesforce is unavailable: {exc.message}")
     return UpstreamRefusedError(f"Salesforce refused the request: {exc.message}")
-
-
-def lean_token(token: AccessToken) -> AccessToken:
-    """The token without the deployment configuration MIAW returns with it: the runtime never reads it,
-    and kept with every live handover it cost 2.4 KB each (tracemalloc over 1,000 starts)."""
-    return dataclasses.replace(token, config=None) if token.config is not None else token
-
-
-def erased_tokens(record: HandoverRecord) -> dict[str, Any]:
-    """The changes that erase an ended handover's access and identity tokens from the store, once nothing
-    pending needs them: they are bearer credentials, and a store read later (a backup, a leaked file) must
-    not hold usable ones."""
-    if record.access_token is None and "identityToken" not in record.settings:
-        return {}
-    settings = {key: value for key, value in record.settings.items() if key != "identityToken"}
-    return {"access_token": None, "settings": settings}
 
 
 async def _always(_handover_id: str) -> bool:

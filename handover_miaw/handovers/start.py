@@ -12,6 +12,7 @@ import structlog
 from handover_miaw.errors import UpstreamUnavailableError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.calls import for_handover
+from handover_miaw.handovers.credentials import lean_token
 from handover_miaw.handovers.ids import derived_message_id, new_handover_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
 from handover_miaw.handovers.mapping import (
@@ -20,7 +21,7 @@ from handover_miaw.handovers.mapping import (
     routing_attributes,
     transcript_messages,
 )
-from handover_miaw.handovers.service import HandoverService, lean_token, upstream_error
+from handover_miaw.handovers.service import HandoverService, upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.miaw import MiawError, MiawTransportError
 from handover_miaw.store.base import DuplicateHandoverError

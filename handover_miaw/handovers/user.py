@@ -16,9 +16,10 @@ import structlog
 
 from handover_miaw.errors import IdConflictError, NotFoundError, StateConflictError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
+from handover_miaw.handovers.credentials import lean_token
 from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
-from handover_miaw.handovers.service import HandoverService, lean_token, upstream_error
+from handover_miaw.handovers.service import HandoverService, upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.miaw import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
 from handover_miaw.store.records import HandoverRecord

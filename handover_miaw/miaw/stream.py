@@ -55,7 +55,7 @@ from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
 from .sse import ServerSentEvent, SSEParser
 from .stream_catch_up import missed_entries
-from .stream_status import SeenIds, StreamState, StreamStatus, final_state
+from .stream_status import SeenIds, StreamState, StreamStatus, announces_expiry, describe_error, final_state
 
 __all__ = ["EventStream", "SeenIds", "StreamState", "StreamStatus", "stream_session"]
 
@@ -64,16 +64,6 @@ _log = logging.getLogger(__name__)
 
 class _ConsumerError(Exception):
     """An owner callback (on_event, on_token) raised; the cause is the owner's exception."""
-
-
-def _announces_expiry(data: str) -> bool:
-    # Seen from MIAW as a raw text event before the stream ends.
-    return "jwt is expired" in data.lower()
-
-
-def _describe(error: BaseException | None) -> str | None:
-    # MIAW errors' str() carries the redacted detail; their repr() would carry the message only.
-    return None if error is None else f"{type(error).__name__}: {error}"
 
 
 OnEvent = Callable[[MiawEvent], Awaitable[None]]
@@ -250,7 +240,9 @@ class EventStream:
 
     async def _end(self, state: StreamState, error: BaseException | None) -> StreamStatus:
         status = StreamStatus(state, error=error)
-        _log.warning("miaw.stream_ended", extra={"stream": self.name, "state": state.value, "error": _describe(error)})
+        _log.warning(
+            "miaw.stream_ended", extra={"stream": self.name, "state": state.value, "error": describe_error(error)}
+        )
         await self._report(status)
         return status
 
@@ -286,7 +278,7 @@ class EventStream:
                 delay = max(delay, min(outcome.retry_after, self._reconnect_policy.max_delay))
             _log.info(
                 "miaw.stream_reconnect_scheduled",
-                extra={"stream": self.name, "failures": failures, "delay": delay, "error": _describe(outcome)},
+                extra={"stream": self.name, "failures": failures, "delay": delay, "error": describe_error(outcome)},
             )
             await self._report(StreamStatus(StreamState.RECONNECTING, failures, delay, outcome))
             await asyncio.sleep(delay)
@@ -350,7 +342,7 @@ class EventStream:
         """Settle an event the owner said it would take without acting on, undecoded: only the cursor moves.
         Its entry id is not remembered as seen: a catch-up that meets it again decodes it and hands it to
         the owner, which ignores it then too."""
-        if self._skip is None or not self._skip(sse.event, sse.data) or _announces_expiry(sse.data):
+        if self._skip is None or not self._skip(sse.event, sse.data) or announces_expiry(sse.data):
             return False
         self._consumed = True
         if sse.id:
@@ -358,7 +350,7 @@ class EventStream:
         return True
 
     async def _handle(self, event: MiawEvent) -> None:
-        if isinstance(event, UnrecognisedEvent) and _announces_expiry(event.data):
+        if isinstance(event, UnrecognisedEvent) and announces_expiry(event.data):
             # Seen from MIAW as a raw text event before the stream ends; decide as for a 401.
             expired = self._token.is_expired(self._client.now())
             error = MiawTokenExpiredError if expired else MiawAuthError
@@ -395,7 +387,7 @@ class EventStream:
             )
         except (MiawForbiddenError, MiawNotFoundError) as exc:
             # Closed or unknown: nothing to catch up with; the owner learns from its own calls.
-            _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": _describe(exc)})
+            _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": describe_error(exc)})
             return
         if missed:
             _log.info(

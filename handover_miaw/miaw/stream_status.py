@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import MiawAuthError, MiawError, MiawRateLimitedError, MiawResponseError, MiawServerError
 
-__all__ = ["SeenIds", "StreamState", "StreamStatus", "final_state"]
+__all__ = ["SeenIds", "StreamState", "StreamStatus", "announces_expiry", "describe_error", "final_state"]
 
 
 class StreamState(enum.Enum):
@@ -76,3 +76,13 @@ def final_state(outcome: Exception | None) -> StreamState | None:
     if isinstance(outcome, MiawError):
         return None  # transport failure, stall, unreadable answer
     return StreamState.FAILED  # an owner callback failed, or a bug
+
+
+def announces_expiry(data: str) -> bool:
+    """True for the raw text event MIAW sends before it ends a stream whose token expired."""
+    return "jwt is expired" in data.lower()
+
+
+def describe_error(error: BaseException | None) -> str | None:
+    """The error as a log field: MIAW errors' str() carries the redacted detail, their repr() only the message."""
+    return None if error is None else f"{type(error).__name__}: {error}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from handover_miaw.handovers.service import erased_tokens
+from handover_miaw.handovers.credentials import erased_tokens
 from handover_miaw.store import Store
 from handover_miaw.store.records import HandoverState
 from tests.store.conftest import REDIS_URL
