@@ -4,6 +4,7 @@ subprocess at the worst moment, a user that retries with the same message id, an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
@@ -173,3 +174,24 @@ def count_user_side(
             lost += copies == 0
             duplicated += max(copies - 1, 0)
     return got, lost, duplicated
+
+
+async def probe_every_agent(
+    sim: Any, receiver: FlakyReceiver, handovers: Sequence[Mapping[str, Any]], agent_expected: dict[str, list[str]]
+) -> set[str]:
+    """A probe message from every handover's agent; the ids of the handovers whose probe reached the bot within
+    45 s. Only a handover whose stream is alive gets it delivered: one that does not is lost and stuck."""
+    for handover in handovers:
+        probe = f"probe to {handover['id']}"
+        agent_expected[handover["id"]].append(probe)
+        await sim.send_text(handover["conversationId"], probe)
+
+    def arrived() -> set[str]:
+        texts = {d["data"]["text"] for d in receiver.unique() if d["type"] == "agent.message"}
+        return {h["id"] for h in handovers if f"probe to {h['id']}" in texts}
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(45):
+            while len(arrived()) < len(handovers):
+                await asyncio.sleep(0.05)
+    return arrived()

@@ -35,6 +35,7 @@ from .harness import (
     User,
     count_agent_side,
     count_user_side,
+    probe_every_agent,
 )
 
 ORG_ID = "00D000000000001"
@@ -159,24 +160,8 @@ async def _run(sim: Simulator, receiver: FlakyReceiver, runtime: RuntimeProcess,
         await traffic
 
     sim.reset_faults()
-    # A probe from every agent: only a handover whose stream is alive gets it delivered.
-    for handover in handovers:
-        probe = f"probe to {handover['id']}"
-        agent_expected[handover["id"]].append(probe)
-        await sim.send_text(handover["conversationId"], probe)
-
-    def probes_in() -> int:
-        texts = {d["data"]["text"] for d in receiver.unique() if d["type"] == "agent.message"}
-        return sum(1 for h in handovers if f"probe to {h['id']}" in texts)
-
-    with contextlib.suppress(AssertionError):  # a probe that never arrives is counted as lost and stuck
-        await _wait(lambda: probes_in() == HANDOVERS, 45, "every probe")
+    delivered_probes = await probe_every_agent(sim, receiver, handovers, agent_expected)
     states = await _states(http, runtime.url)
-    delivered_probes = {
-        d["handoverId"]
-        for d in receiver.unique()
-        if d["type"] == "agent.message" and d["data"]["text"].startswith("probe")
-    }
     stuck = {h["id"] for h in handovers if states.get(h["id"]) != "ended" and h["id"] not in delivered_probes}
     await _end_all(sim, receiver, handovers, http, runtime.url)
     unique = receiver.unique()

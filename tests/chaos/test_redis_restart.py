@@ -11,7 +11,6 @@ in order, every user message reached MIAW once, and every handover still works a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from handover_miaw.simulator import create_app as create_sim_app
 from tests.private_redis import PrivateRedis, redis_server_available
 from tests.processes import RuntimeProcess, free_port
 
-from .harness import FlakyReceiver, User, count_agent_side, count_user_side
+from .harness import FlakyReceiver, User, count_agent_side, count_user_side, probe_every_agent
 from .test_chaos import ORG_ID, _connectors_file, _end_all, _states, _wait
 
 pytestmark = pytest.mark.skipif(not redis_server_available(), reason="needs a redis-server binary")
@@ -113,22 +112,14 @@ async def _run(
     for round_no in range(ROUNDS):
         traffic = asyncio.gather(*(both_ways(h, round_no) for h in handovers))
         if round_no == CRASH_IN_ROUND:
-            await asyncio.sleep(0.4)
+            # Crash once this round's traffic is flowing: some of its agent messages have reached the bot.
+            before = len(receiver.unique())
+            await _wait(lambda before=before: len(receiver.unique()) > before, 30, "traffic of the crash round")
             await server.crash_and_restart(DOWN_S)
         await traffic
 
-    for handover in handovers:
-        probe = f"probe to {handover['id']}"
-        agent_expected[handover["id"]].append(probe)
-        await sim.send_text(handover["conversationId"], probe)
-
-    def probes_in() -> int:
-        texts = {d["data"]["text"] for d in receiver.unique() if d["type"] == "agent.message"}
-        return sum(1 for h in handovers if f"probe to {h['id']}" in texts)
-
-    with contextlib.suppress(AssertionError):  # a probe that never arrives is counted as lost and stuck
-        await _wait(lambda: probes_in() == HANDOVERS, 45, "every probe")
-    stuck = {h["id"] for h in handovers if f"probe to {h['id']}" not in _texts(receiver, h["id"])}
+    delivered_probes = await probe_every_agent(sim, receiver, handovers, agent_expected)
+    stuck = {h["id"] for h in handovers if h["id"] not in delivered_probes}
     await _end_all(sim, receiver, handovers, http, runtime.url)
     final_states = await _states(http, runtime.url)
     stuck |= {h["id"] for h in handovers if final_states.get(h["id"]) != "ended"}
@@ -148,9 +139,3 @@ async def _run(
         f"lost={agent_lost + user_lost} duplicated={agent_dup + user_dup} out_of_order={out_of_order} "
         f"stuck={len(stuck)}"
     )
-
-
-def _texts(receiver: FlakyReceiver, handover_id: str) -> set[str]:
-    return {
-        d["data"]["text"] for d in receiver.unique() if d["type"] == "agent.message" and d["handoverId"] == handover_id
-    }
