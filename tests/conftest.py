@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.resources import project_root
+from handover_miaw.simulator import Simulator, SimulatorConfig
+from handover_miaw.simulator import create_app as create_sim_app
 
 # Page tests (headless Chromium) share one harness.
 pytest_plugins = ["tests.browser"]
@@ -61,3 +64,16 @@ def connector_config() -> dict[str, Any]:
         "capabilitiesVersion": "1",
         "forwardEvents": False,
     }
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    """The MIAW simulator (pinging every 0.2 s) that runtime, API and doctor tests talk to."""
+    return Simulator(SimulatorConfig(org_id=ORG_ID, ping_interval_s=0.2))
+
+
+@pytest.fixture
+async def sim_url(sim: Simulator, aiohttp_server: Any) -> str:
+    """`sim` served over loopback HTTP; its base URL."""
+    server: TestServer = await aiohttp_server(create_sim_app(sim))
+    return str(server.make_url("")).rstrip("/")

@@ -18,12 +18,9 @@ import aiohttp
 import pytest
 import trustme
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from handover_miaw.api import create_app, server_options
 from handover_miaw.settings import Settings
-from handover_miaw.simulator import Simulator, SimulatorConfig
-from handover_miaw.simulator import create_app as create_sim_app
 from tests.api.wire_client import WireConnection
 
 ORG_ID = "00D000000000001"
@@ -104,17 +101,6 @@ def tls() -> Tls:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return Tls(server, client)
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(SimulatorConfig(org_id=ORG_ID, ping_interval_s=0.2))
-
-
-@pytest.fixture
-async def sim_url(sim: Simulator, aiohttp_server: Any) -> str:
-    server: TestServer = await aiohttp_server(create_sim_app(sim))
-    return str(server.make_url("")).rstrip("/")
 
 
 WireFactory = Callable[..., Awaitable[WireRuntime]]

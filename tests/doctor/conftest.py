@@ -22,8 +22,6 @@ from handover_miaw.doctor import DoctorInput, DoctorOptions, Report, run_doctor
 from handover_miaw.doctor.report import Finding
 from handover_miaw.manifest import Manifest
 from handover_miaw.settings import Settings
-from handover_miaw.simulator import Simulator, SimulatorConfig
-from handover_miaw.simulator import create_app as create_sim_app
 
 ORG_ID = "00D000000000001"
 DEPLOYMENT = "Bot_Handover_Custom"
@@ -54,17 +52,6 @@ class Receiver:
             return web.json_response({"error": "unauthorized"}, status=401)
         self.pings.append(await request.json())
         return web.json_response({"ok": True})
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(SimulatorConfig(org_id=ORG_ID, ping_interval_s=0.2))
-
-
-@pytest.fixture
-async def sim_url(sim: Simulator, aiohttp_server: Any) -> str:
-    server: TestServer = await aiohttp_server(create_sim_app(sim))
-    return str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture

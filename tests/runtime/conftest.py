@@ -21,8 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from handover_miaw.api import create_app
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
 from handover_miaw.settings import Settings
-from handover_miaw.simulator import Simulator, SimulatorConfig
-from handover_miaw.simulator import create_app as create_sim_app
+from handover_miaw.simulator import Simulator
 
 ORG_ID = "00D000000000001"
 SECRET = "whsec_0123456789abcdef"
@@ -83,17 +82,6 @@ class Receiver:
                 return web.Response(status=401)
             self.deliveries.append(orjson.loads(body))
         return web.Response(status=204)
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator(SimulatorConfig(org_id=ORG_ID, ping_interval_s=0.2))
-
-
-@pytest.fixture
-async def sim_url(sim: Simulator, aiohttp_server: Any) -> str:
-    server: TestServer = await aiohttp_server(create_sim_app(sim))
-    return str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture
