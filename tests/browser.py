@@ -41,6 +41,19 @@ class ConsoleWatch:
     """Console errors and uncaught page errors seen by every page of one context."""
 
     errors: list[str] = field(default_factory=list)
+    provoked: list[str] = field(default_factory=list)
+    _accepted: set[int] = field(default_factory=set)
+
+    def accept_http_status(self, status: int) -> None:
+        """Take Chromium's "Failed to load resource" lines for `status` off the error list, now and for the rest of
+        the test: a test that provokes a refusal on purpose may see several requests already in flight refused."""
+        self._accepted.add(status)
+        for entry in [e for e in self.errors if self._is_accepted(e)]:
+            self.errors.remove(entry)
+            self.provoked.append(entry)
+
+    def _is_accepted(self, entry: str) -> bool:
+        return "Failed to load resource" in entry and any(f"status of {s} " in entry for s in self._accepted)
 
     def attach(self, page: Page) -> None:
         """Record the page's console errors and uncaught exceptions."""
@@ -48,8 +61,10 @@ class ConsoleWatch:
         page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
 
     def _console(self, kind: str, text: str) -> None:
-        if kind == "error":
-            self.errors.append(f"console.error: {text}")
+        if kind != "error":
+            return
+        entry = f"console.error: {text}"
+        (self.provoked if self._is_accepted(entry) else self.errors).append(entry)
 
 
 @pytest.fixture(scope="session")
