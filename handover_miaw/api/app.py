@@ -1,7 +1,7 @@
 """The aiohttp application: resources start in dependency order and stop in reverse.
 
-store → HTTP sessions (MIAW, deliveries) → handover service (resumes live handovers) → outbox dispatcher
-and the watchdog (token expiry, queue limit).
+store and its leases → HTTP sessions (MIAW, deliveries) → the application service (`Handovers`: resumes
+live handovers, runs the ownership and timer loops) → the outbox dispatcher.
 """
 
 from __future__ import annotations
@@ -17,37 +17,24 @@ import aiohttp.web_response
 import structlog
 from aiohttp import web
 
+from handover_miaw.api.app_keys import API_DOC, HANDOVERS, MANIFEST, METRICS, SETTINGS, SUBSCRIBERS, Subscribers
 from handover_miaw.api.connectors_file import load_connectors_file
-from handover_miaw.api.keys import (
-    API_DOC,
-    MANIFEST,
-    METRICS,
-    SERVICE,
-    SETTINGS,
-    SIGNAL,
-    STARTER,
-    STORE,
-    SUBSCRIBERS,
-    USER,
-    Subscribers,
-)
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import routes as admin_routes
+from handover_miaw.api.routes_connectors import routes as connector_routes
+from handover_miaw.api.routes_deliveries import routes as delivery_routes
 from handover_miaw.api.routes_doctor import routes as doctor_routes
 from handover_miaw.api.routes_handovers import MULTIPART_OVERHEAD_BYTES
 from handover_miaw.api.routes_handovers import routes as handover_routes
+from handover_miaw.api.routes_meta import routes as meta_routes
 from handover_miaw.api.routes_tools import routes as tool_routes
 from handover_miaw.api.routes_ui import add_ui
-from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.delivery.dispatcher import Dispatcher
 from handover_miaw.delivery.guard import delivery_session as delivery_session_for
-from handover_miaw.handovers.ownership import Ownership
-from handover_miaw.handovers.service import HandoverService
-from handover_miaw.handovers.start import Starter
+from handover_miaw.delivery.outbox import Outbox
+from handover_miaw.handovers.application import Handovers, ServiceOptions
 from handover_miaw.handovers.timers import TimerPolicy
-from handover_miaw.handovers.user import UserSide
-from handover_miaw.handovers.watchdog import Watchdog
-from handover_miaw.logs import DELIVERY_SECRETS, secrets
+from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import stream_session
@@ -58,10 +45,10 @@ from handover_miaw.store.records import Retention
 
 __all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
 
-# The young generation's collection threshold: at CPython's 700 the relay benchmark's runtime spent 8% of
-# its event loop's CPU in collections (190 young ones per 2,200 messages), at 10,000 0.4%. Requests make short-lived
-# objects freed by reference counting; what the higher threshold lets pile up is at most that many
-# container objects of cyclic garbage.
+# The young generation's collection threshold: at CPython's 700 the runtime collected every few requests,
+# a visible share of its CPU per message (`python -m bench relay`). Requests make short-lived objects freed by
+# reference counting; what the higher threshold lets pile up is at most that many container objects of
+# cyclic garbage.
 GC_THRESHOLDS = (10_000, 10, 10)
 
 log = structlog.get_logger(__name__)
@@ -80,77 +67,54 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     retention = Retention(ended_s=settings.retention_s, dead_s=settings.dead_letter_retention_s)
     store = create_store(settings.store_url, retention=retention, wal_limit_bytes=settings.wal_limit_bytes)
     await store.open()
-    app[STORE] = store
     durability = await store.durability()
     if not durability.safe:
         log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
+    leases = create_leases(settings.store_url)
     miaw_session = stream_session()
     policy = settings.delivery_policy()
     delivery_session = delivery_session_for(policy)
-    service = HandoverService(
-        store,
-        app[MANIFEST],
-        miaw_session,
-        app[METRICS],
-        app[SIGNAL],
+    outbox = Outbox()
+    options = ServiceOptions(
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
         request_timeout_s=settings.miaw_timeout_s,
+        lease_ttl_s=settings.lease_ttl_s,
+        timers=TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s),
     )
-    app[SERVICE] = service
-    app[STARTER] = Starter(service)
-    app[USER] = UserSide(service)
+    handovers = Handovers(store, leases, outbox, miaw_session, app[MANIFEST], app[METRICS], options)
+    app[HANDOVERS] = handovers
     dispatcher = Dispatcher(
-        store, delivery_session, app[METRICS], app[SIGNAL], horizon_s=settings.delivery_horizon_s, policy=policy
-    )
-    watchdog = Watchdog(
-        service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
-    )
-    leases = create_leases(settings.store_url)
-    ownership = Ownership(
         store,
-        leases,
-        attach=service.attach,
-        detach=service.detach,
-        served=service.served_ids,
-        ttl_s=settings.lease_ttl_s,
+        delivery_session,
+        app[METRICS],
+        outbox.signal,
+        horizon_s=settings.delivery_horizon_s,
+        policy=policy,
+        leases=leases,
+        owner=handovers.stream_leases.owner,
+        lease_ttl_s=settings.lease_ttl_s,
     )
-    service.claim, service.release = ownership.claim, ownership.release
-    dispatcher.leases, dispatcher.owner, dispatcher.lease_ttl_s = leases, ownership.owner, settings.lease_ttl_s
     dispatch_task: asyncio.Task[None] | None = None
-    watchdog_task: asyncio.Task[None] | None = None
-    ownership_task: asyncio.Task[None] | None = None
     try:
-        for record in records:
-            await store.put_connector(record)
-        for connector in await store.list_connectors():
-            secrets.add(*(connector.delivery.get(key) for key in DELIVERY_SECRETS))
         await leases.open()
-        # The first round takes every live handover whose lease is free: all of them after a restart on
-        # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.
-        await ownership.round()
-        resumed = len(service.served_ids())
-        await service.finish_ended()
-        ownership_task = asyncio.get_running_loop().create_task(ownership.run(), name="stream-ownership")
+        resumed = await handovers.open(records)
         dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
-        watchdog_task = asyncio.get_running_loop().create_task(watchdog.run(), name="handover-watchdog")
         log.info("runtime.started", connectors=len(records), resumed=resumed, store=settings.store_url.split("://")[0])
         yield
     finally:
-        for task in (ownership_task, watchdog_task, dispatch_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        served = service.served_ids()
-        await service.close()
-        # Hand the streams over at once instead of letting the leases lapse.
-        for handover_id in served:
-            with contextlib.suppress(Exception):
-                await ownership.release(handover_id)
+        if dispatch_task is not None:
+            dispatch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatch_task
+        await handovers.close()
         await leases.close()
         await delivery_session.close()
         await miaw_session.close()
         await store.close()
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    app[SUBSCRIBERS].close_all()
 
 
 async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
@@ -202,11 +166,13 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app[MANIFEST] = manifest
     app[API_DOC] = ApiDocument(manifest)
     app[METRICS] = Metrics()
-    app[SIGNAL] = OutboxSignal()
     app[SUBSCRIBERS] = Subscribers()
     app.on_response_prepare.append(_server_header)
+    app.on_shutdown.append(_end_event_streams)
     app.cleanup_ctx.append(_runtime)
-    app.add_routes(admin_routes)
+    app.add_routes(connector_routes)
+    app.add_routes(delivery_routes)
+    app.add_routes(meta_routes)
     app.add_routes(doctor_routes)
     app.add_routes(handover_routes)
     app.add_routes(tool_routes)

@@ -6,13 +6,15 @@ file, the JSON Pointer and the reason, so the runtime never runs half-configured
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+from handover_miaw.api.connector_checks import check_connector_hosts, check_connector_targets
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import check_connector_hosts, check_connector_targets, connector_record
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.jsonload import parse_json
+from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.names import connector_name_problem
 from handover_miaw.problems import Problem, pointer
 from handover_miaw.settings import Settings
@@ -35,6 +37,12 @@ def _line(path: Path, problem: Problem) -> str:
     if problem.line is not None:
         return f"{path}:{problem.line}:{problem.column or 0}: {problem.message}"
     return f"{path}: {problem.pointer or '/'}: {problem.message}"
+
+
+def _connector_record(name: str, body: dict[str, Any]) -> ConnectorRecord:
+    # Registered for redaction at once: a later problem of the file must not be able to echo a secret.
+    secrets.add(*(body["delivery"].get(key) for key in DELIVERY_SECRETS))
+    return ConnectorRecord(name=name, config=body["config"], delivery=body["delivery"], updated_at=time.time())
 
 
 def load_connectors_file(path: Path, api: ApiDocument, settings: Settings) -> list[ConnectorRecord]:
@@ -75,5 +83,5 @@ def check_connectors_document(
                 Problem(p.pointer if p.pointer.startswith(base) else base + p.pointer, p.message) for p in exc.problems
             )
             continue
-        records.append(connector_record(name, body))
+        records.append(_connector_record(name, body))
     return records, found

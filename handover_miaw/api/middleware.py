@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from handover_miaw.api.keys import SETTINGS
+from handover_miaw.api.app_keys import SETTINGS
 from handover_miaw.api.responses import json_response
 from handover_miaw.errors import HandoverError, SchemaViolationError
 from handover_miaw.logs import secrets

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from handover_miaw.api.keys import API_DOC, SETTINGS
+from handover_miaw.api.app_keys import API_DOC, SETTINGS
 from handover_miaw.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 __all__ = ["check_length", "is_json_media_type", "json_body", "read_body"]

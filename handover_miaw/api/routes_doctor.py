@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handover_miaw.api.keys import API_DOC, MANIFEST, SETTINGS, STORE
+from handover_miaw.api.app_keys import API_DOC, HANDOVERS, MANIFEST, SETTINGS
 from handover_miaw.api.requests import json_body
 from handover_miaw.api.responses import json_response
-from handover_miaw.errors import NotFoundError
+from handover_miaw.api.routes_connectors import connector_name
+from handover_miaw.doctor import DoctorInput, DoctorOptions, report_to_json, run_doctor
 from handover_miaw.logs import secrets
 
 __all__ = ["routes"]
@@ -22,17 +23,11 @@ routes = web.RouteTableDef()
 @routes.post("/v1/connectors/{name}/check")
 async def check_connector(request: web.Request) -> web.Response:
     """Run the seven checks on one connector."""
-    # Imported here: the doctor applies the API's own connector checks (handover_miaw.api), so importing it
-    # while the API package loads would be circular.
-    from handover_miaw.doctor import DoctorInput, DoctorOptions, report_to_json, run_doctor
-
-    name = request.match_info["name"]
+    name = connector_name(request)
     body = await json_body(request, "checkConnector") if request.body_exists else {}
     identity_token = body.get("identityToken")
     secrets.add(identity_token)
-    record = await request.app[STORE].get_connector(name)
-    if record is None:
-        raise NotFoundError(f"connector {name!r} does not exist")
+    record = await request.app[HANDOVERS].connector(name)
     nodes = tuple((f"nodeSettings/{index}", settings) for index, settings in enumerate(body.get("nodeSettings", [])))
     doctor_input = DoctorInput(
         name, {"config": record.config, "delivery": record.delivery}, nodes=nodes, identity_token=identity_token

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
-from handover_miaw.api.keys import METRICS, SERVICE, SETTINGS, SIGNAL, STARTER, STORE, SUBSCRIBERS, USER
+from handover_miaw.api.app_keys import HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import check_length, json_body
 from handover_miaw.api.responses import json_response
@@ -75,7 +75,7 @@ async def start_handover(request: web.Request) -> web.Response:
         language=body.get("language"),
         context=body.get("context", {}),
     )
-    record, created = await request.app[STARTER].start(start)
+    record, created = await request.app[HANDOVERS].start(start)
     response = json_response(handover_view(record), status=201 if created else 200)
     if created:
         request.app[METRICS].start_seconds.observe(time.perf_counter() - started)
@@ -88,15 +88,15 @@ async def list_handovers(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in HandoverState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
-    store = request.app[STORE]
-    page = await fetch_page(request, lambda limit, after: store.handovers_page(state, limit, after))
+    handovers = request.app[HANDOVERS]
+    page = await fetch_page(request, lambda limit, after: handovers.page(state, limit, after))
     return json_response({"handovers": [handover_view(r) for r in page.items], "next": next_link(request, page)})
 
 
 @routes.get("/v1/handovers/{id}")
 async def get_handover(request: web.Request) -> web.Response:
     """One handover."""
-    return json_response(handover_view(await request.app[SERVICE].get(_id(request))))
+    return json_response(handover_view(await request.app[HANDOVERS].get(_id(request))))
 
 
 @routes.delete("/v1/handovers/{id}")
@@ -104,18 +104,15 @@ async def end_handover(request: web.Request) -> web.Response:
     """The user ends the handover."""
     handover_id = _id(request)
     with for_handover(handover_id):
-        return json_response(handover_view(await request.app[USER].end(handover_id)))
+        return json_response(handover_view(await request.app[HANDOVERS].end(handover_id)))
 
 
 @routes.get("/v1/handovers/{id}/calls")
 async def list_calls(request: web.Request) -> web.Response:
     """The handover's recent MIAW calls made by this process (endpoint, outcome, duration, time)."""
-    handover_id = _id(request)
-    service = request.app[SERVICE]
-    await service.get(handover_id)  # 404 for an unknown handover
     calls = [
         {"endpoint": c.endpoint, "outcome": c.outcome, "durationMs": round(c.seconds * 1000, 3), "at": c.at}
-        for c in service.calls.calls(handover_id)
+        for c in await request.app[HANDOVERS].calls(_id(request))
     ]
     return json_response({"calls": calls})
 
@@ -127,7 +124,7 @@ async def send_message(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "sendMessage")
     with for_handover(handover_id):
-        miaw_id, sent = await request.app[USER].send_message(handover_id, body["id"], body["text"])
+        miaw_id, sent = await request.app[HANDOVERS].send_message(handover_id, body["id"], body["text"])
     response = json_response({"id": body["id"], "miawMessageId": miaw_id, "state": "sent"}, status=202 if sent else 200)
     if sent:
         request.app[METRICS].relay_seconds.observe(time.perf_counter() - started)
@@ -140,7 +137,7 @@ async def send_typing(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "sendTyping")
     with for_handover(handover_id):
-        await request.app[USER].send_typing(handover_id, body["typing"])
+        await request.app[HANDOVERS].send_typing(handover_id, body["typing"])
     return web.Response(status=204)
 
 
@@ -150,7 +147,7 @@ async def set_presence(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "setPresence")
     with for_handover(handover_id):
-        notified = await request.app[USER].set_presence(handover_id, body["status"] == "connected")
+        notified = await request.app[HANDOVERS].set_presence(handover_id, body["status"] == "connected")
     return json_response({"notified": notified}, status=202)
 
 
@@ -160,7 +157,7 @@ async def refresh_identity(request: web.Request) -> web.Response:
     handover_id = _id(request)
     body = await json_body(request, "refreshIdentity")
     with for_handover(handover_id):
-        record = await request.app[USER].refresh_identity(handover_id, body["identityToken"])
+        record = await request.app[HANDOVERS].refresh_identity(handover_id, body["identityToken"])
     return json_response(handover_view(record))
 
 
@@ -168,7 +165,7 @@ async def refresh_identity(request: web.Request) -> web.Response:
 async def send_file(request: web.Request) -> web.Response:
     """A file from the user (multipart: `file`, optional `text` and `id`)."""
     handover_id = _id(request)
-    await request.app[SERVICE].get(handover_id)
+    await request.app[HANDOVERS].get(handover_id)
     limit = request.app[SETTINGS].max_file_bytes
     if not request.content_type.startswith("multipart/"):
         raise MalformedRequestError("files are sent as multipart/form-data with a `file` part")
@@ -183,7 +180,7 @@ async def send_file(request: web.Request) -> web.Response:
             "are expected"
         ) from exc
     with for_handover(handover_id):
-        miaw_id, sent = await request.app[USER].send_file(
+        miaw_id, sent = await request.app[HANDOVERS].send_file(
             handover_id, upload.data, upload.filename, upload.content_type, upload.text, upload.client_id
         )
     return json_response(
@@ -252,8 +249,8 @@ async def _read_limited(part: BodyPartReader, limit: int, budget: _Budget) -> by
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """The handover's deliveries as SSE, replayable from Last-Event-ID (the delivery sequence number)."""
     handover_id = _id(request)
-    service, store, signal = request.app[SERVICE], request.app[STORE], request.app[SIGNAL]
-    await service.get(handover_id)
+    handovers = request.app[HANDOVERS]
+    await handovers.get(handover_id)
     last = request.headers.get("Last-Event-ID", "0")
     # ASCII only: str.isdigit() also accepts superscripts, which int() refuses, and Arabic-Indic or
     # full-width digits, which int() reads as numbers.
@@ -265,28 +262,36 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     subscribers, limit = request.app[SUBSCRIBERS], request.app[SETTINGS].max_event_subscribers
     if not subscribers.enter(handover_id, limit):
         raise TooManyRequestsError(f"this handover's events already have {limit} readers; close one first")
-    wake = signal.listen(handover_id)
     try:
-        async with sse_response(request) as stream:
-            while True:
-                wake.clear()
-                for delivery in await store.deliveries_after(handover_id, cursor):
-                    await stream.send(
-                        orjson.dumps(delivery.payload).decode(), id=str(delivery.seq), event=delivery.type
-                    )
-                    cursor = delivery.seq
-                    if delivery.type == "handover.ended":
-                        return stream
-                record = await store.get_handover(handover_id)
-                if record is None or not record.is_live:
-                    if not await store.deliveries_after(handover_id, cursor):
-                        return stream
-                    continue
-                if not await _wait_while_connected(request, wake, 15.0):
-                    return stream
+        async with handovers.wake_on_events(handover_id) as wake, sse_response(request) as stream:
+            subscribers.watch(wake)
+            try:
+                await _send_events(request, stream, handover_id, cursor, wake)
+            finally:
+                subscribers.unwatch(wake)
+            return stream
     finally:
-        signal.unlisten(handover_id, wake)
         subscribers.leave(handover_id)
+
+
+async def _send_events(
+    request: web.Request, stream: EventSourceResponse, handover_id: str, cursor: int, wake: asyncio.Event
+) -> None:
+    """Send the handover's deliveries as they are stored, until it has ended and all were sent, the reader
+    has gone, or the application stops."""
+    handovers, subscribers = request.app[HANDOVERS], request.app[SUBSCRIBERS]
+    while not subscribers.closing:
+        wake.clear()
+        deliveries, more = await handovers.events_after(handover_id, cursor)
+        for delivery in deliveries:
+            await stream.send(orjson.dumps(delivery.payload).decode(), id=str(delivery.seq), event=delivery.type)
+            cursor = delivery.seq
+            if delivery.type == "handover.ended":
+                return
+        if not more:
+            return
+        if not deliveries and not await _wait_while_connected(request, wake, 15.0):
+            return
 
 
 async def _wait_while_connected(request: web.Request, wake: asyncio.Event, seconds: float) -> bool:

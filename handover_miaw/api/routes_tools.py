@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from handover_miaw.api.keys import MANIFEST, SETTINGS
+from handover_miaw.api.app_keys import MANIFEST, SETTINGS
 from handover_miaw.api.requests import json_body, read_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.errors import MalformedRequestError, UnsupportedMediaTypeError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handover_miaw.api.keys import SETTINGS
+from handover_miaw.api.app_keys import SETTINGS
 from handover_miaw.api.responses import json_response
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "UI_CONFIG", "UiConfig", "add_ui"]

@@ -24,6 +24,7 @@ import structlog
 
 from handover_miaw.backoff import Backoff
 from handover_miaw.delivery.formats import build_request
+from handover_miaw.delivery.outbox import OutboxSignal
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF, judge
 from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.delivery.throttle import LogThrottle
@@ -33,7 +34,7 @@ from handover_miaw.store.base import Store
 from handover_miaw.store.leases import Leases, LocalLeases
 from handover_miaw.store.records import ConnectorRecord, Delivery
 
-__all__ = ["Dispatcher", "OutboxSignal", "describe_error"]
+__all__ = ["Dispatcher", "describe_error"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,44 +46,6 @@ def describe_error(exc: BaseException) -> str:
     """An exception as `Class: message`, secrets redacted and cut short, for a log line or lastError."""
     text = secrets.scrub_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     return " ".join(text.split())[:_MAX_ERROR_CHARS]
-
-
-class OutboxSignal:
-    """Wakes the dispatcher and the SSE readers when deliveries are enqueued."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self._listeners: dict[str, set[asyncio.Event]] = {}
-
-    def notify(self, handover_id: str) -> None:
-        """New deliveries exist for this handover."""
-        self._event.set()
-        for listener in self._listeners.get(handover_id, ()):
-            listener.set()
-
-    async def wait(self, seconds: float) -> None:
-        """Wait for a notification or `seconds`, whichever comes first."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._event.wait()
-        except TimeoutError:
-            return
-        finally:
-            self._event.clear()
-
-    def listen(self, handover_id: str) -> asyncio.Event:
-        """An event set whenever this handover gets deliveries; call `unlisten` when done."""
-        event = asyncio.Event()
-        self._listeners.setdefault(handover_id, set()).add(event)
-        return event
-
-    def unlisten(self, handover_id: str, event: asyncio.Event) -> None:
-        """Stop listening."""
-        listeners = self._listeners.get(handover_id)
-        if listeners is not None:
-            listeners.discard(event)
-            if not listeners:
-                del self._listeners[handover_id]
 
 
 @dataclass

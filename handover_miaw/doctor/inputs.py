@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handover_miaw.api.connector_checks import check_connector_hosts, check_connector_targets
 from handover_miaw.api.openapi import ApiDocument
-from handover_miaw.api.routes_admin import check_connector_hosts, check_connector_targets
 from handover_miaw.doctor.miaw_verdicts import config_verdict
 from handover_miaw.doctor.report import Finding
 from handover_miaw.errors import SchemaViolationError

@@ -40,7 +40,7 @@ class Connectors:
 
     def client_for(self, connector: ConnectorRecord) -> MiawClient:
         """The MIAW client of a connector, shared by its handovers (it holds no per-conversation state, and
-        one per handover cost 0.6 KB each at 10,000 live handovers); a changed connector gets a new one."""
+        one per handover multiplied its memory by the live handovers); a changed connector gets a new one."""
         key = (connector.name, connector.updated_at)
         client = self._clients.get(key)
         if client is None:

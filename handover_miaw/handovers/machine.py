@@ -1,4 +1,4 @@
-"""The handover lifecycle as a pure state machine: (snapshot, input) → transition (changes + effects).
+"""The handover lifecycle as a pure state machine: (snapshot, input) → transition (the snapshot after + effects).
 
     pending ──conversation created──▶ queued ──agent joined──▶ active ──▶ ended
                                         ▲                        │
@@ -12,7 +12,7 @@ status, tell the agent something, close the MIAW conversation. No I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from handover_miaw.miaw.events import (
@@ -48,8 +48,8 @@ __all__ = [
     "TokenExpiring",
     "Transition",
     "effect_from_stored",
-    "inert",
-    "inert_sse",
+    "skippable",
+    "skippable_raw_event",
     "step",
     "stored_effect",
 ]
@@ -66,6 +66,8 @@ class Snapshot:
     agent_name: str | None = None
     queue_position: int | None = None
     estimated_wait_s: int | None = None
+    end_status: str | None = None
+    end_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,20 +169,29 @@ def effect_from_stored(stored: dict[str, Any]) -> Effect | None:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """What an input changes: stored fields and effects, in order."""
+    """What an input does: the snapshot before and after, and the effects, in order."""
 
-    changes: dict[str, Any] = field(default_factory=dict)
-    effects: list[Effect] = field(default_factory=list)
+    before: Snapshot
+    after: Snapshot
+    effects: tuple[Effect, ...] = ()
 
     @property
     def new_state(self) -> HandoverState | None:
         """The state after the transition, when it changes."""
-        state = self.changes.get("state")
-        return HandoverState(state) if state is not None else None
+        return self.after.state if self.after.state is not self.before.state else None
+
+    @property
+    def changed_fields(self) -> dict[str, Any]:
+        """The snapshot's fields that differ after the transition, by name: what the store writes."""
+        return {
+            f.name: getattr(self.after, f.name)
+            for f in fields(Snapshot)
+            if getattr(self.after, f.name) != getattr(self.before, f.name)
+        }
 
 
-# Queue figures mean nothing once an agent has the conversation.
-_NOT_QUEUED: dict[str, Any] = {"queue_position": None, "estimated_wait_s": None}
+# What a handler decides: the snapshot after, and the effects.
+_Outcome = tuple[Snapshot, list[Effect]]
 
 
 def _key(event: MiawEvent, suffix: str) -> str:
@@ -191,19 +202,24 @@ def _status(status: str, key: str, **data: Any) -> Deliver:
     return Deliver("handover.status", {"status": status, **{k: v for k, v in data.items() if v is not None}}, key)
 
 
-def _ended(status: str, reason: str, *, close: bool = False) -> Transition:
+def _ended(snap: Snapshot, status: str, reason: str, *, close: bool = False) -> _Outcome:
     effects: list[Effect] = [CloseConversation()] if close else []
     effects.append(Deliver("handover.ended", {"status": status, "reason": reason}, "ended"))
-    return Transition({"state": HandoverState.ENDED, "end_status": status, "end_reason": reason}, effects)
+    return replace(snap, state=HandoverState.ENDED, end_status=status, end_reason=reason), effects
+
+
+def _with_agent(snap: Snapshot, name: str | None) -> Snapshot:
+    # Queue figures mean nothing once an agent has the conversation.
+    return replace(snap, state=HandoverState.ACTIVE, agent_name=name, queue_position=None, estimated_wait_s=None)
 
 
 def _forward(policy: Policy, deliver: Deliver) -> list[Effect]:
     return [deliver] if policy.forward_events else []
 
 
-def _on_message(snap: Snapshot, event: MessageEvent) -> Transition:
+def _on_message(snap: Snapshot, event: MessageEvent) -> _Outcome:
     if event.sender_role not in AGENT_ROLES:
-        return Transition()
+        return snap, []
     data = {
         "messageId": event.entry_id or event.message_id,
         "text": event.text,
@@ -214,97 +230,91 @@ def _on_message(snap: Snapshot, event: MessageEvent) -> Transition:
         ],
         "choices": [{"id": c.option_id, "title": c.title} for c in event.choices],
     }
-    changes: dict[str, Any] = {}
+    after = snap
     effects: list[Effect] = []
     if snap.state is not HandoverState.ACTIVE and event.sender_role == "Agent":
         # The message proves an agent is there even if its join event was lost.
-        changes = {"state": HandoverState.ACTIVE, "agent_name": event.sender_name, **_NOT_QUEUED}
+        after = _with_agent(snap, event.sender_name)
         effects.append(_status("active", _key(event, "active"), agent={"name": event.sender_name}))
     effects.append(Deliver("agent.message", data, _key(event, "message")))
-    return Transition(changes, effects)
+    return after, effects
 
 
-def _on_participants(snap: Snapshot, event: ParticipantChangedEvent) -> Transition:
-    changes: dict[str, Any] = {}
+def _on_participants(snap: Snapshot, event: ParticipantChangedEvent) -> _Outcome:
+    after = snap
     effects: list[Effect] = []
     for index, change in enumerate(event.changes):
         if change.role != "Agent":
             continue
         if change.operation == "add":
-            changes = {"state": HandoverState.ACTIVE, "agent_name": change.display_name, **_NOT_QUEUED}
+            after = _with_agent(snap, change.display_name)
             effects.append(_status("active", _key(event, f"active{index}"), agent={"name": change.display_name}))
         elif change.operation == "remove":
             effects.append(CheckRoutingStatus(event.entry_id))
-    return Transition(changes, effects)
+    return after, effects
 
 
-def _on_routing_status(snap: Snapshot, observed: RoutingStatusObserved, policy: Policy) -> Transition:
+def _transferred(snap: Snapshot, policy: Policy, key: str) -> _Outcome:
+    after = replace(snap, state=HandoverState.QUEUED, agent_name=None)
+    return after, _forward(policy, _status("transferred", key, agent={"name": snap.agent_name}))
+
+
+def _on_routing_status(snap: Snapshot, observed: RoutingStatusObserved, policy: Policy) -> _Outcome:
     key = f"{observed.cause_entry_id or 'none'}"
     if observed.routing_status in _TRANSFER_STATUSES:
-        return Transition(
-            {"state": HandoverState.QUEUED, "agent_name": None},
-            _forward(policy, _status("transferred", f"{key}:transferred", agent={"name": snap.agent_name})),
-        )
+        return _transferred(snap, policy, f"{key}:transferred")
     if policy.end_on_participant_change:
-        return _ended("completed", "agent_left", close=True)
+        return _ended(snap, "completed", "agent_left", close=True)
     # The agent's name stays: it is the agent the handover had, shown after the end (MIAW removes the
     # agent just before it ends the session) until another agent joins.
-    return Transition({}, _forward(policy, _status("agent_left", f"{key}:agent_left", agent={"name": snap.agent_name})))
+    return snap, _forward(policy, _status("agent_left", f"{key}:agent_left", agent={"name": snap.agent_name}))
 
 
-def _on_routing_result(snap: Snapshot, event: RoutingResultEvent, policy: Policy) -> Transition:
+def _queued(snap: Snapshot, key: str, position: int | None, wait: int | None) -> _Outcome:
+    after = replace(snap, state=HandoverState.QUEUED, queue_position=position, estimated_wait_s=wait)
+    return after, [_status("queue", key, position=position, estimatedWaitSeconds=wait)]
+
+
+def _on_routing_result(snap: Snapshot, event: RoutingResultEvent, policy: Policy) -> _Outcome:
     if event.failed:
         reason = event.failure_reason or event.failure_type or "routing failed"
         forwarded = _forward(policy, _status("routing_failed", _key(event, "failed"), reason=reason))
-        ended = _ended("error", "routing_failed", close=True)
-        return Transition(ended.changes, [*forwarded, *ended.effects])
+        after, ended = _ended(snap, "error", "routing_failed", close=True)
+        return after, [*forwarded, *ended]
     if event.routing_type == "Transfer":
-        return Transition(
-            {"state": HandoverState.QUEUED, "agent_name": None},
-            _forward(policy, _status("transferred", _key(event, "transferred"), agent={"name": snap.agent_name})),
-        )
+        return _transferred(snap, policy, _key(event, "transferred"))
     if snap.state is HandoverState.ACTIVE:
-        return Transition()
+        return snap, []
     position = event.queue_position if event.queue_position is not None else snap.queue_position
-    changes = {"state": HandoverState.QUEUED, "queue_position": position, "estimated_wait_s": event.estimated_wait_s}
-    return Transition(
-        changes,
-        [_status("queue", _key(event, "queue"), position=position, estimatedWaitSeconds=event.estimated_wait_s)],
-    )
+    return _queued(snap, _key(event, "queue"), position, event.estimated_wait_s)
 
 
-def _on_queue_position(snap: Snapshot, event: QueuePositionEvent) -> Transition:
+def _on_queue_position(snap: Snapshot, event: QueuePositionEvent) -> _Outcome:
     if snap.state is HandoverState.ACTIVE:
-        return Transition()
+        return snap, []
     wait = event.estimated_wait_s if event.estimated_wait_s is not None else snap.estimated_wait_s
-    changes = {"state": HandoverState.QUEUED, "queue_position": event.position, "estimated_wait_s": wait}
-    return Transition(
-        changes, [_status("queue", _key(event, "queue"), position=event.position, estimatedWaitSeconds=wait)]
-    )
+    return _queued(snap, _key(event, "queue"), event.position, wait)
 
 
-def _on_session_status(snap: Snapshot, event: SessionStatusChangedEvent) -> Transition:
+def _on_session_status(snap: Snapshot, event: SessionStatusChangedEvent) -> _Outcome:
     if event.status == "Ended":
         if event.ended_by_role == "EndUser":
-            return _ended("cancelled", "user_ended")
-        return _ended("completed", "agent_ended")
-    return Transition()
+            return _ended(snap, "cancelled", "user_ended")
+        return _ended(snap, "completed", "agent_ended")
+    return snap, []
 
 
-def _on_token_expiring(event: TokenExpiring) -> Transition:
+def _on_token_expiring(snap: Snapshot, event: TokenExpiring) -> _Outcome:
     # Keyed on the expiry: a fresh token (a new `exp`) gets its own warning; the same one never twice.
     key = f"token_expiring:{int(event.expires_at)}"
     notice = f"The user's chat session expires in about {event.seconds_left} seconds."
-    return Transition(
-        {},
-        [
-            _status("token_expiring", key, secondsLeft=event.seconds_left, expiresAt=iso_utc(event.expires_at)),
-            NotifyAgent(notice, key),
-        ],
-    )
+    return snap, [
+        _status("token_expiring", key, secondsLeft=event.seconds_left, expiresAt=iso_utc(event.expires_at)),
+        NotifyAgent(notice, key),
+    ]
 
 
-def inert(event: Input) -> bool:
+def skippable(event: Input) -> bool:
     """True for events that change nothing in any state under any policy (the end user's own echoed
     messages, keep-alives, work-item updates, anything unrecognised): the service skips them without
     touching the store, which saves a read and a write for every relayed user message."""
@@ -320,13 +330,13 @@ def inert(event: Input) -> bool:
 _AGENT_ROLE_LITERALS = tuple(f'"{role}"' for role in sorted(AGENT_ROLES))
 
 
-def inert_sse(event_type: str, data: str) -> bool:
-    """True when a raw SSE event is certain to decode to an inert event, read without decoding it: the end
+def skippable_raw_event(event_type: str, data: str) -> bool:
+    """True when a raw SSE event is certain to decode to a skippable event, read without decoding it: the end
     user's own echoed messages, one per relayed message, which would otherwise be parsed twice (envelope
     and entryPayload) and built into an event only to be dropped.
 
-    Exact by construction: a CONVERSATION_MESSAGE decodes to a MessageEvent (inert unless its sender role
-    is an agent role) or to an UnrecognisedEvent (inert). A JSON string equal to an agent role, written
+    Exact by construction: a CONVERSATION_MESSAGE decodes to a MessageEvent (skippable unless its sender role
+    is an agent role) or to an UnrecognisedEvent (skippable). A JSON string equal to an agent role, written
     without a \\u escape, can only be that role in quotes, since letters have no other spelling in JSON; so
     when no agent role appears quoted and no \\u escape appears at all, no string of the envelope (the
     sender's role included) is an agent role. Anything else (an escape anywhere, an agent role anywhere,
@@ -341,16 +351,21 @@ def inert_sse(event_type: str, data: str) -> bool:
 def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:
     """Decide what an input does to a handover. An ended handover ignores everything."""
     if snap.state is HandoverState.ENDED:
-        return Transition()
+        return Transition(snap, snap)
+    after, effects = _decide(snap, event, policy)
+    return Transition(snap, after, tuple(effects))
+
+
+def _decide(snap: Snapshot, event: Input, policy: Policy) -> _Outcome:
     match event:
         case EndRequested(status=status, reason=reason, close_conversation=close):
-            return _ended(status, reason, close=close)
+            return _ended(snap, status, reason, close=close)
         case TokenExpiring():
-            return _on_token_expiring(event)
+            return _on_token_expiring(snap, event)
         case ConversationCreated():
             if snap.state is not HandoverState.PENDING:
-                return Transition()
-            return Transition({"state": HandoverState.QUEUED}, [_status("queue", "created:queue")])
+                return snap, []
+            return replace(snap, state=HandoverState.QUEUED), [_status("queue", "created:queue")]
         case RoutingStatusObserved():
             return _on_routing_status(snap, event, policy)
         case MessageEvent():
@@ -364,11 +379,11 @@ def step(snap: Snapshot, event: Input, policy: Policy) -> Transition:
         case SessionStatusChangedEvent():
             return _on_session_status(snap, event)
         case ConversationClosedEvent():
-            return _ended("completed", "conversation_closed")
+            return _ended(snap, "completed", "conversation_closed")
         case TypingEvent(started=started) if event.sender_role in AGENT_ROLES:
             name = "typing_started" if started else "typing_stopped"
-            return Transition({}, _forward(policy, _status(name, _key(event, name), agent={"name": event.sender_name})))
+            return snap, _forward(policy, _status(name, _key(event, name), agent={"name": event.sender_name}))
         case AcknowledgementEvent(kind=kind, acknowledged_entry_id=acked):
             status = "delivered" if kind == "delivery" else "read"
-            return Transition({}, _forward(policy, _status(status, _key(event, status), messageId=acked)))
-    return Transition()
+            return snap, _forward(policy, _status(status, _key(event, status), messageId=acked))
+    return snap, []

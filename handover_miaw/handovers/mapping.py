@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from handover_miaw.handovers.node_settings import NodeSettings
+
 __all__ = [
     "TRANSCRIPT_LIMIT",
     "conversation_language",
@@ -18,17 +20,15 @@ TRANSCRIPT_LIMIT = 3000
 _SPEAKERS = {"user": "User", "bot": "Bot", "agent": "Agent"}
 
 
-def conversation_language(settings: Mapping[str, Any], requested: str | None) -> str | None:
+def conversation_language(settings: NodeSettings, requested: str | None) -> str | None:
     """The `language` routing attribute wins over the request's language."""
-    attributes = settings.get("routingAttributes") or {}
-    value = attributes.get("language")
-    return str(value) if value else requested
+    return settings.routing_attributes.get("language") or requested
 
 
-def routing_attributes(settings: Mapping[str, Any], *, copilot: tuple[str, str] | None = None) -> dict[str, str]:
+def routing_attributes(settings: NodeSettings, *, copilot: tuple[str, str] | None = None) -> dict[str, str]:
     """The routing attributes sent to MIAW: the node's pairs (minus `language`, which MIAW takes as its own
     parameter) plus the Copilot link under its configured attribute name."""
-    attributes = {str(k): str(v) for k, v in (settings.get("routingAttributes") or {}).items() if k != "language"}
+    attributes = {k: v for k, v in settings.routing_attributes.items() if k != "language"}
     if copilot is not None:
         name, url = copilot
         attributes[name] = url

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handover_miaw.handovers.mapping import conversation_language, routing_attributes, transcript_messages
+from handover_miaw.handovers.node_settings import NodeSettings
 
 __all__ = ["preview"]
 
@@ -18,11 +19,12 @@ def preview(
 
     The Copilot link is left out: it needs a connector and a per-handover URL token.
     """
+    node = NodeSettings.of(settings)
     conversation: dict[str, Any] = {}
-    attributes = routing_attributes(settings)
+    attributes = routing_attributes(node)
     if attributes:
         conversation["routingAttributes"] = attributes
-    if chosen := conversation_language(settings, language):
+    if chosen := conversation_language(node, language):
         conversation["language"] = chosen
-    messages = transcript_messages(transcript) if settings.get("sendTranscript") else []
+    messages = transcript_messages(transcript) if node.send_transcript else []
     return {"conversation": conversation, "transcriptMessages": messages}

@@ -1,6 +1,6 @@
 """Time-driven inputs of a live handover: the token's expiry and the queue limit. Pure: no I/O, no clock.
 
-The service's watchdog asks `due()` about each live handover on every tick and feeds the answer to the
+The watchdog asks `due()` about each live handover on every tick and feeds the answer to the
 state machine, so the decisions are the same after a restart (they read only stored fields and the
 token) and each rule is a unit test:
 

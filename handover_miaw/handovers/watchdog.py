@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from handover_miaw.handovers import machine
-from handover_miaw.handovers.service import HandoverService
+from handover_miaw.handovers.engine import HandoverEngine
 from handover_miaw.handovers.timers import TimerPolicy, due
 
 __all__ = ["Watchdog"]
@@ -27,13 +27,13 @@ class Watchdog:
 
     def __init__(
         self,
-        service: HandoverService,
+        engine: HandoverEngine,
         policy: TimerPolicy,
         *,
         interval_s: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.service = service
+        self._engine = engine
         self.policy = policy
         self.interval_s = interval_s
         self.clock = clock
@@ -47,13 +47,13 @@ class Watchdog:
     async def check_once(self) -> int:
         """Apply every input that is due now; return how many were applied."""
         applied = 0
-        for live in list(self.service.supervisor.live.values()):
+        for live in self._engine.served():
             now = self.clock()
             event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
             if event is None:
                 continue
             try:
-                await self.service.apply(live.record.id, event, entry_id=None)
+                await self._engine.apply(live.record.id, event, entry_id=None)
             except Exception:
                 # One handover's failure (a store hiccup) must not stop the others' timers; next tick retries.
                 log.exception("handover.timer_failed", handover_id=live.record.id, input=type(event).__name__)

@@ -20,13 +20,13 @@ from typing import TextIO
 from aiohttp import web
 
 from handover_miaw.api import create_app
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.api.routes_ui import UI_CONFIG, UiConfig
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import SIMULATOR_KEY, Simulator, SimulatorConfig, control, receipts
 from handover_miaw.simulator import create_app as create_simulator_app
 from handover_miaw.simulator.app import miaw_middleware
-from handover_miaw.store.records import ConnectorRecord
 
 __all__ = ["DEMO_CONNECTOR", "SIM_PREFIX", "WebDemo", "main", "start_web_demo"]
 
@@ -75,22 +75,18 @@ async def start_web_demo(data_dir: Path, host: str = "127.0.0.1", port: int = 0,
         app = create_app(config)
         app[UI_CONFIG] = UiConfig(simulator=SIM_PREFIX, connector=DEMO_CONNECTOR)
         app.add_subapp(SIM_PREFIX, _control_app(sim))
-        connector = ConnectorRecord(
-            name=DEMO_CONNECTOR,
-            config={
+        connector = {
+            "config": {
                 "baseUrl": f"http://127.0.0.1:{sim_port}",
                 "organizationId": _ORG_ID,
                 "esDeveloperName": "Bot_Handover_Custom",
                 "forwardEvents": True,
             },
-            delivery={"format": "sse"},
-            updated_at=0.0,
-        )
+            "delivery": {"format": "sse"},
+        }
 
         async def put_connector(started: web.Application) -> None:
-            from handover_miaw.api.keys import STORE
-
-            await started[STORE].put_connector(connector)
+            await started[HANDOVERS].put_connector(DEMO_CONNECTOR, connector)
 
         app.on_startup.append(put_connector)
         # An open /events stream only notices the stop when it next writes: without a short grace, a webchat

@@ -5,9 +5,13 @@ does not, so only a runtime run like `serve` shows whether the place is really g
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
+from handover_miaw.api import create_app, server_options
+from handover_miaw.settings import Settings
 from tests.api.conftest import WireFactory, connector_body
 
 
@@ -65,3 +69,32 @@ async def test_readers_of_other_handovers_do_not_count(wire_runtime: WireFactory
     assert [r.status for r in readers] == [200, 200]
     for reader in readers:
         reader.close()
+
+
+async def test_stopping_the_runtime_ends_open_event_streams_instead_of_waiting_for_them(
+    tmp_path: Path, sim_url: str
+) -> None:
+    # An open /events stream waits for deliveries; aiohttp's graceful stop waits for every open handler (60 s
+    # by default), so without ending the streams a runtime with a reader attached took a minute to stop.
+    settings = Settings(data_dir=tmp_path / "data", insecure_dev=True)
+    runner = web.AppRunner(create_app(settings), **server_options(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"{url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+            assert response.status == 201
+        body = {"connector": "acme", "sessionId": "s", "userId": "u"}
+        async with http.post(f"{url}/v1/handovers", json=body) as started:
+            events = f"{url}/v1/handovers/{(await started.json())['id']}/events"
+        async with http.get(events) as reader:
+            assert reader.status == 200
+            first = b""
+            async with asyncio.timeout(10):
+                while b"handover.status" not in first:  # the queue status: the stream is open and waiting
+                    first += await reader.content.readany()
+            async with asyncio.timeout(20):  # well under the 60 s graceful wait the stream used to hold
+                await runner.cleanup()
+                rest = await reader.content.read()  # the server ended the stream: end of body
+    assert b"handover.ended" not in rest  # the handover lives on for the next start; only the stream ended

@@ -37,6 +37,10 @@ FORWARD = Policy(forward_events=True)
 END_ON_LEAVE = Policy(end_on_participant_change=True)
 
 
+def _unchanged(t: Transition) -> bool:
+    return t.after == t.before and t.effects == ()
+
+
 def _delivered(t: Transition) -> list[tuple[str, str | None]]:
     return [(e.type, e.data.get("status")) for e in t.effects if isinstance(e, Deliver)]
 
@@ -63,10 +67,10 @@ def test_queue_updates_are_always_delivered() -> None:
         RoutingResultEvent(entry_id="r1", routing_type="Initial", failure_type="None", estimated_wait_s=120),
         QUIET,
     )
-    assert t.changes["estimated_wait_s"] == 120
+    assert t.changed_fields["estimated_wait_s"] == 120
     assert _delivered(t) == [("handover.status", "queue")]
     t = step(Snapshot(S.QUEUED), QueuePositionEvent(entry_id="q1", position=3), QUIET)
-    assert t.changes["queue_position"] == 3
+    assert t.changed_fields["queue_position"] == 3
     (effect,) = t.effects
     assert isinstance(effect, Deliver)
     assert effect.data == {"status": "queue", "position": 3}
@@ -74,7 +78,12 @@ def test_queue_updates_are_always_delivered() -> None:
 
 def test_agent_join_activates_and_clears_the_queue_figures() -> None:
     t = step(Snapshot(S.QUEUED, queue_position=2, estimated_wait_s=90), _agent_joins(), QUIET)
-    assert t.changes == {"state": S.ACTIVE, "agent_name": "Maria", "queue_position": None, "estimated_wait_s": None}
+    assert t.changed_fields == {
+        "state": S.ACTIVE,
+        "agent_name": "Maria",
+        "queue_position": None,
+        "estimated_wait_s": None,
+    }
     (effect,) = t.effects
     assert isinstance(effect, Deliver)
     assert effect.data == {"status": "active", "agent": {"name": "Maria"}}
@@ -89,7 +98,7 @@ def test_agent_message_is_always_delivered_with_attachments() -> None:
         attachments=(Attachment("a1", "r.pdf", "application/pdf", "https://f.example.com/r.pdf"),),
     )
     t = step(Snapshot(S.ACTIVE, agent_name="Maria"), event, QUIET)
-    assert t.changes == {}
+    assert t.changed_fields == {}
     (effect,) = t.effects
     assert isinstance(effect, Deliver)
     assert effect.type == "agent.message"
@@ -106,22 +115,22 @@ def test_agent_message_while_queued_means_active() -> None:
 
 def test_end_user_echo_is_not_delivered() -> None:
     t = step(Snapshot(S.ACTIVE), MessageEvent(entry_id="u1", sender_role="EndUser", text="hello"), FORWARD)
-    assert t == Transition()
+    assert _unchanged(t)
 
 
 def test_agent_ending_the_session_completes() -> None:
     t = step(Snapshot(S.ACTIVE), SessionStatusChangedEvent(entry_id="s1", status="Ended"), QUIET)
-    assert t.changes == {"state": S.ENDED, "end_status": "completed", "end_reason": "agent_ended"}
+    assert t.changed_fields == {"state": S.ENDED, "end_status": "completed", "end_reason": "agent_ended"}
     assert _delivered(t) == [("handover.ended", "completed")]
 
 
 def test_session_waiting_or_active_changes_nothing() -> None:
-    assert step(Snapshot(S.ACTIVE), SessionStatusChangedEvent(status="Active"), QUIET) == Transition()
+    assert _unchanged(step(Snapshot(S.ACTIVE), SessionStatusChangedEvent(status="Active"), QUIET))
 
 
 def test_conversation_close_ends() -> None:
     t = step(Snapshot(S.ACTIVE), ConversationClosedEvent(entry_id="c1"), QUIET)
-    assert t.changes["end_reason"] == "conversation_closed"
+    assert t.changed_fields["end_reason"] == "conversation_closed"
     assert _delivered(t) == [("handover.ended", "completed")]
 
 
@@ -131,7 +140,7 @@ def test_routing_failure_ends_with_error_and_closes(policy: Policy) -> None:
         entry_id="r1", routing_type="Initial", failure_type="RoutingError", failure_reason="No agents"
     )
     t = step(Snapshot(S.QUEUED), event, policy)
-    assert t.changes["end_reason"] == "routing_failed"
+    assert t.changed_fields["end_reason"] == "routing_failed"
     assert any(isinstance(e, CloseConversation) for e in t.effects)
     expected = [("handover.ended", "error")]
     if policy.forward_events:
@@ -141,8 +150,8 @@ def test_routing_failure_ends_with_error_and_closes(policy: Policy) -> None:
 
 def test_agent_leave_asks_for_the_routing_status() -> None:
     t = step(Snapshot(S.ACTIVE, agent_name="Maria"), _agent_leaves(), END_ON_LEAVE)
-    assert t.effects == [CheckRoutingStatus("p2")]
-    assert t.changes == {}
+    assert t.effects == (CheckRoutingStatus("p2"),)
+    assert t.changed_fields == {}
 
 
 def test_leave_that_is_a_transfer_requeues_even_with_end_on_participant_change() -> None:
@@ -157,7 +166,7 @@ def test_leave_that_is_a_transfer_requeues_even_with_end_on_participant_change()
 
 def test_real_leave_ends_when_end_on_participant_change_is_on() -> None:
     t = step(Snapshot(S.ACTIVE, agent_name="Maria"), RoutingStatusObserved("ROUTED", "p2"), END_ON_LEAVE)
-    assert t.changes["end_reason"] == "agent_left"
+    assert t.changed_fields["end_reason"] == "agent_left"
     assert t.effects[0] == CloseConversation()
     assert _delivered(t) == [("handover.ended", "completed")]
 
@@ -166,7 +175,7 @@ def test_real_leave_ends_when_end_on_participant_change_is_on() -> None:
 def test_real_leave_is_forwarded_only_with_forward_events(policy: Policy, expected: list[tuple[str, str]]) -> None:
     t = step(Snapshot(S.ACTIVE, agent_name="Maria"), RoutingStatusObserved("ROUTED", "p2"), policy)
     assert t.new_state is None
-    assert t.changes == {}  # the agent's name stays: the handover shows who it had, after the end too
+    assert t.changed_fields == {}  # the agent's name stays: the handover shows who it had, after the end too
     assert _delivered(t) == expected
 
 
@@ -190,13 +199,13 @@ def test_transfer_routing_result_requeues() -> None:
     ],
 )
 def test_forwarded_events_follow_the_setting(event: TypingEvent | AcknowledgementEvent, status: str) -> None:
-    assert step(Snapshot(S.ACTIVE), event, QUIET) == Transition()
+    assert _unchanged(step(Snapshot(S.ACTIVE), event, QUIET))
     assert _delivered(step(Snapshot(S.ACTIVE), event, FORWARD)) == [("handover.status", status)]
 
 
 def test_end_requested_by_user_closes_the_conversation() -> None:
     t = step(Snapshot(S.QUEUED), EndRequested("cancelled", "user_ended", close_conversation=True), QUIET)
-    assert t.changes["end_status"] == "cancelled"
+    assert t.changed_fields["end_status"] == "cancelled"
     assert t.effects[0] == CloseConversation()
 
 
@@ -208,15 +217,12 @@ def test_ended_handover_ignores_everything() -> None:
         EndRequested("error", "x"),
         MessageEvent(sender_role="Agent", text="late"),
     ):
-        assert step(ended, event, FORWARD) == Transition()
+        assert _unchanged(step(ended, event, FORWARD))
 
 
 def test_pings_and_unrecognised_events_change_nothing() -> None:
-    assert step(Snapshot(S.ACTIVE), PingEvent(), FORWARD) == Transition()
-    assert (
-        step(Snapshot(S.ACTIVE), UnrecognisedEvent(event_type="X", data="{}", reason="unknown"), FORWARD)
-        == Transition()
-    )
+    assert _unchanged(step(Snapshot(S.ACTIVE), PingEvent(), FORWARD))
+    assert _unchanged(step(Snapshot(S.ACTIVE), UnrecognisedEvent(event_type="X", data="{}", reason="unknown"), FORWARD))
 
 
 def test_delivery_keys_are_stable_per_cause() -> None:
@@ -225,24 +231,24 @@ def test_delivery_keys_are_stable_per_cause() -> None:
     assert first.effects == again.effects
 
 
-def test_inert_events_are_exactly_those_that_never_change_anything() -> None:
-    from handover_miaw.handovers.machine import inert
+def test_skippable_events_are_exactly_those_that_never_change_anything() -> None:
+    from handover_miaw.handovers.machine import skippable
     from handover_miaw.miaw.events import RoutingWorkResultEvent
 
-    inert_events = [
+    skipped_events = [
         MessageEvent(entry_id="u1", sender_role="EndUser", text="echo"),
         PingEvent(),
         RoutingWorkResultEvent(entry_id="w1", work_type="Accepted"),
         UnrecognisedEvent(event_type="X", data="{}", reason="unknown"),
     ]
-    for event in inert_events:
-        assert inert(event)
+    for event in skipped_events:
+        assert skippable(event)
         for state in (S.PENDING, S.QUEUED, S.ACTIVE):
             for policy in (QUIET, FORWARD, END_ON_LEAVE):
-                assert step(Snapshot(state), event, policy) == Transition()
-    assert not inert(MessageEvent(entry_id="m1", sender_role="Agent", text="hi"))
-    assert not inert(_agent_joins())
-    assert not inert(TypingEvent(entry_id="t1", sender_role="Agent"))
+                assert _unchanged(step(Snapshot(state), event, policy))
+    assert not skippable(MessageEvent(entry_id="m1", sender_role="Agent", text="hi"))
+    assert not skippable(_agent_joins())
+    assert not skippable(TypingEvent(entry_id="t1", sender_role="Agent"))
 
 
 def test_effects_that_call_miaw_round_trip_through_their_stored_form() -> None:

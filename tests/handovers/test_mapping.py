@@ -11,19 +11,20 @@ from handover_miaw.handovers.mapping import (
     routing_attributes,
     transcript_messages,
 )
+from handover_miaw.handovers.node_settings import NodeSettings
 
 
 def test_language_attribute_wins_over_request() -> None:
     settings = {"routingAttributes": {"language": "de_DE", "Brand__c": "acme"}}
-    assert conversation_language(settings, "en_US") == "de_DE"
-    assert conversation_language({"routingAttributes": {}}, "en_US") == "en_US"
-    assert conversation_language({}, None) is None
+    assert conversation_language(NodeSettings.of(settings), "en_US") == "de_DE"
+    assert conversation_language(NodeSettings.of({"routingAttributes": {}}), "en_US") == "en_US"
+    assert conversation_language(NodeSettings.of({}), None) is None
 
 
 def test_routing_attributes_drop_language_and_add_copilot() -> None:
     settings = {"routingAttributes": {"language": "de_DE", "Brand__c": "acme"}}
-    assert routing_attributes(settings) == {"Brand__c": "acme"}
-    assert routing_attributes(settings, copilot=("copilotUrl", "https://c.example.com/x")) == {
+    assert routing_attributes(NodeSettings.of(settings)) == {"Brand__c": "acme"}
+    assert routing_attributes(NodeSettings.of(settings), copilot=("copilotUrl", "https://c.example.com/x")) == {
         "Brand__c": "acme",
         "copilotUrl": "https://c.example.com/x",
     }

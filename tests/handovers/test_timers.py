@@ -59,7 +59,7 @@ def test_queue_limit_zero_is_off() -> None:
 
 def test_token_expiring_tells_the_bot_and_the_agent_with_stable_keys() -> None:
     transition = step(Snapshot(HandoverState.ACTIVE), TokenExpiring(EXP, 60), Policy())
-    assert transition.changes == {}
+    assert transition.changed_fields == {}
     deliver, notify = transition.effects
     assert isinstance(deliver, Deliver)
     assert isinstance(notify, NotifyAgent)

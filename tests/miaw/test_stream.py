@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from handover_miaw.handovers.machine import inert_sse
+from handover_miaw.handovers.machine import skippable_raw_event
 from handover_miaw.miaw import (
     AccessToken,
     EventStream,
@@ -116,7 +116,7 @@ async def test_events_the_owner_skips_move_the_cursor_undecoded(
     echoed = asyncio.Event()
 
     def skip(event_type: str, data: str) -> bool:
-        if inert_sse(event_type, data):
+        if skippable_raw_event(event_type, data):
             skipped.append(data)
             echoed.set()
             return True

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.logs import configure_logging
 
 from .conftest import API_KEY, SECRET, Bot, wait_for
@@ -30,7 +30,7 @@ async def test_no_secret_in_any_log_line(log_output: io.StringIO, bot: Bot) -> N
     await bot.connector()
     handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
     hid, cid = handover["id"], handover["conversationId"]
-    record = await bot.api.app[STORE].get_handover(hid)
+    record = await bot.api.app[HANDOVERS].store.get_handover(hid)
     assert record is not None
     assert record.access_token  # read while live: an ended handover's tokens are erased
     await bot.sim.accept(cid, agent="Maria")
@@ -53,7 +53,7 @@ async def test_an_ended_handover_s_token_leaves_the_registry(bot: Bot) -> None:
 
     await bot.connector()
     handover = await bot.start()
-    record = await bot.api.app[STORE].get_handover(handover["id"])
+    record = await bot.api.app[HANDOVERS].store.get_handover(handover["id"])
     assert record is not None
     assert record.access_token in secrets
     await bot.sim.end_session(handover["conversationId"])

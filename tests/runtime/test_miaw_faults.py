@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
 
 from .conftest import Bot, Factory, Receiver, wait_for
@@ -158,7 +158,7 @@ async def test_a_store_write_lost_after_miaw_accepted_does_not_double_the_messag
     acme: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hid, cid = await _active(acme)
-    store = acme.api.server.app[STORE]
+    store = acme.api.server.app[HANDOVERS].store
     real = store.mark_user_message_sent
     failures = [RuntimeError("the process died here")]
 
@@ -184,7 +184,7 @@ async def test_a_store_outage_delays_agent_messages_without_ending_the_handover(
     acme: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hid, cid = await _active(acme)
-    store = acme.api.server.app[STORE]
+    store = acme.api.server.app[HANDOVERS].store
     real = store.record_event
     outage = [ConnectionError("No connection available.")] * 2
 

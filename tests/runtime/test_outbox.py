@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
 
 from .conftest import SECRET, Bot, Factory, Receiver, wait_for, wait_until
@@ -110,7 +110,7 @@ async def test_store_failures_while_draining_do_not_stop_deliveries(bot: Bot, mo
     hid, cid = handover["id"], handover["conversationId"]
     await bot.sim.accept(cid, agent="Maria")
     await bot.wait_state(hid, "active")
-    store = bot.api.server.app[STORE]
+    store = bot.api.server.app[HANDOVERS].store
     real_due, real_mark = store.due_deliveries, store.mark_delivered
     failures = {"due": 2, "mark": 1}
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import structlog
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.delivery.formats import COGNIGY_NOTIFY_PATH
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
 from handover_miaw.logs import configure_logging
@@ -58,7 +58,7 @@ async def _pending(bot: Bot) -> list[dict[str, Any]]:
 
 async def test_an_attempt_that_raises_is_retried_with_backoff(bot: Bot, log_output: io.StringIO) -> None:
     await bot.connector(fmt="cognigy")
-    store = bot.api.server.app[STORE]
+    store = bot.api.server.app[HANDOVERS].store
     clean = await store.get_connector("acme")
     assert clean is not None
     # As a connector stored before PUT refused control characters: aiohttp raises ValueError on the header.
@@ -106,7 +106,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
     await bot.sim.accept(cid, agent="Maria")
     await bot.wait_state(hid, "active")
     await wait_until(lambda: _none_pending(bot), 10, "the status deliveries")
-    store = bot.api.server.app[STORE]
+    store = bot.api.server.app[HANDOVERS].store
     real_mark = store.mark_delivered
     calls: list[float] = []
     broken = True
@@ -135,7 +135,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
 
 async def test_readyz_is_not_ready_while_the_store_refuses_writes(bot: Bot) -> None:
     assert (await bot.api.get("/readyz")).status == 200
-    store = bot.api.server.app[STORE]
+    store = bot.api.server.app[HANDOVERS].store
     connection = store._connection()._conn  # SQLite itself refuses the writes
     connection.execute("PRAGMA query_only = ON")
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from handover_miaw.api.keys import SERVICE
-from handover_miaw.handovers.ownership import Ownership
+from handover_miaw.api.app_keys import HANDOVERS
+from handover_miaw.handovers.ownership import Ownership, StreamLeases
 from handover_miaw.simulator import Simulator
 from handover_miaw.store import SqliteStore, create_store
 from handover_miaw.store.leases import LocalLeases, RedisLeases
@@ -57,7 +57,7 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
         await store.create_handover(handover("h1"))
         served.add("h1")
 
-    ownership = Ownership(store, LocalLeases(), attach=attach, detach=detach, served=lambda: list(served))
+    ownership = Ownership(store, StreamLeases(LocalLeases()), attach=attach, detach=detach, served=lambda: list(served))
     try:
         # put_connector holds the store while aiosqlite's thread works, so the start and the round queue
         # behind it in that order, as they did under load.
@@ -102,8 +102,8 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
     async def detach(_handover_id: str) -> None:
         return None
 
-    other = Ownership(other_store, other_leases, attach=attach, detach=detach, served=list, ttl_s=15.0)
-    store = api.app[SERVICE].store
+    other = Ownership(other_store, StreamLeases(other_leases, 15.0), attach=attach, detach=detach, served=list)
+    store = api.app[HANDOVERS].store
     insert = store.create_handover
 
     async def insert_then_other_round(record: HandoverRecord) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
 from handover_miaw.store.records import HandoverState, NewDelivery
 from tests.store.factories import handover
@@ -56,7 +56,7 @@ async def test_113_dead_letters_are_all_found_and_the_newest_redriven(
 ) -> None:
     bot = Bot(await start_runtime(store=store_url), sim, receiver, sim_url)
     await bot.connector()
-    store = bot.api.app[STORE]
+    store = bot.api.app[HANDOVERS].store
     dead_ids = []
     for n in range(113):
         hid = f"ho_{n:032x}"

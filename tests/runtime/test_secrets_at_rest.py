@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio
 import structlog
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
@@ -40,7 +40,7 @@ async def _whole_handover(bot: Bot) -> tuple[str, str]:
     """A handover of an authenticated user with traffic both ways, ended by the agent; (id, access token)."""
     handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
     hid, cid = handover["id"], handover["conversationId"]
-    record = await bot.api.server.app[STORE].get_handover(hid)
+    record = await bot.api.server.app[HANDOVERS].store.get_handover(hid)
     assert record is not None
     assert record.access_token
     await bot.sim.accept(cid, agent="Maria")
@@ -90,7 +90,7 @@ async def test_an_older_install_s_files_are_tightened(start_runtime: Factory, se
 async def test_an_ended_handover_s_tokens_are_erased_from_sqlite(bot: Bot, settings: Settings) -> None:
     await bot.connector()
     hid, token = await _whole_handover(bot)
-    store = bot.api.server.app[STORE]
+    store = bot.api.server.app[HANDOVERS].store
     await wait_until(lambda: _effects_done(store, hid), what="the end's MIAW calls")
     with sqlite3.connect(settings.data_dir / "handover-miaw.db") as raw:
         access, stored_settings = raw.execute(

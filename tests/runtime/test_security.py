@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.manifest import load_manifest
 from handover_miaw.settings import Settings
@@ -153,7 +153,7 @@ async def test_no_secret_in_any_error_body(bot: Bot) -> None:
     )
     handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
     hid = handover["id"]
-    record = await bot.api.app[STORE].get_handover(hid)
+    record = await bot.api.app[HANDOVERS].store.get_handover(hid)
     assert record is not None
     assert record.access_token
     bot.sim.expire_tokens()

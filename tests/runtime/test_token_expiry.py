@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from handover_miaw.api.keys import STORE
+from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator, SimulatorConfig
 
@@ -44,7 +44,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def _expiry(bot: Bot, hid: str) -> float:
-    record = await bot.api.app[STORE].get_handover(hid)
+    record = await bot.api.app[HANDOVERS].store.get_handover(hid)
     assert record is not None
     assert record.token_expires_at is not None
     return record.token_expires_at

@@ -1,7 +1,8 @@
-"""The user's side of a handover: messages, typing, presence, files, a fresh identity token, the end.
+"""What the bot platform does on the user's behalf during a handover: messages, typing, presence, files, a
+fresh identity token, the end.
 
 Any process can serve these calls: a handover whose stream another process owns is acted on through a
-transient view built from the store (`HandoverService.live_for`); MIAW needs only the token and the
+transient view built from the store (`HandoverEngine.live`); MIAW needs only the token and the
 conversation id.
 """
 
@@ -16,15 +17,17 @@ import structlog
 
 from handover_miaw.errors import IdConflictError, NotFoundError, StateConflictError, UpstreamUnavailableError
 from handover_miaw.handovers import machine
-from handover_miaw.handovers.credentials import lean_token
+from handover_miaw.handovers.credentials import token_to_keep
+from handover_miaw.handovers.engine import HandoverEngine, upstream_error
 from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
-from handover_miaw.handovers.service import HandoverService, upstream_error
+from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.logs import secrets
 from handover_miaw.miaw import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
+from handover_miaw.store.base import Store
 from handover_miaw.store.records import HandoverRecord
 
-__all__ = ["UserSide"]
+__all__ = ["UserActions"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,12 +54,12 @@ class _Flight:
 _ID_CONFLICT = "this message id was already used for a different text"
 
 
-class UserSide:
+class UserActions:
     """What the bot platform does on the user's behalf during a handover."""
 
-    def __init__(self, service: HandoverService) -> None:
-        self.service = service
-        self.store = service.store
+    def __init__(self, store: Store, engine: HandoverEngine) -> None:
+        self._store = store
+        self._engine = engine
         self._flights: dict[tuple[str, str], _Flight] = {}
 
     async def send_message(self, handover_id: str, client_id: str, text: str) -> tuple[str, bool]:
@@ -100,7 +103,7 @@ class UserSide:
         waited = False
         while True:
             try:
-                held, stored = await self.store.reserve_user_message(handover_id, client_id, miaw_id, digest, _HOLD_S)
+                held, stored = await self._store.reserve_user_message(handover_id, client_id, miaw_id, digest, _HOLD_S)
             except KeyError:
                 raise NotFoundError(f"handover {handover_id!r} does not exist") from None
             if held:
@@ -115,18 +118,18 @@ class UserSide:
             waited = True
             await asyncio.sleep(_POLL_S)  # another process is sending it: poll for its outcome
         try:
-            live = await self.service.live_for(handover_id)
+            live = await self._engine.live(handover_id)
             await self._send_text(live, stored.miaw_message_id, text)
         except BaseException:
             try:
-                await self.store.release_user_message(handover_id, client_id)
+                await self._store.release_user_message(handover_id, client_id)
             except Exception:  # the reservation lapses by itself; the caller gets the MIAW error
                 log.warning("user.reservation_not_released", handover_id=handover_id)
             raise
-        await self.store.mark_user_message_sent(handover_id, client_id, stored.miaw_message_id)
+        await self._store.mark_user_message_sent(handover_id, client_id, stored.miaw_message_id)
         return stored.miaw_message_id, True
 
-    async def _known(self, handover_id: str, client_id: str) -> tuple[str, bool]:
+    async def _sent_before(self, handover_id: str, client_id: str) -> tuple[str, bool]:
         """The MIAW id for a caller's message id, and whether MIAW already accepted it.
 
         The MIAW id is derived from the caller's id, so a retry re-sends under the same id whatever the store
@@ -134,7 +137,7 @@ class UserSide:
         MIAW accepted it, instead of a reservation before and a state change after. An id stored by an
         earlier version (which reserved a random one first) is kept.
         """
-        stored = await self.store.get_user_message(handover_id, client_id)
+        stored = await self._store.get_user_message(handover_id, client_id)
         if stored is None:
             return derived_message_id(handover_id, "user", client_id), False
         return stored.miaw_message_id, stored.state == "sent"
@@ -155,16 +158,16 @@ class UserSide:
 
     async def _user_call_failed(self, live: LiveHandover, exc: MiawError) -> Exception:
         if isinstance(exc, MiawForbiddenError | MiawNotFoundError):
-            await self.service.end_now(live.record.id, "completed", "conversation_closed", via=live)
+            await self._engine.end_now(live.record.id, "completed", "conversation_closed", view=live)
             return StateConflictError("the Salesforce conversation is closed; the message was not delivered")
         if isinstance(exc, MiawAuthError):
-            await self.service.end_now(live.record.id, "error", "token_expired", via=live)
+            await self._engine.end_now(live.record.id, "error", "token_expired", view=live)
             return StateConflictError("the Salesforce session has expired; the message was not delivered")
         return upstream_error(exc)
 
     async def send_typing(self, handover_id: str, typing: bool) -> None:
         """Typing started or stopped."""
-        live = await self.service.live_for(handover_id)
+        live = await self._engine.live(handover_id)
         try:
             await live.client.send_typing(live.token, live.record.conversation_id, typing)
         except MiawError as exc:
@@ -172,16 +175,11 @@ class UserSide:
 
     async def set_presence(self, handover_id: str, connected: bool) -> bool:
         """Tell the agent the user came back or left, when the node's setting asks for it."""
-        live = await self.service.live_for(handover_id)
-        settings = live.record.settings
-        enabled, text_key = (
-            ("userConnectsMessage", "userConnectsText")
-            if connected
-            else ("userDisconnectsMessage", "userDisconnectsText")
-        )
-        if not settings.get(enabled) or not settings.get(text_key):
+        live = await self._engine.live(handover_id)
+        notice = NodeSettings.of(live.record.settings).presence_notice(connected)
+        if notice is None:
             return False
-        await self._send_text(live, new_miaw_id(), str(settings[text_key]))
+        await self._send_text(live, new_miaw_id(), notice)
         return True
 
     async def send_file(
@@ -191,10 +189,10 @@ class UserSide:
         Like a message, a file already sent under its id is answered even after the end."""
         message_id = new_miaw_id()
         if client_id is not None:
-            message_id, sent = await self._known(handover_id, client_id)
+            message_id, sent = await self._sent_before(handover_id, client_id)
             if sent:
                 return message_id, False
-        live = await self.service.live_for(handover_id)
+        live = await self._engine.live(handover_id)
         try:
             await live.client.send_file(
                 live.token,
@@ -209,7 +207,7 @@ class UserSide:
         except MiawError as exc:
             raise await self._user_call_failed(live, exc) from exc
         if client_id is not None:
-            await self.store.mark_user_message_sent(handover_id, client_id, message_id)
+            await self._store.mark_user_message_sent(handover_id, client_id, message_id)
         return message_id, True
 
     async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:
@@ -218,8 +216,8 @@ class UserSide:
         A continuation token keeps the original expiry, so only a new verified-user token extends the
         session. It is accepted only once MIAW lets it read this conversation (same verified subject).
         """
-        live = await self.service.live_for(handover_id)
-        if not live.record.settings.get("useIdentityToken"):
+        live = await self._engine.live(handover_id)
+        if not NodeSettings.of(live.record.settings).use_identity_token:
             raise StateConflictError("this handover is not for an authenticated user", pointer="/identityToken")
         secrets.add(identity_token)
         refused = StateConflictError(
@@ -236,10 +234,10 @@ class UserSide:
         except MiawError as exc:
             raise upstream_error(exc) from exc
         async with live.lock:
-            live.token = token = lean_token(token)
+            live.token = token = token_to_keep(token)
             if live.stream is not None:
                 live.stream.set_token(token)
-            live.record = await self.store.update_handover(
+            live.record = await self._store.update_handover(
                 handover_id, {"access_token": token.token, "token_expires_at": token.expires_at}
             )
         log.info("handover.token_renewed", handover_id=handover_id, connector=live.record.connector)
@@ -247,12 +245,12 @@ class UserSide:
 
     async def end(self, handover_id: str) -> HandoverRecord:
         """The user ends the handover: the MIAW conversation is closed."""
-        live = await self.service.live_for(handover_id)
-        ended = await self.service.apply(
+        live = await self._engine.live(handover_id)
+        ended = await self._engine.apply(
             handover_id,
             machine.EndRequested("cancelled", "user_ended", close_conversation=True),
             entry_id=None,
-            via=live,
+            view=live,
         )
         assert ended is not None
         return ended
