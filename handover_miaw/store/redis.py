@@ -309,10 +309,6 @@ class RedisStore(RedisMessages):
         status: str = self._checked(reply, handover_id)[0]
         return status == "ok"
 
-    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
-        """True when this MIAW entry was already processed for this handover."""
-        return bool(await self._redis().sismember(self._key("entries", handover_id), entry_id))
-
     @staticmethod
     def _checked(reply: list[Any], handover_id: str) -> list[Any]:
         """A write script's reply, with its refusals raised as the SQLite engine raises them."""
