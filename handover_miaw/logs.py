@@ -72,7 +72,7 @@ class SecretRegistry:
         # (-length, value), longest first, so a secret that contains another is redacted whole, and
         # `scrub_text` skips by bisection every secret longer than the text (most log values are short
         # ids; access tokens are long). Scanning every secret for every string made each log line cost
-        # O(live handovers): with 10,000 live, starting one took ~10 ms more (`python -m bench concurrency`).
+        # O(live handovers), so starting one slowed down as handovers piled up (`python -m bench concurrency`).
         self._sorted: list[tuple[int, str]] = []
         self._ordered: tuple[tuple[int, str], ...] = ()
 
@@ -166,8 +166,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     tail: list[Any] = [structlog.processors.format_exc_info, _scrub_rendered] if as_json else []
     structlog.configure(
         # filter_by_level first: a line below the level is dropped before the chain runs (time stamp,
-        # redaction of every field), not after it; the outbox's debug line per delivery cost 5% of the
-        # runtime's fan-in CPU at WARNING.
+        # redaction of every field), not after it; the outbox's debug line per delivery was a visible share
+        # of the runtime's fan-in CPU even at WARNING.
         processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -1,8 +1,8 @@
 """Compiled JSON Schema (2020-12) validators with our explicit format checkers.
 
-One engine serves the CLI reports and the runtime's request bodies: jsonschema-rs, measured here at
-~530,000 validations/s against ~4,400/s for the pure-Python jsonschema, and its errors carry the instance
-path needed for a precise JSON Pointer. Each schema is compiled once and cached by its owner.
+One engine serves the CLI reports and the runtime's request bodies: jsonschema-rs. It validates in
+compiled code, far faster than the pure-Python jsonschema on a path every request takes, and its errors
+carry the instance path needed for a precise JSON Pointer. Each schema is compiled once and cached by its owner.
 
 Messages are for people and may be shown to any caller: a value under a `writeOnly` schema (a secret,
 declared as such by the API document and the manifest) is never quoted, any other value by at most

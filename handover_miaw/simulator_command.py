@@ -2,7 +2,7 @@
 TLS set-up they ask for; ``handover_miaw.cli`` wires them in.
 
 Outside the simulator package on purpose: every command builds the whole argument parser, and importing
-the simulator package (aiohttp app, cryptography) would add half a second to ``validate`` too.
+the simulator package (aiohttp app, cryptography) would slow the start of ``validate`` too.
 """
 
 from __future__ import annotations

@@ -136,8 +136,8 @@ class Dispatcher:
             )
 
     async def _hold_outbox(self, handover_id: str) -> bool:
-        # Renew only past half the TTL: a lease call per delivery cost a Redis round trip each, which
-        # halved fan-in on the Redis store.
+        # Renew only past half the TTL: a lease call per delivery cost a Redis round trip each, and those
+        # round trips held back fan-in on the Redis store.
         now = time.monotonic()
         if len(self._held) > 4096:
             self._held = {k: until for k, until in self._held.items() if until > now}
@@ -199,7 +199,7 @@ class Dispatcher:
             error = "timeout"
         except Exception as exc:  # whatever raised, it is a failed attempt with backoff
             # Not only aiohttp's errors: a header value aiohttp refuses raised ValueError on every attempt,
-            # and the delivery was posted again at once, ~1,000 times a second.
+            # and the delivery was posted again at once, in a tight loop.
             self.metrics.delivery_attempt("connection", time.perf_counter() - started)
             error = describe_error(exc)
         else:

@@ -39,8 +39,8 @@ CallObserver = Callable[[str, str, float], None]
 the seconds the attempt took (to the body read; for the event stream, to the headers).
 
 A plain callback rather than an aiohttp TraceConfig: once a session has one, aiohttp builds a parameters
-object for each of its nine signals on every request, and with the URL-to-endpoint matching that cost
-~5% of the runtime's CPU on the relay path (`python -m bench.profile relay`)."""
+object for each of its nine signals on every request, and with the URL-to-endpoint matching that was a
+visible share of the runtime's CPU on the relay path (`python -m bench.profile relay` shows it)."""
 
 
 def stream_session(*, connect_timeout: float = 10.0) -> aiohttp.ClientSession:

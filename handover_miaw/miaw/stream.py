@@ -1,8 +1,8 @@
 """One live MIAW event subscription: reconnects, resumes, catches up, renews the token.
 
 The stream is per token subject (MIAW sends all of the subject's conversations down one stream), so
-the order at handover start is token -> stream -> create conversation -> send: open the stream and add
-the conversation id before creating the conversation, and no early event is missed.
+the order at handover start is token -> stream -> create conversation -> send: open the stream serving the
+conversation id before creating the conversation, and no early event is missed.
 
 Delivery contract: `on_event(event)` is awaited *before* the cursor (`last_event_id`) advances and
 before the entry id is recorded as seen, so the owner can persist the event (and `event.event_id`,
@@ -74,7 +74,7 @@ Skip = Callable[[str, str], bool]
 
 
 class EventStream:
-    """The event subscription of one access token, serving a set of conversation ids.
+    """The event subscription of one access token, serving the conversation ids given at construction.
 
     Use as `async with EventStream(...) as stream:` or `start()` / `aclose()`; the task is named and
     owned here. `last_event_id` and `seen_entry_ids` (a restart's resume state) may be given at start.
@@ -107,7 +107,7 @@ class EventStream:
         self._on_state = on_state
         self._on_token = on_token
         self._skip = skip
-        self._conversations = set(conversation_ids)
+        self._conversations = frozenset(conversation_ids)
         seen = list(seen_entry_ids)
         # Resuming a stored stream: catch up on the first connect too, not only on reconnects.
         self._catch_up_next = last_event_id is not None or bool(seen)
@@ -153,15 +153,6 @@ class EventStream:
     def set_token(self, token: AccessToken) -> None:
         """Use `token` from the next connection attempt on (the owner renewed it itself)."""
         self._token = token
-
-    def add_conversation(self, conversation_id: str) -> None:
-        """Deliver events of this conversation (call before creating it)."""
-        self._conversations.add(conversation_id)
-
-    def remove_conversation(self, conversation_id: str) -> None:
-        """Stop delivering events of this conversation."""
-        self._conversations.discard(conversation_id)
-        self._newest.pop(conversation_id, None)
 
     def start(self) -> None:
         """Start the named background task (once)."""

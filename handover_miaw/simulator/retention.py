@@ -1,7 +1,7 @@
 """Forgetting what a long run no longer needs: ended conversations, old call records, dead token ids.
 
-A soak left running grew the simulator from 43 MB to 1.6 GB because it kept every conversation, every call
-record and every token. Everything older than ``SimulatorConfig.retention_s`` that can no longer change is
+A soak left running grew the simulator's memory without bound because it kept every conversation, every
+call record and every token. Everything older than ``SimulatorConfig.retention_s`` that can no longer change is
 dropped by :func:`forget_old`, which a background task of the app runs periodically.
 """
 

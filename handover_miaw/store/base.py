@@ -101,9 +101,6 @@ class Store(Protocol):
         entry_id None means "not a MIAW entry" (e.g. a user action) and is never deduplicated.
         """
 
-    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
-        """True when this MIAW entry was already processed for this handover."""
-
     # User messages (idempotency on the caller's id)
     async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
         """The message stored under this caller id, if any."""

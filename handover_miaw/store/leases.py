@@ -52,9 +52,6 @@ class Leases(Protocol):
     async def release(self, name: str, owner: str) -> None:
         """Give the lease up if we hold it."""
 
-    async def holder(self, name: str) -> str | None:
-        """The current owner, if any."""
-
 
 class LocalLeases:
     """One process owns everything (the embedded SQLite store)."""
@@ -72,11 +69,6 @@ class LocalLeases:
 
     async def release(self, name: str, owner: str) -> None:
         """Nothing to release."""
-
-    async def holder(self, name: str) -> str | None:
-        """No shared state to report."""
-        del name
-        return None
 
 
 class RedisLeases:
@@ -114,12 +106,6 @@ class RedisLeases:
         """Release if ours."""
         assert self._release is not None, "open() first"
         await self._release(keys=[self._prefix + name], args=[owner])
-
-    async def holder(self, name: str) -> str | None:
-        """The owner now, if any."""
-        assert self._client is not None, "open() first"
-        value = await self._client.get(self._prefix + name)
-        return str(value) if value is not None else None
 
 
 def create_leases(store_url: str) -> Leases:

@@ -4,8 +4,8 @@ names the file or server and says what to do (exit 2), never a traceback or a ru
 - SQLite: the data directory can be created and written (a probe file, because permission bits say
   nothing to root: a read-only mount, a path under a file or /proc refuse even root), the database file is
   writable, and `PRAGMA quick_check` passes. quick_check reads every page, so it costs what reading the
-  file costs: on a 414 MB file here 0.4 s from the page cache, 9 s cold from disk (it skips
-  integrity_check's index-to-table cross-checks: 0.55 s warm on the same file).
+  file costs: quick from the page cache, seconds for a large file cold from disk (it skips
+  integrity_check's index-to-table cross-checks, which cost more again).
 - Redis: the server answers a PING within a few seconds. URLs are shown without their password.
 """
 

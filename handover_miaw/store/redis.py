@@ -121,8 +121,8 @@ class RedisStore(RedisMessages):
             return
         # A blocking pool: past `max_connections` a command waits for a free connection. The default pool
         # raises MaxConnectionsError at its 101st concurrent command instead, which under load (found by
-        # `python -m bench redis`: 64 concurrent API calls plus 50 live streams) failed event handling
-        # and ended handovers with `stream_failed`.
+        # `python -m bench redis`: concurrent API calls beside live streams) failed event handling and
+        # ended handovers with `stream_failed`.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             self._url, max_connections=_MAX_CONNECTIONS, timeout=_POOL_WAIT_S, decode_responses=True,
             socket_connect_timeout=5,
@@ -308,10 +308,6 @@ class RedisStore(RedisMessages):
         reply = await self._run(RECORD_EVENT, handover_id, *entry, now, state, created_at, len(pairs), *pairs, *triples)
         status: str = self._checked(reply, handover_id)[0]
         return status == "ok"
-
-    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
-        """True when this MIAW entry was already processed for this handover."""
-        return bool(await self._redis().sismember(self._key("entries", handover_id), entry_id))
 
     @staticmethod
     def _checked(reply: list[Any], handover_id: str) -> list[Any]:

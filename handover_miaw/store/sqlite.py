@@ -174,13 +174,6 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
 
         return await self._transact(work)
 
-    async def is_processed(self, handover_id: str, entry_id: str) -> bool:
-        """True when this MIAW entry was already processed for this handover."""
-        row = await self._fetchone(
-            "SELECT 1 FROM processed_entries WHERE handover_id = ? AND entry_id = ?", (handover_id, entry_id)
-        )
-        return row is not None
-
 
 def _live(conn: sqlite3.Connection, connector: str, session_id: str) -> HandoverRecord | None:
     row = conn.execute(

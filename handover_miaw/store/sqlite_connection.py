@@ -207,11 +207,11 @@ class SqliteConnection:
                 yield db
 
     # The hot path (every message, event and delivery) runs inline on the event loop, each operation one
-    # statement or one short transaction: WAL with synchronous=NORMAL does not fsync on commit, so one
-    # takes tens of microseconds, while a trip to aiosqlite's thread costs more than the statement (queue,
-    # wake-up, GIL hand-over back to a busy loop) and the lock serialised those trips: with
-    # `python -m bench relay` the runtime went from ~400 to ~1,500 messages/s, with `fanin` from ~440 to
-    # ~1,100 events/s. WAL checkpoints, which copy megabytes and sync, are kept off this path
+    # statement or one short transaction: WAL with synchronous=NORMAL does not fsync on commit, so one is
+    # cheap, while a trip to aiosqlite's thread costs more than the statement (queue, wake-up, GIL
+    # hand-over back to a busy loop) and the lock serialised those trips: inline, the runtime relays
+    # messages (`python -m bench relay`) and takes in events (`fanin`) several times faster.
+    # WAL checkpoints, which copy megabytes and sync, are kept off this path
     # (sqlite_upkeep). aiosqlite keeps the connection (opened with check_same_thread=False; the lock keeps one
     # user at a time) and runs opening, migrations and the rare multi-statement `_write()` transactions;
     # `_conn` is aiosqlite's (private, stable since 0.17) handle on that sqlite3 connection.

@@ -5,11 +5,11 @@ never on the event loop:
 
 - Every interval, a PASSIVE checkpoint copies the WAL into the database. SQLite's automatic checkpoint
   would run inside whichever commit crosses 1,000 WAL pages, and the hot path commits inline on the loop
-  (see SqliteConnection._transact): that commit copied ~4 MB and synced on the loop, 15 ms during which nothing
-  else ran (`python -m bench start`: the p99 outliers). PASSIVE waits for no reader or writer.
+  (see SqliteConnection._transact): that commit copied the WAL's megabytes and synced on the loop, and nothing
+  else ran meanwhile (`python -m bench start`: the p99 outliers). PASSIVE waits for no reader or writer.
 - PASSIVE alone does not bound the WAL: the file is only rewound when a writer finds every frame copied,
-  and under steady writes new frames land while each checkpoint runs, so it never is (a 12.5-minute soak
-  reached a 2.6 GB WAL). Past `wal_limit_bytes` a TRUNCATE checkpoint copies the rest and empties the file.
+  and under steady writes new frames land while each checkpoint runs, so it never is (in a soak the WAL
+  grew for as long as it ran). Past `wal_limit_bytes` a TRUNCATE checkpoint copies the rest and empties the file.
   TRUNCATE waits for writers, and the engine's writes run inline on the loop, where a busy wait would
   stall everything: so it holds the engine's asyncio lock, which makes store calls wait as coroutines
   while the loop goes on (`journal_size_limit` also shrinks the file whenever SQLite rewinds it itself).
@@ -72,7 +72,7 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")  # the purge's cascades
     # As the engine's connection (sqlite_schema.PRAGMAS): the default, FULL, syncs the WAL at every purge
-    # commit, which held the store up to 275 ms per batch in the soak on a busy disk.
+    # commit, which held the store for a sync per batch on a busy disk (the soak's latency outliers).
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")  # another process's write lock; our own never (the lock)
     return conn
@@ -127,9 +127,9 @@ class Upkeep:
     ) -> None:
         """`lock` is the engine's: held while the upkeep writes or truncates, so the engine never busy-waits.
 
-        `batch`: handovers deleted per transaction. Each holds the store for its duration: 100 held it up
-        to 274 ms in `python -m bench soak` on a loaded machine (each handover has its deliveries, entries
-        and messages), hence 25.
+        `batch`: handovers deleted per transaction. Each holds the store for its duration, and each handover
+        has its deliveries, entries and messages: larger batches showed as latency outliers in
+        `python -m bench soak` on a loaded machine, hence a small one.
         """
         self._path = path
         self._lock = lock

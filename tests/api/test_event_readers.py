@@ -13,6 +13,7 @@ from aiohttp import web
 from handover_miaw.api import create_app, server_options
 from handover_miaw.settings import Settings
 from tests.api.conftest import WireFactory, connector_body
+from tests.waiting import wait_for
 
 
 async def test_at_most_n_readers_per_handover_and_a_reader_that_leaves_frees_its_place(
@@ -34,14 +35,16 @@ async def test_at_most_n_readers_per_handover_and_a_reader_that_leaves_frees_its
     assert "2 readers" in error["message"]
 
     readers.pop().close()  # the client goes away; nothing tells the server's handler
-    async with asyncio.timeout(5):
-        while True:
-            reader = await http.get(events)
-            if reader.status == 200:
-                readers.append(reader)
-                break
-            reader.release()
-            await asyncio.sleep(0.05)
+
+    async def admitted() -> bool:
+        reader = await http.get(events)
+        if reader.status == 200:
+            readers.append(reader)
+            return True
+        reader.release()
+        return False
+
+    await wait_for(admitted, "the place of the reader that went away")
 
     # Each stream ends with the handover, and every place is free again.
     async with http.delete(events.removesuffix("/events")) as ended:

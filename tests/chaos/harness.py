@@ -18,6 +18,7 @@ from aiohttp import web
 
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
 from tests.processes import RuntimeProcess
+from tests.waiting import wait_for
 
 SECRET = "whsec_chaos_0123456789abcdef"
 
@@ -190,8 +191,6 @@ async def probe_every_agent(
         texts = {d["data"]["text"] for d in receiver.unique() if d["type"] == "agent.message"}
         return {h["id"] for h in handovers if f"probe to {h['id']}" in texts}
 
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(45):
-            while len(arrived()) < len(handovers):
-                await asyncio.sleep(0.05)
+    with contextlib.suppress(AssertionError):  # a probe that never arrives is reported, not raised
+        await wait_for(lambda: len(arrived()) >= len(handovers), "every agent's probe", seconds=45)
     return arrived()

@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestServer
 from handover_miaw.simulator import Simulator, SimulatorConfig
 from handover_miaw.simulator import create_app as create_sim_app
 from tests.processes import RuntimeProcess, free_port
+from tests.waiting import wait_for
 
 from .harness import (
     SECRET,
@@ -42,15 +43,6 @@ ORG_ID = "00D000000000001"
 HANDOVERS = 50
 ROUNDS = 6
 KILL_IN_ROUNDS = (2, 4)  # the runtime is SIGKILLed in the middle of these rounds
-
-
-async def _wait(predicate: Any, seconds: float, what: str) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            while not predicate():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def _connectors_file(path: Path, sim_url: str, receiver_url: str) -> Path:
@@ -210,4 +202,4 @@ async def _end_all(
         return len({d["handoverId"] for d in receiver.unique() if d["type"] == "handover.ended"})
 
     with contextlib.suppress(AssertionError):  # a handover that never ends is counted as stuck
-        await _wait(lambda: ends_in() == len(handovers), 30, "every end")
+        await wait_for(lambda: ends_in() == len(handovers), "every end", seconds=30)

@@ -25,9 +25,10 @@ from handover_miaw.simulator import Simulator, SimulatorConfig
 from handover_miaw.simulator import create_app as create_sim_app
 from tests.private_redis import PrivateRedis, redis_server_available
 from tests.processes import RuntimeProcess, free_port
+from tests.waiting import wait_for
 
 from .harness import FlakyReceiver, User, count_agent_side, count_user_side, probe_every_agent
-from .test_chaos import ORG_ID, _connectors_file, _end_all, _states, _wait
+from .test_chaos import ORG_ID, _connectors_file, _end_all, _states
 
 pytestmark = pytest.mark.skipif(not redis_server_available(), reason="needs a redis-server binary")
 
@@ -114,7 +115,9 @@ async def _run(
         if round_no == CRASH_IN_ROUND:
             # Crash once this round's traffic is flowing: some of its agent messages have reached the bot.
             before = len(receiver.unique())
-            await _wait(lambda before=before: len(receiver.unique()) > before, 30, "traffic of the crash round")
+            await wait_for(
+                lambda before=before: len(receiver.unique()) > before, "traffic of the crash round", seconds=30
+            )
             await server.crash_and_restart(DOWN_S)
         await traffic
 

@@ -36,11 +36,12 @@ from .helpers import FakeClock, Recorder
 from .test_jwt import make_jwt
 
 StreamFactory = Callable[..., EventStream]
+CID = "5a8f3c1e-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
 
 
 @pytest.fixture
 async def make_stream(client: MiawClient, token: AccessToken, recorder: Recorder) -> AsyncIterator[StreamFactory]:
-    """Builds started streams wired to `recorder`; closes them all at teardown."""
+    """Builds started streams wired to `recorder`, serving CID; closes them all at teardown."""
     streams: list[EventStream] = []
 
     def make(**kwargs: Any) -> EventStream:
@@ -52,6 +53,7 @@ async def make_stream(client: MiawClient, token: AccessToken, recorder: Recorder
             "reconnect_policy": FAST_RECONNECT,
             "rand": lambda: 0.5,
             "name": f"test-{len(streams)}",
+            "conversation_ids": [CID],
         }
         options.update(kwargs)
         stream = EventStream(client, options.pop("token", token), **options)
@@ -65,12 +67,10 @@ async def make_stream(client: MiawClient, token: AccessToken, recorder: Recorder
 
 
 async def open_conversation(client: MiawClient, stream: EventStream) -> str:
-    """token -> stream -> create: the conversation is served before it exists."""
-    cid = "5a8f3c1e-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
-    stream.add_conversation(cid)
+    """token -> stream -> create: the stream serves CID before that conversation exists."""
     assert await stream.wait_connected()
-    await client.create_conversation(stream.token, cid)
-    return cid
+    await client.create_conversation(stream.token, CID)
+    return CID
 
 
 async def test_delivers_every_event_type(
@@ -152,13 +152,12 @@ async def test_other_conversations_are_filtered(
     await sim.route(cid)
     await recorder.wait_for(lambda: any(isinstance(e, QueuePositionEvent) for e in recorder.events))
     assert {e.conversation_id for e in recorder.events} == {cid}
-    stream.remove_conversation(cid)
-    stream.add_conversation(other)
-    await sim.queue_position(cid, 3)
     await sim.queue_position(other, 5)
-    await recorder.wait_for(lambda: recorder.events[-1].conversation_id == other)
+    await sim.queue_position(cid, 3)
+    # One stream carries both conversations in order: once cid's update is here, other's has passed.
+    await recorder.wait_for(lambda: any(isinstance(e, QueuePositionEvent) and e.position == 3 for e in recorder.events))
     positions = [(e.conversation_id, e.position) for e in recorder.events if isinstance(e, QueuePositionEvent)]
-    assert positions == [(cid, 1), (other, 5)]
+    assert positions == [(cid, 1), (cid, 3)]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ delivers to a real receiver that checks every signature.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,32 +21,13 @@ from handover_miaw.api import create_app
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
+from tests.waiting import wait_for
 
 ORG_ID = "00D000000000001"
 SECRET = "whsec_0123456789abcdef"
 API_KEY = "hm_test_key_0123456789abcdef0123456789"
 
 Factory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float = 5.0, what: str = "condition") -> None:
-    """Poll a condition on the event loop until it holds; fail naming `what` after `seconds`."""
-    try:
-        async with asyncio.timeout(seconds):
-            while not predicate():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float = 5.0, what: str = "condition") -> None:
-    """Like wait_for, for a condition that has to be asked over the network (e.g. the runtime's API)."""
-    try:
-        async with asyncio.timeout(seconds):
-            while not await predicate():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @dataclass
@@ -163,12 +143,16 @@ class Bot:
 
     async def wait_state(self, handover_id: str, state: str, seconds: float = 5.0) -> dict[str, Any]:
         current: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            nonlocal current
+            current = await self.handover(handover_id)
+            return current["state"] == state
+
         try:
-            async with asyncio.timeout(seconds):
-                while (current := await self.handover(handover_id))["state"] != state:
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            raise AssertionError(f"handover stayed {current.get('state')}, expected {state}") from None
+            await wait_for(reached, f"handover {handover_id} to be {state}", seconds)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: it stayed {current.get('state')}") from None
         return current
 
 

@@ -16,8 +16,9 @@ from aiohttp import FormData
 
 from handover_miaw.api import create_app
 from handover_miaw.settings import Settings
+from tests.waiting import wait_for
 
-from .conftest import Bot, wait_for
+from .conftest import Bot
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 HID = "ho_00000000000000000000000000000000"
@@ -120,7 +121,7 @@ async def test_every_time_the_api_gives_is_iso_8601_utc(acme: Bot) -> None:
     await acme.sim.accept(cid, "Maria")
     await acme.sim.end_session(cid)
     await acme.wait_state(hid, "ended")
-    await wait_for(lambda: bool(acme.receiver.of_type("handover.ended", hid)), what="the end delivered")
+    await wait_for(lambda: bool(acme.receiver.of_type("handover.ended", hid)), "the end delivered")
     handovers = (await (await acme.api.get("/v1/handovers")).json())["handovers"]
     connectors = (await (await acme.api.get("/v1/connectors")).json())["connectors"]
     deliveries = (await (await acme.api.get("/v1/deliveries")).json())["deliveries"]
@@ -136,7 +137,7 @@ async def test_an_ended_handover_names_its_agent_and_an_active_one_has_no_queue_
     handover = await acme.start()
     hid, cid = handover["id"], handover["conversationId"]
     await acme.sim.route(cid, queue_position=2, estimated_wait_s=90)
-    await wait_for(lambda: "queue" in acme.receiver.statuses(hid), what="the queue status")
+    await wait_for(lambda: "queue" in acme.receiver.statuses(hid), "the queue status")
     queued = await acme.handover(hid)
     assert (queued["queuePosition"], queued["estimatedWaitSeconds"]) == (2, 90)
     await acme.sim.accept(cid, "Maria")

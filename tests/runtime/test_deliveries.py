@@ -10,8 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from handover_miaw.simulator import Simulator
+from tests.waiting import wait_for
 
-from .conftest import Bot, Factory, Receiver, connector_body, wait_for
+from .conftest import Bot, Factory, Receiver, connector_body
 
 
 async def test_cognigy_notify_for_messages_inject_for_status(bot: Bot) -> None:
@@ -25,7 +26,7 @@ async def test_cognigy_notify_for_messages_inject_for_status(bot: Bot) -> None:
         lambda: any(
             p.endswith("/inject") and b["data"]["handover"]["status"] == "ended" for p, _, b in bot.receiver.requests
         ),
-        what="the inject of the end",
+        "the inject of the end",
     )
     notify = [(h, b) for p, h, b in bot.receiver.requests if p == "/new/v2.0/endpoint/notify"]
     inject = [b for p, _, b in bot.receiver.requests if p == "/new/v2.0/endpoint/inject"]
@@ -106,11 +107,11 @@ async def test_webhook_failures_are_retried_in_order(bot: Bot) -> None:
     handover = await bot.start()
     hid, cid = handover["id"], handover["conversationId"]
     await bot.sim.accept(cid)
-    await wait_for(lambda: "active" in bot.receiver.statuses(hid))
+    await wait_for(lambda: "active" in bot.receiver.statuses(hid), "the active status")
     bot.receiver.fail_next = 3
     for text in ("a", "b", "c"):
         await bot.sim.send_text(cid, text)
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 3, seconds=10, what="retried deliveries")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 3, "retried deliveries", seconds=10)
     assert [d["data"]["text"] for d in bot.receiver.of_type("agent.message", hid)] == ["a", "b", "c"]
     assert bot.receiver.fail_next == 0
 
@@ -125,14 +126,16 @@ async def test_restart_resumes_and_delivers_everything_once_in_order(
     hid, cid = handover["id"], handover["conversationId"]
     await sim.accept(cid, agent="Maria")
     await sim.send_text(cid, "before")
-    await wait_for(lambda: len(receiver.of_type("agent.message", hid)) == 1)
+    await wait_for(lambda: len(receiver.of_type("agent.message", hid)) == 1, "the first message")
     await first.close()
     for text in ("while-down-1", "while-down-2", "while-down-3"):
         await sim.send_text(cid, text)
     second = await start_runtime()
-    await wait_for(lambda: len(receiver.of_type("agent.message", hid)) >= 4, seconds=10, what="catch-up after restart")
+    await wait_for(lambda: len(receiver.of_type("agent.message", hid)) >= 4, "catch-up after restart", seconds=10)
     await sim.send_text(cid, "after")
-    await wait_for(lambda: len(receiver.of_type("agent.message", hid)) >= 5, seconds=10)
+    await wait_for(
+        lambda: len(receiver.of_type("agent.message", hid)) >= 5, "the message after the restart", seconds=10
+    )
     texts = [d["data"]["text"] for d in receiver.of_type("agent.message", hid)]
     assert texts == ["before", "while-down-1", "while-down-2", "while-down-3", "after"]
     ids = [d["id"] for d in receiver.deliveries]

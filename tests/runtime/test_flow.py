@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from handover_miaw.simulator import Simulator
+from tests.waiting import wait_for
 
-from .conftest import Bot, wait_for
+from .conftest import Bot
 
 
 @pytest.fixture
@@ -23,12 +24,14 @@ async def test_whole_handover_over_a_signed_webhook(acme: Bot) -> None:
     hid, cid = handover["id"], handover["conversationId"]
     assert handover["state"] == "queued"
     await sim.route(cid, queue_position=2, estimated_wait_s=30)
-    await wait_for(lambda: any(d["data"].get("position") == 2 for d in rx.of_type("handover.status", hid)))
+    await wait_for(
+        lambda: any(d["data"].get("position") == 2 for d in rx.of_type("handover.status", hid)), "the queue position 2"
+    )
     await sim.accept(cid, agent="Maria")
     active = await bot.wait_state(hid, "active")
     assert active["agent"] == {"name": "Maria"}
     entry = await sim.send_text(cid, "Hi Ann, I can help.")
-    await wait_for(lambda: len(rx.of_type("agent.message", hid)) == 1, what="the agent message")
+    await wait_for(lambda: len(rx.of_type("agent.message", hid)) == 1, "the agent message")
     (message,) = rx.of_type("agent.message", hid)
     assert message["data"]["text"] == "Hi Ann, I can help."
     assert message["data"]["messageId"] == entry
@@ -38,7 +41,7 @@ async def test_whole_handover_over_a_signed_webhook(acme: Bot) -> None:
     assert [m.text for m in sim.conversation(cid).end_user_messages] == ["I need a refund"]
     await sim.end_session(cid)
     await bot.wait_state(hid, "ended")
-    await wait_for(lambda: len(rx.of_type("handover.ended", hid)) == 1, what="the end delivery")
+    await wait_for(lambda: len(rx.of_type("handover.ended", hid)) == 1, "the end delivery")
     assert rx.of_type("handover.ended", hid)[0]["data"] == {"status": "completed", "reason": "agent_ended"}
     assert rx.bad_signatures == 0
     assert rx.statuses(hid)[0] == "queue"
@@ -152,8 +155,8 @@ async def test_agent_leave_with_and_without_end_on_participant_change(acme: Bot,
         ended = await acme.wait_state(hid, "ended")
         assert (ended["endStatus"], ended["endReason"]) == ("completed", "agent_left")
     else:
-        await wait_for(lambda: any(c.endpoint == "routing_status" for c in acme.sim.calls), what="routing status read")
-        await wait_for(lambda: acme.sim.conversation(cid).agent is None)
+        await wait_for(lambda: any(c.endpoint == "routing_status" for c in acme.sim.calls), "routing status read")
+        await wait_for(lambda: acme.sim.conversation(cid).agent is None, "the agent to leave")
         assert (await acme.handover(hid))["state"] == "active"
 
 
@@ -172,7 +175,7 @@ async def test_forward_events_toggle(acme: Bot, forward: bool) -> None:
     hid, cid = await _active(acme)
     await acme.sim.typing(cid, True)
     await acme.sim.send_text(cid, "marker")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, "the marker")
     assert ("typing_started" in acme.receiver.statuses(hid)) is forward
     assert "active" in acme.receiver.statuses(hid)
 
@@ -183,8 +186,8 @@ async def test_user_end_closes_the_conversation(acme: Bot) -> None:
     assert response.status == 200
     body = await response.json()
     assert (body["state"], body["endStatus"], body["endReason"]) == ("ended", "cancelled", "user_ended")
-    await wait_for(lambda: acme.sim.conversation(cid).closed_ms is not None, what="the MIAW close")
-    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", hid)) == 1)
+    await wait_for(lambda: acme.sim.conversation(cid).closed_ms is not None, "the MIAW close")
+    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", hid)) == 1, "the end delivered")
 
 
 async def test_routing_failure_ends_with_error(acme: Bot) -> None:
@@ -216,9 +219,9 @@ async def test_duplicate_miaw_events_are_delivered_once(acme: Bot, sim: Simulato
     sim.duplicate_next_events(3)
     for text in ("one", "two", "three"):
         await sim.send_text(cid, text)
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= 3)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= 3, "three agent messages")
     await sim.send_text(cid, "marker")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= 4)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= 4, "the marker")
     assert [d["data"]["text"] for d in acme.receiver.of_type("agent.message", hid)] == ["one", "two", "three", "marker"]
 
 
@@ -226,10 +229,10 @@ async def test_forward_events_change_applies_to_a_live_handover(acme: Bot) -> No
     hid, cid = await _active(acme)
     await acme.sim.typing(cid, True)
     await acme.sim.send_text(cid, "first")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, "the first message")
     assert "typing_started" not in acme.receiver.statuses(hid)
     await acme.connector(forwardEvents=True)
     await acme.sim.typing(cid, True)
     await acme.sim.send_text(cid, "second")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2, "the second message")
     assert acme.receiver.statuses(hid).count("typing_started") == 1

@@ -11,8 +11,9 @@ import structlog
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.logs import configure_logging
+from tests.waiting import wait_for
 
-from .conftest import API_KEY, SECRET, Bot, wait_for
+from .conftest import API_KEY, SECRET, Bot
 
 IDENTITY = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9.aWRlbnRpdHktc2lnbmF0dXJl"
 
@@ -36,7 +37,7 @@ async def test_no_secret_in_any_log_line(log_output: io.StringIO, bot: Bot) -> N
     await bot.sim.accept(cid, agent="Maria")
     await bot.sim.send_text(cid, "hello")
     await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "m1", "text": "hi"})
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1)
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, "the agent message")
     bot.sim.expire_tokens()
     response = await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "m2", "text": "after expiry"})
     assert response.status == 409

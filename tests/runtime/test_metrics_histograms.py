@@ -7,8 +7,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from handover_miaw.metrics import LAG_BUCKETS, LATENCY_BUCKETS
+from tests.waiting import wait_for
 
-from .conftest import Bot, wait_for
+from .conftest import Bot
 
 
 async def _histograms(bot: Bot) -> dict[str, dict[tuple[tuple[str, str], ...], dict[str, Any]]]:
@@ -40,7 +41,7 @@ async def test_every_histogram_is_observed_through_a_whole_handover(bot: Bot) ->
     await bot.wait_state(hid, "active")
     rx.fail_next = 1  # the first push answers 503: an attempt with outcome 5xx, then a retried 2xx
     await sim.send_text(cid, "Hi, how can I help?")
-    await wait_for(lambda: len(rx.of_type("agent.message", hid)) == 1, seconds=10, what="the agent message")
+    await wait_for(lambda: len(rx.of_type("agent.message", hid)) == 1, "the agent message", seconds=10)
     response = await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "c1", "text": "A refund please"})
     assert response.status == 202
 

@@ -14,8 +14,9 @@ import pytest
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
+from tests.waiting import wait_for
 
-from .conftest import Bot, Factory, Receiver, wait_for
+from .conftest import Bot, Factory, Receiver
 
 
 @pytest.fixture
@@ -91,10 +92,14 @@ async def test_streams_dropped_every_few_events_lose_and_double_nothing(acme: Bo
     for sent, text in enumerate(texts, start=1):
         # One at a time, so messages arrive on streams that are being dropped, not only in a catch-up.
         await acme.sim.send_text(cid, text)
-        await wait_for(lambda n=sent: len(acme.receiver.of_type("agent.message", hid)) >= n, seconds=10)
+        await wait_for(
+            lambda n=sent: len(acme.receiver.of_type("agent.message", hid)) >= n,
+            "the message sent while streams drop",
+            seconds=10,
+        )
     acme.sim.reset_faults()
     await acme.sim.send_text(cid, "marker")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= len(texts) + 1, seconds=10)
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) >= len(texts) + 1, "the marker", seconds=10)
     delivered = [d["data"]["text"] for d in acme.receiver.of_type("agent.message", hid)]
     assert delivered == [*texts, "marker"]
     assert len(_calls(acme.sim, "sse")) - opened >= 3, "the streams really were dropped and re-opened"
@@ -105,10 +110,12 @@ async def test_silent_stream_is_reopened_after_the_heartbeat_timeout(acme: Bot) 
     opened = len(_calls(acme.sim, "sse"))
     acme.sim.stop_heartbeat()
     # heartbeat_timeout_s is 2 s in these tests: a stream without pings is given up and opened again.
-    await wait_for(lambda: len(_calls(acme.sim, "sse")) > opened, seconds=10, what="a reconnect")
+    await wait_for(lambda: len(_calls(acme.sim, "sse")) > opened, "a reconnect", seconds=10)
     acme.sim.stop_heartbeat(False)
     await acme.sim.send_text(cid, "after the silence")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, seconds=10)
+    await wait_for(
+        lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, "the message after the silence", seconds=10
+    )
     assert acme.receiver.of_type("agent.message", hid)[0]["data"]["text"] == "after the silence"
 
 
@@ -123,7 +130,7 @@ async def test_closed_on_salesforce_side_reports_the_message_undelivered(acme: B
     assert "hello?" not in _texts(acme.sim, cid)
     ended = await acme.wait_state(hid, "ended")
     assert ended["endStatus"] == "completed"
-    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", hid)) == 1)
+    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", hid)) == 1, "the end delivered")
 
 
 async def test_stuck_in_queue_ends_with_queue_timeout_and_closes(
@@ -136,8 +143,8 @@ async def test_stuck_in_queue_ends_with_queue_timeout_and_closes(
     await bot.sim.accept(served["conversationId"], agent="Maria")
     ended = await bot.wait_state(waiting["id"], "ended", seconds=10)
     assert (ended["endStatus"], ended["endReason"]) == ("error", "queue_timeout")
-    await wait_for(lambda: bot.sim.conversation(waiting["conversationId"]).closed_ms is not None, what="the close")
-    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", waiting["id"])) == 1)
+    await wait_for(lambda: bot.sim.conversation(waiting["conversationId"]).closed_ms is not None, "the close")
+    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", waiting["id"])) == 1, "the end delivered")
     assert bot.receiver.of_type("handover.ended", waiting["id"])[0]["data"] == {
         "status": "error",
         "reason": "queue_timeout",
@@ -151,7 +158,7 @@ async def test_routing_failure_never_hangs(acme: Bot) -> None:
     await acme.sim.fail_routing(handover["conversationId"], reason="No agents available")
     ended = await acme.wait_state(handover["id"], "ended")
     assert (ended["endStatus"], ended["endReason"]) == ("error", "routing_failed")
-    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", handover["id"])) == 1)
+    await wait_for(lambda: len(acme.receiver.of_type("handover.ended", handover["id"])) == 1, "the end delivered")
 
 
 async def test_a_store_write_lost_after_miaw_accepted_does_not_double_the_message(
@@ -195,10 +202,12 @@ async def test_a_store_outage_delays_agent_messages_without_ending_the_handover(
 
     monkeypatch.setattr(store, "record_event", flaky)
     await acme.sim.send_text(cid, "still there?", agent="Maria")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, 10, "the message after the outage")
+    await wait_for(
+        lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, "the message after the outage", seconds=10
+    )
     assert outage == []
     assert (await acme.handover(hid))["state"] == "active"
     await acme.sim.send_text(cid, "good", agent="Maria")
-    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2, 5, "the next message")
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 2, "the next message")
     texts = [d["data"]["text"] for d in acme.receiver.of_type("agent.message", hid)]
     assert texts == ["still there?", "good"]

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
+from tests.waiting import wait_for
 
-from .conftest import SECRET, Bot, Factory, Receiver, wait_for, wait_until
+from .conftest import SECRET, Bot, Factory, Receiver
 
 
 def _free_port() -> int:
@@ -50,7 +51,7 @@ async def test_receiver_down_for_a_while_gets_everything_in_order(bot: Bot) -> N
         return any(d["attempts"] >= 3 for d in await _deliveries(bot, "pending"))
 
     # Nothing listens on the port: connections are refused and retried with backoff, never dropped.
-    await wait_until(head_retried, seconds=10, what="a few refused attempts")
+    await wait_for(head_retried, "a few refused attempts", seconds=10)
     assert await _deliveries(bot, "dead") == []
     receiver = Receiver()
     app = web.Application()
@@ -60,9 +61,7 @@ async def test_receiver_down_for_a_while_gets_everything_in_order(bot: Bot) -> N
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        await wait_for(
-            lambda: len(receiver.of_type("agent.message", hid)) == len(texts), seconds=20, what="the backlog"
-        )
+        await wait_for(lambda: len(receiver.of_type("agent.message", hid)) == len(texts), "the backlog", seconds=20)
         assert [d["data"]["text"] for d in receiver.of_type("agent.message", hid)] == texts
         kinds = [d["type"] for d in receiver.deliveries]
         assert kinds[0] == "handover.status"  # the queue status came first, as it happened
@@ -84,7 +83,7 @@ async def test_dead_letter_is_listed_and_redriven_through_the_api(
     async def any_dead() -> bool:
         return bool(await _deliveries(bot, "dead"))
 
-    await wait_until(any_dead, seconds=10, what="a dead delivery")
+    await wait_for(any_dead, "a dead delivery", seconds=10)
     dead = await _deliveries(bot, "dead")
     (first,) = dead[:1]
     assert first["handoverId"] == hid
@@ -95,7 +94,7 @@ async def test_dead_letter_is_listed_and_redriven_through_the_api(
     response = await bot.api.post(f"/v1/deliveries/{first['id']}/retry")
     assert response.status == 202
     assert await response.json() == {"id": first["id"], "state": "pending"}
-    await wait_for(lambda: any(d["id"] == first["id"] for d in bot.receiver.deliveries), what="the re-driven one")
+    await wait_for(lambda: any(d["id"] == first["id"] for d in bot.receiver.deliveries), "the re-driven one")
     again = await bot.api.post(f"/v1/deliveries/{first['id']}/retry")
     assert again.status == 404  # no longer dead
     missing = await bot.api.post("/v1/deliveries/dl_nope/retry")
@@ -129,14 +128,14 @@ async def test_store_failures_while_draining_do_not_stop_deliveries(bot: Bot, mo
     monkeypatch.setattr(store, "due_deliveries", due)
     monkeypatch.setattr(store, "mark_delivered", mark)
     await bot.sim.send_text(cid, "first", agent="Maria")
-    await wait_for(lambda: failures == {"due": 0, "mark": 0}, 10, "the store failures")
+    await wait_for(lambda: failures == {"due": 0, "mark": 0}, "the store failures", seconds=10)
     await bot.sim.send_text(cid, "second", agent="Maria")
 
     def texts() -> list[str]:
         return [d["data"]["text"] for d in bot.receiver.of_type("agent.message", hid)]
 
     # The first was posted once before its outcome could be stored, so it may arrive twice (same id).
-    await wait_for(lambda: texts()[-1:] == ["second"], 10, "both messages")
+    await wait_for(lambda: texts()[-1:] == ["second"], "both messages", seconds=10)
     assert sorted(set(texts())) == ["first", "second"]
     ids = [d["id"] for d in bot.receiver.of_type("agent.message", hid)]
     assert len(set(ids)) == 2

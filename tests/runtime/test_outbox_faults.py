@@ -20,8 +20,9 @@ from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.delivery.formats import COGNIGY_NOTIFY_PATH
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
 from handover_miaw.logs import configure_logging
+from tests.waiting import wait_for
 
-from .conftest import Bot, wait_for, wait_until
+from .conftest import Bot
 
 BAD_KEY = "apikey-crlf-1234\r\nX-Injected: yes"
 GOOD_KEY = "cognigy-api-key-1"
@@ -72,7 +73,7 @@ async def test_an_attempt_that_raises_is_retried_with_backoff(bot: Bot, log_outp
     async def failed_once() -> bool:
         return any(d["attempts"] >= 1 for d in await _pending(bot))
 
-    await wait_until(failed_once, what="a failed attempt")
+    await wait_for(failed_once, "a failed attempt")
     await asyncio.sleep(3.0)  # the observation window: attempts are counted over it, not waited for
     elapsed = time.monotonic() - started
     (head,) = [d for d in await _pending(bot) if d["attempts"]]
@@ -86,9 +87,11 @@ async def test_an_attempt_that_raises_is_retried_with_backoff(bot: Bot, log_outp
 
     await store.put_connector(clean)
     await wait_for(
-        lambda: any(path == COGNIGY_NOTIFY_PATH for path, _, _ in bot.receiver.requests), 40, "the agent message"
+        lambda: any(path == COGNIGY_NOTIFY_PATH for path, _, _ in bot.receiver.requests),
+        "the agent message",
+        seconds=40,
     )
-    await wait_until(lambda: _none_pending(bot), 40, "an empty outbox")
+    await wait_for(lambda: _none_pending(bot), "an empty outbox", seconds=40)
     texts = [body["text"] for path, _, body in bot.receiver.requests if path == COGNIGY_NOTIFY_PATH]
     assert texts == ["kept while failing"]
     assert {headers["X-API-Key"] for _, headers, _ in bot.receiver.requests} == {GOOD_KEY}
@@ -105,7 +108,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
     hid, cid = handover["id"], handover["conversationId"]
     await bot.sim.accept(cid, agent="Maria")
     await bot.wait_state(hid, "active")
-    await wait_until(lambda: _none_pending(bot), 10, "the status deliveries")
+    await wait_for(lambda: _none_pending(bot), "the status deliveries", seconds=10)
     store = bot.api.server.app[HANDOVERS].store
     real_mark = store.mark_delivered
     calls: list[float] = []
@@ -119,16 +122,16 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
 
     monkeypatch.setattr(store, "mark_delivered", mark)
     await bot.sim.send_text(cid, "while the disk is full", agent="Maria")
-    await wait_for(lambda: bool(calls), 10, "the first attempt")
+    await wait_for(lambda: bool(calls), "the first attempt", seconds=10)
     await asyncio.sleep(3.0)  # the observation window
     assert 1 <= len(calls) <= most_attempts(calls[-1] - calls[0]), len(calls)
     # The receiver acknowledged it once; only the outcome is written again, the message is not re-posted.
     assert [d["data"]["text"] for d in bot.receiver.of_type("agent.message", hid)] == ["while the disk is full"]
 
     broken = False
-    await wait_until(lambda: _none_pending(bot), 40, "the outcome stored")
+    await wait_for(lambda: _none_pending(bot), "the outcome stored", seconds=40)
     await bot.sim.send_text(cid, "after", agent="Maria")
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 2, 10, "normal delivery")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 2, "normal delivery", seconds=10)
     texts = [d["data"]["text"] for d in bot.receiver.of_type("agent.message", hid)]
     assert texts == ["while the disk is full", "after"]
 

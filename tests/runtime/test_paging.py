@@ -15,8 +15,9 @@ from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.simulator import Simulator
 from handover_miaw.store.records import HandoverState, NewDelivery
 from tests.store.factories import handover
+from tests.waiting import wait_for
 
-from .conftest import Bot, Factory, Receiver, wait_for
+from .conftest import Bot, Factory, Receiver
 
 REDIS_URL = os.environ.get("HM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -77,7 +78,7 @@ async def test_113_dead_letters_are_all_found_and_the_newest_redriven(
 
     response = await bot.api.post(f"/v1/deliveries/{dead_ids[-1]}/retry")
     assert response.status == 202
-    await wait_for(lambda: any(d["id"] == "dl_112" for d in receiver.deliveries), what="the re-driven newest")
+    await wait_for(lambda: any(d["id"] == "dl_112" for d in receiver.deliveries), "the re-driven newest")
     metrics = await (await bot.api.get("/metrics")).text()
     assert "handover_miaw_dead_deliveries 112.0" in metrics
 

@@ -8,8 +8,9 @@ from typing import Any
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from handover_miaw.store import create_store
+from tests.waiting import wait_for
 
-from .conftest import Bot, Factory, Receiver, wait_for
+from .conftest import Bot, Factory, Receiver
 
 
 async def _crash_with(settings: Settings, handover_id: str, changes: dict[str, Any]) -> None:
@@ -42,7 +43,7 @@ async def test_a_stored_close_is_made_after_a_restart(
     )
     assert sim.conversation(handover["conversationId"]).closed_ms is None
     second = await start_runtime()
-    await wait_for(lambda: sim.conversation(handover["conversationId"]).closed_ms is not None, what="the close")
+    await wait_for(lambda: sim.conversation(handover["conversationId"]).closed_ms is not None, "the close")
     response = await second.get(f"/v1/handovers/{handover['id']}")
     assert (await response.json())["state"] == "ended"
 
@@ -59,7 +60,7 @@ async def test_a_stored_routing_status_read_classifies_the_leave_after_a_restart
     await bot.wait_state(hid, "active")
     await sim.leave(cid)
     # The leave is processed (and recorded) by this process; with End on Participant Change off it stays active.
-    await wait_for(lambda: any(c.endpoint == "routing_status" for c in sim.calls), what="the first status read")
+    await wait_for(lambda: any(c.endpoint == "routing_status" for c in sim.calls), "the first status read")
     await first.close()
     reads = sum(c.endpoint == "routing_status" for c in sim.calls)
     # The crash: the leave's status read was stored as pending, under a node that ends on a leave. The
@@ -73,7 +74,7 @@ async def test_a_stored_routing_status_read_classifies_the_leave_after_a_restart
     ended = await bot.wait_state(hid, "ended")
     assert (ended["endStatus"], ended["endReason"]) == ("completed", "agent_left")
     assert sum(c.endpoint == "routing_status" for c in sim.calls) == reads + 1
-    await wait_for(lambda: sim.conversation(cid).closed_ms is not None, what="the close after the leave")
+    await wait_for(lambda: sim.conversation(cid).closed_ms is not None, "the close after the leave")
 
 
 def handover_settings(_settings: Settings) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from tests.processes import RuntimeProcess, free_port
+from tests.waiting import wait_for
 
-from .conftest import API_KEY, ORG_ID, SECRET, Bot, Factory, Receiver, wait_for, wait_until
+from .conftest import API_KEY, ORG_ID, SECRET, Bot, Factory, Receiver
 
 REDIS = "redis://127.0.0.1:6379/0"
 IDENTITY = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9.aWRlbnRpdHktc2lnbmF0dXJl"
@@ -91,7 +92,7 @@ async def test_an_ended_handover_s_tokens_are_erased_from_sqlite(bot: Bot, setti
     await bot.connector()
     hid, token = await _whole_handover(bot)
     store = bot.api.server.app[HANDOVERS].store
-    await wait_until(lambda: _effects_done(store, hid), what="the end's MIAW calls")
+    await wait_for(lambda: _effects_done(store, hid), "the end's MIAW calls")
     with sqlite3.connect(settings.data_dir / "handover-miaw.db") as raw:
         access, stored_settings = raw.execute(
             "SELECT access_token, settings FROM handovers WHERE id = ?", (hid,)
@@ -130,9 +131,9 @@ def log_output() -> Iterator[io.StringIO]:
 async def test_no_secret_in_any_log_line_with_the_cognigy_format(log_output: io.StringIO, bot: Bot) -> None:
     await bot.connector(fmt="cognigy")
     hid, token = await _whole_handover(bot)
-    await wait_for(lambda: any(body.get("text") == "hello" for _, _, body in bot.receiver.requests), what="notify")
+    await wait_for(lambda: any(body.get("text") == "hello" for _, _, body in bot.receiver.requests), "notify")
     await wait_for(
-        lambda: any(b["data"]["handover"].get("status") == "ended" for _, _, b in bot.receiver.requests), what="end"
+        lambda: any(b["data"]["handover"].get("status") == "ended" for _, _, b in bot.receiver.requests), "end"
     )
     text = log_output.getvalue()
     assert len(text.splitlines()) > 10, "the test must see real log lines"
@@ -171,7 +172,7 @@ async def test_an_ended_handover_s_tokens_are_erased_from_redis(
             async def erased() -> bool:
                 return await raw.hget(key, "access_token") == "null"
 
-            await wait_until(erased, 10, "the ended handover's token erased")
+            await wait_for(erased, "the ended handover's token erased", seconds=10)
             stored = await raw.hgetall(key)
             assert orjson.loads(stored["state"]) == "ended"
             assert "identityToken" not in orjson.loads(stored["settings"])

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from handover_miaw.simulator import Simulator, SimulatorConfig
+from tests.waiting import wait_for
 
-from .conftest import ORG_ID, Bot, wait_for
+from .conftest import ORG_ID, Bot
 
 
 @pytest.fixture(params=[False, True], ids=["last-event-id-optional", "last-event-id-required"])
@@ -30,7 +31,7 @@ async def test_agent_receipts_reach_the_flow_with_forward_events(bot: Bot) -> No
     miaw_id = (await response.json())["miawMessageId"]
     await bot.sim.acknowledge(cid, read=False)
     await bot.sim.acknowledge(cid, read=True)
-    await wait_for(lambda: "read" in bot.receiver.statuses(hid), what="the read receipt")
+    await wait_for(lambda: "read" in bot.receiver.statuses(hid), "the read receipt")
     receipts = [
         d["data"] for d in bot.receiver.of_type("handover.status", hid) if d["data"]["status"] in ("delivered", "read")
     ]
@@ -44,7 +45,7 @@ async def test_agent_receipts_stay_out_without_forward_events(bot: Bot) -> None:
     assert response.status == 202
     await bot.sim.acknowledge(cid, read=True)
     await bot.sim.send_text(cid, "marker")
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, what="the marker")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, "the marker")
     assert "read" not in bot.receiver.statuses(hid)
 
 
@@ -56,7 +57,7 @@ async def test_a_salesforce_side_close_ends_the_handover(bot: Bot) -> None:
     # MIAW reports a close on its side as the session's end (miaw-api.md §4.3): the handover ends as it does
     # when the agent ends the chat, without waiting for the user's next message to be refused.
     assert (ended["endStatus"], ended["endReason"]) == ("completed", "agent_ended")
-    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", hid)) == 1, what="the end delivery")
+    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", hid)) == 1, "the end delivery")
 
 
 async def test_a_salesforce_side_close_while_queued_ends_the_handover(bot: Bot) -> None:
@@ -71,7 +72,7 @@ async def test_streams_open_and_reopen_with_a_last_event_id(bot: Bot) -> None:
     await bot.connector()
     hid, cid = await _active(bot)
     bot.sim.drop_streams()
-    await wait_for(lambda: sum(c.endpoint == "sse" for c in bot.sim.calls) >= 2, what="the reconnect")
+    await wait_for(lambda: sum(c.endpoint == "sse" for c in bot.sim.calls) >= 2, "the reconnect")
     await bot.sim.send_text(cid, "after the reconnect")
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, what="the agent message")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, "the agent message")
     assert {c.status for c in bot.sim.calls if c.endpoint == "sse"} == {200}

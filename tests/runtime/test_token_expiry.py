@@ -16,8 +16,9 @@ import pytest
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator, SimulatorConfig
+from tests.waiting import wait_for
 
-from .conftest import API_KEY, ORG_ID, Bot, wait_for
+from .conftest import API_KEY, ORG_ID, Bot
 
 LIFETIME_S = 6.0
 WARNING_S = 4.0
@@ -55,14 +56,14 @@ async def test_anonymous_user_is_warned_then_the_handover_ends(bot: Bot) -> None
     handover = await bot.start()
     hid, cid = handover["id"], handover["conversationId"]
     await bot.sim.accept(cid, agent="Maria")
-    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), seconds=LIFETIME_S, what="the warning")
+    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
     (warning,) = [d for d in bot.receiver.of_type("handover.status", hid) if d["data"]["status"] == "token_expiring"]
     assert 0 < warning["data"]["secondsLeft"] <= WARNING_S
     notices = [m.text or "" for m in bot.sim.conversation(cid).end_user_messages]
     assert any("session expires" in text for text in notices), notices
     ended = await bot.wait_state(hid, "ended", seconds=LIFETIME_S + 2)
     assert (ended["endStatus"], ended["endReason"]) == ("error", "token_expired")
-    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", hid)) == 1)
+    await wait_for(lambda: len(bot.receiver.of_type("handover.ended", hid)) == 1, "the end delivered")
     assert bot.receiver.of_type("handover.ended", hid)[0]["data"] == {"status": "error", "reason": "token_expired"}
     assert bot.receiver.statuses(hid).count("token_expiring") == 1
 
@@ -72,16 +73,16 @@ async def test_fresh_identity_token_carries_the_handover_past_the_expiry(bot: Bo
     handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
     hid, cid = handover["id"], handover["conversationId"]
     await bot.sim.accept(cid, agent="Maria")
-    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), seconds=LIFETIME_S, what="the warning")
+    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
     first_expiry = await _expiry(bot, hid)
     response = await bot.api.post(f"/v1/handovers/{hid}/identity", json={"identityToken": FRESH_IDENTITY})
     assert response.status == 200, await response.text()
     assert (await response.json())["state"] == "active"
     assert await _expiry(bot, hid) > first_expiry
     # Past the first token's expiry the old token is dead, so whatever works now runs on the new one.
-    await wait_for(lambda: time.time() > first_expiry + 0.3, seconds=LIFETIME_S, what="the first expiry")
+    await wait_for(lambda: time.time() > first_expiry + 0.3, "the first expiry", seconds=LIFETIME_S)
     await bot.sim.send_text(cid, "still with you")
-    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, seconds=3, what="the reply")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, "the reply", seconds=3)
     sent = await bot.api.post(f"/v1/handovers/{hid}/messages", json={"id": "m1", "text": "thanks"})
     assert sent.status == 202
     assert "thanks" in [m.text for m in bot.sim.conversation(cid).end_user_messages]

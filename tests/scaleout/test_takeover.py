@@ -28,6 +28,7 @@ from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
 from handover_miaw.simulator import Simulator, SimulatorConfig
 from handover_miaw.simulator import create_app as create_sim_app
 from tests.processes import RuntimeProcess, free_port
+from tests.waiting import wait_for
 
 REDIS = "redis://127.0.0.1:6379/0"
 SECRET = "whsec_takeover_0123456789"
@@ -64,15 +65,6 @@ async def namespace() -> AsyncIterator[str]:
     async for key in client.scan_iter(match=f"{name}:*"):
         await client.delete(key)
     await client.aclose()
-
-
-async def _wait(predicate: Any, seconds: float, what: str) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            while not predicate():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @pytest.mark.timeout(120)
@@ -135,7 +127,9 @@ async def test_a_killed_process_s_handovers_are_taken_over(aiohttp_server: Any, 
                         await sim.send_text(cid, f"{handover_id}:{tag}{k}")
 
             await agent_round("a")
-            await _wait(lambda: len(receiver.unique) >= HANDOVERS * 5, 30, "the first round of agent messages")
+            await wait_for(
+                lambda: len(receiver.unique) >= HANDOVERS * 5, "the first round of agent messages", seconds=30
+            )
 
             killed = runtimes[2]
             killed.kill_now()
@@ -143,10 +137,10 @@ async def test_a_killed_process_s_handovers_are_taken_over(aiohttp_server: Any, 
             killed_at = time.monotonic()
             await agent_round("b")
             expected = 6 * HANDOVERS
-            await _wait(
+            await wait_for(
                 lambda: sum(len(receiver.messages(h)) for h in by_id) >= expected,
-                60,
                 "every agent message after the kill",
+                seconds=60,
             )
 
             lost = duplicated = out_of_order = 0

@@ -4,9 +4,8 @@ loopback address, CORS on every call. Token, stream, conversation, message, agen
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from handover_miaw.simulator import Simulator, create_app
 from handover_miaw.simulator.tls import SelfSigned, make_self_signed, server_context
 from tests.browser import CHROMIUM_ARGS
+from tests.waiting import wait_for
 
 from .simhelpers import DEPLOYMENT, ORG, WAIT
 
@@ -72,22 +72,13 @@ async def browser(chromium_executable: str, sim_server: TestServer, certificate:
             await launched.close()
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(WAIT):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
 async def test_a_web_client_on_its_own_origin(page: Page, page_url: str, sim: Simulator) -> None:
     from playwright.async_api import expect
 
     await page.goto(f"{page_url}?sim=https://{HOST}&org={ORG}&deployment={DEPLOYMENT}")
     await page.get_by_role("button", name="Start chat").click()
     await expect(page.get_by_role("status")).to_have_text("Connected")
-    await until(lambda: len(sim.store.conversations) == 1, "the conversation")
+    await wait_for(lambda: len(sim.store.conversations) == 1, "the conversation", seconds=WAIT)
     (cid,) = sim.store.conversations
     await sim.route(cid)
     await sim.accept(cid, "Maria")
@@ -102,7 +93,7 @@ async def test_a_web_client_on_its_own_origin(page: Page, page_url: str, sim: Si
 
     reply = await sim.send_text(cid, "Hi, I can help.")
     await expect(conversation.get_by_role("listitem").filter(has_text="Maria: Hi, I can help.")).to_be_visible()
-    await until(lambda: bool(sim.conversation(cid).acks), "the page's read receipt")
+    await wait_for(lambda: bool(sim.conversation(cid).acks), "the page's read receipt", seconds=WAIT)
     assert [(a.entry_type, a.conversation_entry_id) for a in sim.conversation(cid).acks] == [("Read", reply)]
 
     await sim.acknowledge(cid, read=False)

@@ -16,6 +16,7 @@ import pytest
 
 from handover_miaw.simulator import Simulator, SimulatorConfig, create_app
 from handover_miaw.simulator.retention import forget_old
+from tests.waiting import wait_for
 
 from .simhelpers import API, DEPLOYMENT, ORG, WAIT, Api, FakeClock
 from .test_sim_messages import file_form
@@ -28,9 +29,10 @@ async def _status(session: aiohttp.ClientSession, url: str) -> dict[str, int]:
 
 
 async def _wait_streams(session: aiohttp.ClientSession, url: str, count: int) -> None:
-    async with asyncio.timeout(WAIT):
-        while (await _status(session, url))["openStreams"] != count:
-            await asyncio.sleep(0.02)
+    async def open_streams() -> bool:
+        return (await _status(session, url))["openStreams"] == count
+
+    await wait_for(open_streams, f"{count} open streams", seconds=WAIT)
 
 
 async def _token(session: aiohttp.ClientSession, url: str) -> str:
@@ -163,6 +165,4 @@ async def test_the_app_sweeps_by_itself(aiohttp_client: Any) -> None:
     api = Api(await aiohttp_client(create_app(sim)), sim)
     cid = await api.create(await api.token())
     await sim.end_session(cid)
-    async with asyncio.timeout(WAIT):
-        while cid in sim.store.conversations:
-            await asyncio.sleep(0.02)
+    await wait_for(lambda: cid not in sim.store.conversations, "the ended conversation swept", seconds=WAIT)

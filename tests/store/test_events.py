@@ -21,7 +21,6 @@ async def test_records_changes_deliveries_and_the_processed_mark(store: Store, c
         [new_delivery("d1", kind="handover.status"), new_delivery("d2")],
     )
     assert recorded is True
-    assert await store.is_processed("h1", "entry-1")
     got = await store.get_handover("h1")
     assert got is not None
     assert (got.state, got.agent_name, got.last_event_id, got.updated_at) == (
@@ -38,6 +37,8 @@ async def test_records_changes_deliveries_and_the_processed_mark(store: Store, c
     assert all(d.next_attempt_at == T0 + 10 and d.created_at == T0 + 10 for d in deliveries)
     assert deliveries[0].payload == {"text": "message d1"}
     assert deliveries[0].seq < deliveries[1].seq
+    # The entry is marked processed: offered again, it is refused.
+    assert await store.record_event("h1", "entry-1", {}, []) is False
 
 
 async def test_duplicate_entry_returns_false_and_changes_nothing(store: Store, clock: Clock) -> None:
@@ -57,8 +58,9 @@ async def test_entry_ids_are_per_handover(store: Store) -> None:
     await store.create_handover(handover("h1"))
     await store.create_handover(handover("h2"))
     assert await store.record_event("h1", "entry-1", {}, [])
-    assert not await store.is_processed("h2", "entry-1")
     assert await store.record_event("h2", "entry-1", {}, [])
+    assert not await store.record_event("h1", "entry-1", {}, [])
+    assert not await store.record_event("h2", "entry-1", {}, [])
 
 
 async def test_events_without_entry_id_are_never_deduplicated(store: Store) -> None:
@@ -84,9 +86,10 @@ async def test_unknown_handover_is_key_error(store: Store) -> None:
 
 
 async def assert_untouched(store: Store) -> None:
-    assert not await store.is_processed("h1", "entry-1")
     assert await store.get_handover("h1") == handover("h1")
     assert await store.list_deliveries() == []
+    # The entry was not marked: recording it now (correctly this time) is not refused as a duplicate.
+    assert await store.record_event("h1", "entry-1", {"agent_name": "Ada"}, [])
 
 
 async def test_unknown_field_stores_nothing(store: Store) -> None:
@@ -94,8 +97,6 @@ async def test_unknown_field_stores_nothing(store: Store) -> None:
     with pytest.raises(ValueError, match="no_such_field"):
         await store.record_event("h1", "entry-1", {"agent_name": "Ada", "no_such_field": 1}, [new_delivery("d1")])
     await assert_untouched(store)
-    # The entry was not marked: processing it again (correctly this time) works.
-    assert await store.record_event("h1", "entry-1", {"agent_name": "Ada"}, [])
 
 
 async def test_failure_after_the_first_delivery_rolls_everything_back(store: Store) -> None:

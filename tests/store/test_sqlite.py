@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from handover_miaw.store import SqliteStore, create_store
 from handover_miaw.store.records import ConnectorRecord
 from handover_miaw.store.sqlite_schema import SCHEMA_VERSION
+from tests.waiting import wait_for
 
 
 async def test_open_sets_wal_and_the_schema_version(tmp_path: Path) -> None:
@@ -34,10 +34,7 @@ async def test_the_wal_is_checkpointed_in_the_background_not_by_commits(tmp_path
         await store.put_connector(ConnectorRecord("acme", {"baseUrl": "x" * 50_000}, {}, 0.0))
         size = path.stat().st_size
         assert (tmp_path / "store.db-wal").stat().st_size > 50_000
-        deadline = asyncio.get_running_loop().time() + 5
-        while path.stat().st_size <= size + 50_000:
-            assert asyncio.get_running_loop().time() < deadline, "no checkpoint within 5 s"
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: path.stat().st_size > size + 50_000, "a checkpoint into the database file")
         rows = await store._connection().execute_fetchall("PRAGMA wal_autocheckpoint")
         assert list(rows) == [(0,)]
     finally:

@@ -3,7 +3,6 @@ are purged with everything they hold after the retention horizon, as the Redis e
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -11,15 +10,9 @@ from handover_miaw.store import SqliteStore
 from handover_miaw.store.records import ConnectorRecord, HandoverState, Retention
 from handover_miaw.store.sqlite_upkeep import wal_bytes
 from tests.store.factories import T0, Clock, handover, new_delivery
+from tests.waiting import wait_for
 
 DAY = 86400.0
-
-
-async def _until(predicate: object, seconds: float, what: str) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
-    assert predicate(), what  # type: ignore[operator]
 
 
 async def test_a_wal_grown_past_its_limit_is_emptied(tmp_path: Path) -> None:
@@ -40,7 +33,7 @@ async def test_a_wal_grown_past_its_limit_is_emptied(tmp_path: Path) -> None:
         assert grown > 8 * limit
         reader.execute("COMMIT")
         reader.close()
-        await _until(lambda: wal_bytes(path) <= limit, 10, "the WAL under its limit")
+        await wait_for(lambda: wal_bytes(path) <= limit, "the WAL under its limit", seconds=10)
         assert len(await store.list_connectors()) == 40
     finally:
         await store.close()
@@ -107,6 +100,6 @@ async def test_the_upkeep_purges_by_itself(tmp_path: Path) -> None:
     try:
         await _ended(store, "old", T0 - 2 * DAY)
         await store.mark_delivered("old-d1", T0)
-        await _until(lambda: _rows(path, "old") == [0, 0, 0], 10, "the purge")
+        await wait_for(lambda: _rows(path, "old") == [0, 0, 0], "the purge", seconds=10)
     finally:
         await store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from playwright.async_api import expect
 
 from handover_miaw.handovers.mapping import transcript_messages
 from tests.ui.conftest import open_view
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -53,9 +53,9 @@ async def test_the_preview_equals_what_the_simulator_receives(web_demo: WebDemo,
             assert response.status == 201, await response.text()
             conversation_id = (await response.json())["conversationId"]
     conversation = web_demo.simulator.store.conversations[conversation_id]
-    async with asyncio.timeout(10):
-        while len(conversation.end_user_messages) < len(previewed):
-            await asyncio.sleep(0.02)
+    await wait_for(
+        lambda: len(conversation.end_user_messages) >= len(previewed), "the previewed transcript sent", seconds=10
+    )
     assert [m.text for m in conversation.end_user_messages] == previewed
     assert previewed_conversation == {
         "routingAttributes": conversation.routing_attributes,

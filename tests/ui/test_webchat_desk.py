@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from playwright.async_api import expect
 
 from tests.ui.conftest import expect_http_errors, open_view
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Locator, Page
@@ -17,15 +17,6 @@ if TYPE_CHECKING:
     from tests.browser import ConsoleWatch
 
 TIMEOUT = 10_000
-
-
-async def _wait(predicate: object, what: str) -> None:
-    try:
-        async with asyncio.timeout(10):
-            while not predicate():  # type: ignore[operator]
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def _say(chat: Page, text: str) -> None:
@@ -46,7 +37,7 @@ async def _start(
     await expect(chat.locator("#chat-log li.bot")).to_contain_text("demo bot", timeout=TIMEOUT)
     await _say(chat, "I want to talk to a person")
     sim = web_demo.simulator
-    await _wait(lambda: sim.store.conversations, "the conversation at the simulator")
+    await wait_for(lambda: bool(sim.store.conversations), "the conversation at the simulator", seconds=10)
     conversation = next(iter(sim.store.conversations.values()))
     desk = await browser_context.new_page()
     await open_view(desk, web_demo.url, "desk")
@@ -60,7 +51,7 @@ async def test_a_whole_handover_from_webchat_to_agent_desk_and_back(
 ) -> None:
     chat, desk, card, conversation = await _start(web_demo, browser_context, transcript=True)
     # The chat so far went over as the transcript, with the editor's settings (Send Transcript on).
-    await _wait(lambda: conversation.end_user_messages, "the transcript")
+    await wait_for(lambda: bool(conversation.end_user_messages), "the transcript", seconds=10)
     assert conversation.end_user_messages[0].text == (
         "User: hello\nBot: Hello! I am the demo bot. Ask me anything, or say 'talk to a person'.\n"
         "User: I want to talk to a person"

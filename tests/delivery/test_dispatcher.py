@@ -1,0 +1,222 @@
+"""The dispatcher against a real receiver (an aiohttp test server) and a real SQLite store, one pass at a time.
+
+Each test drives `drain_once()` itself under a settable clock (the store's and the dispatcher's), so what is
+due is decided by the test, never by a sleep: head-of-line order per handover, backoff after a 5xx,
+Retry-After on 429, dead-lettering past the horizon, and no re-post of an acknowledged delivery whose
+outcome the store could not record.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from handover_miaw.backoff import Backoff
+from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.delivery.envelope import SIGNATURE_HEADER, envelope, verify
+from handover_miaw.delivery.targets import TargetPolicy
+from handover_miaw.metrics import Metrics
+from handover_miaw.store import SqliteStore
+from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, NewDelivery
+from tests.store.factories import T0, Clock, handover
+from tests.waiting import wait_for
+
+SECRET = "whsec_0123456789abcdef"
+
+
+@dataclass
+class Receiver:
+    """Answers each delivery id with the statuses scripted for it (then 200); records every POST it gets."""
+
+    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    posts: list[str] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        verify(SECRET, body, request.headers[SIGNATURE_HEADER], now=T0)
+        delivery = request.headers["X-Handover-Delivery"]
+        self.posts.append(delivery)
+        answers = self.script.get(delivery)
+        status, headers = answers.pop(0) if answers else (200, {})
+        return web.Response(status=status, headers=headers)
+
+
+@dataclass
+class Rig:
+    store: SqliteStore
+    clock: Clock
+    receiver: Receiver
+    session: aiohttp.ClientSession
+
+    def dispatcher(self, **options: Any) -> Dispatcher:
+        return Dispatcher(
+            self.store,
+            self.session,
+            Metrics(),
+            OutboxSignal(),
+            clock=self.clock,
+            policy=TargetPolicy(open=True),  # the receiver is on loopback
+            **options,
+        )
+
+    async def enqueue(self, handover_id: str, *delivery_ids: str) -> None:
+        """Deliveries for a handover, in this order, created at the clock's time."""
+        if await self.store.get_handover(handover_id) is None:
+            await self.store.create_handover(handover(handover_id))
+        deliveries = [NewDelivery(d, handover_id, "agent.message", _envelope(d, handover_id)) for d in delivery_ids]
+        assert await self.store.record_event(handover_id, None, {}, deliveries)
+
+    async def stored(self, delivery_id: str) -> Delivery:
+        (found,) = [d for d in await self.store.list_deliveries() if d.id == delivery_id]
+        return found
+
+
+def _envelope(delivery_id: str, handover_id: str) -> dict[str, Any]:
+    return envelope(
+        id=delivery_id,
+        type="agent.message",
+        handover_id=handover_id,
+        connector="acme",
+        session_id=f"session-{handover_id}",
+        user_id="user-1",
+        occurred_at=T0,
+        data={"text": f"text of {delivery_id}"},
+    )
+
+
+@pytest.fixture
+async def rig(aiohttp_server: Any, tmp_path: Path) -> AsyncIterator[Rig]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    server = await aiohttp_server(app)
+    clock = Clock()
+    store = SqliteStore(tmp_path / "store.db", clock=clock)
+    await store.open()
+    url = str(server.make_url("/hook"))
+    await store.put_connector(ConnectorRecord("acme", {}, {"format": "webhook", "url": url, "secret": SECRET}, T0))
+    async with aiohttp.ClientSession() as session:
+        yield Rig(store, clock, receiver, session)
+    await store.close()
+
+
+async def test_a_handover_s_deliveries_go_in_order_and_handovers_do_not_wait_for_each_other(rig: Rig) -> None:
+    await rig.enqueue("h1", "a1", "a2")
+    await rig.enqueue("h2", "b1")
+    rig.receiver.script["a1"] = [(503, {})]
+    dispatcher = rig.dispatcher()
+
+    assert await dispatcher.drain_once() == 2
+    assert sorted(rig.receiver.posts) == ["a1", "b1"]  # each handover's head, h2 not held up by h1
+    # a2 is due, but a1 is still pending before it: nothing of h1 goes until a1 is settled.
+    assert (await rig.stored("a2")).next_attempt_at <= rig.clock.now
+    assert await dispatcher.drain_once() == 0
+    rig.clock.now += 1.0  # a1's retry is due
+    assert await dispatcher.drain_once() == 1
+    assert await dispatcher.drain_once() == 1
+    assert [p for p in rig.receiver.posts if p.startswith("a")] == ["a1", "a1", "a2"]
+    assert [(await rig.stored(d)).state for d in ("a1", "a2", "b1")] == [DeliveryState.DELIVERED] * 3
+
+
+async def test_a_5xx_is_retried_after_a_growing_jittered_backoff(rig: Rig) -> None:
+    await rig.enqueue("h1", "d1")
+    rig.receiver.script["d1"] = [(503, {}), (502, {})]
+    backoff = Backoff(base=0.25, factor=2.0, cap=30.0)
+    dispatcher = rig.dispatcher(backoff=backoff)
+
+    await dispatcher.drain_once()
+    first = await rig.stored("d1")
+    assert (first.state, first.attempts, first.last_error) == (DeliveryState.PENDING, 1, "HTTP 503")
+    assert T0 + backoff.ceiling(1) / 2 <= first.next_attempt_at <= T0 + backoff.ceiling(1)
+    rig.clock.now = first.next_attempt_at - 0.001
+    assert await dispatcher.drain_once() == 0  # not before its time
+    assert rig.receiver.posts == ["d1"]
+
+    rig.clock.now = first.next_attempt_at
+    await dispatcher.drain_once()
+    second = await rig.stored("d1")
+    assert (second.state, second.attempts, second.last_error) == (DeliveryState.PENDING, 2, "HTTP 502")
+    waited = second.next_attempt_at - rig.clock.now
+    assert backoff.ceiling(2) / 2 <= waited <= backoff.ceiling(2)
+
+    rig.clock.now = second.next_attempt_at
+    await dispatcher.drain_once()
+    done = await rig.stored("d1")
+    assert (done.state, done.attempts, done.delivered_at) == (DeliveryState.DELIVERED, 3, rig.clock.now)
+    assert rig.receiver.posts == ["d1", "d1", "d1"]
+
+
+async def test_a_429_waits_as_long_as_retry_after_says(rig: Rig) -> None:
+    await rig.enqueue("h1", "d1")
+    rig.receiver.script["d1"] = [(429, {"Retry-After": "7"})]
+    dispatcher = rig.dispatcher()
+
+    await dispatcher.drain_once()
+    limited = await rig.stored("d1")
+    assert (limited.state, limited.last_error, limited.next_attempt_at) == (DeliveryState.PENDING, "HTTP 429", T0 + 7)
+    rig.clock.now = T0 + 6.9
+    assert await dispatcher.drain_once() == 0
+    rig.clock.now = T0 + 7
+    assert await dispatcher.drain_once() == 1
+    assert (await rig.stored("d1")).state is DeliveryState.DELIVERED
+    assert rig.receiver.posts == ["d1", "d1"]
+
+
+async def test_a_delivery_still_failing_at_the_horizon_is_dead_and_frees_its_handover(rig: Rig) -> None:
+    await rig.enqueue("h1", "d1", "d2")
+    rig.receiver.script["d1"] = [(503, {})] * 10
+    dispatcher = rig.dispatcher(horizon_s=60.0)
+
+    rig.clock.now = T0 + 30  # well inside the horizon: retried
+    await dispatcher.drain_once()
+    assert (await rig.stored("d1")).state is DeliveryState.PENDING
+    rig.clock.now = T0 + 59.9  # the next retry would start past created_at + 60 s
+    await dispatcher.drain_once()
+    dead = await rig.stored("d1")
+    assert (dead.state, dead.attempts, dead.last_error) == (DeliveryState.DEAD, 2, "HTTP 503")
+    assert await dispatcher.drain_once() == 1  # the next delivery of the handover goes now
+    assert (await rig.stored("d2")).state is DeliveryState.DELIVERED
+    assert rig.receiver.posts == ["d1", "d1", "d2"]
+
+
+async def test_an_acknowledged_delivery_the_store_cannot_mark_is_not_posted_again(rig: Rig, tmp_path: Path) -> None:
+    await rig.enqueue("h1", "d1")
+    # A real write failure of the store: SQLite aborts the update that settles a delivery.
+    with sqlite3.connect(tmp_path / "store.db") as side:
+        side.execute(
+            "CREATE TRIGGER refuse_settling BEFORE UPDATE OF state ON deliveries WHEN NEW.state = 'delivered' "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
+        )
+    # Held back at least 0.25 s after each refused outcome (equal jitter on 0.5 s, never growing).
+    dispatcher = rig.dispatcher(backoff=Backoff(base=0.5, factor=1.0, cap=0.5))
+
+    assert await dispatcher.drain_once() == 1
+    assert rig.receiver.posts == ["d1"]
+    assert (await rig.stored("d1")).state is DeliveryState.PENDING  # the store still says it is due
+    assert await dispatcher.drain_once() == 0  # held back, not attempted again at once
+
+    async def attempted() -> bool:
+        return await dispatcher.drain_once() > 0
+
+    await wait_for(attempted, "the held-back delivery attempted again")
+    assert rig.receiver.posts == ["d1"], "the receiver acknowledged it: only the outcome is written again"
+    assert (await rig.stored("d1")).state is DeliveryState.PENDING
+
+    with sqlite3.connect(tmp_path / "store.db") as side:
+        side.execute("DROP TRIGGER refuse_settling")
+
+    async def settled() -> bool:
+        await dispatcher.drain_once()
+        return (await rig.stored("d1")).state is DeliveryState.DELIVERED
+
+    await wait_for(settled, "the outcome stored once the store takes writes")
+    done = await rig.stored("d1")
+    assert (done.attempts, done.delivered_at) == (1, T0)
+    assert rig.receiver.posts == ["d1"]
