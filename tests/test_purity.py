@@ -14,6 +14,7 @@ PURE_MODULES = [
     "handover_miaw.handovers.timers",
     "handover_miaw.handovers.ids",
     "handover_miaw.handovers.credentials",
+    "handover_miaw.backoff",
     "handover_miaw.delivery.envelope",
     "handover_miaw.delivery.formats",
     "handover_miaw.miaw.events",
