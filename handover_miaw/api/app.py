@@ -53,7 +53,6 @@ from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
-from handover_miaw.store.leases import create_leases
 from handover_miaw.store.records import Retention
 
 __all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
@@ -105,7 +104,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     watchdog = Watchdog(
         service, TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s)
     )
-    leases = create_leases(settings.store_url)
+    leases = store.leases()
     ownership = Ownership(
         store,
         leases,
@@ -124,7 +123,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             await store.put_connector(record)
         for connector in await store.list_connectors():
             secrets.add(*(connector.delivery.get(key) for key in DELIVERY_SECRETS))
-        await leases.open()
         # The first round takes every live handover whose lease is free: all of them after a restart on
         # SQLite, those of no live process on Redis. The loop then renews and picks up lapsed leases.
         await ownership.round()
@@ -147,7 +145,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         for handover_id in served:
             with contextlib.suppress(Exception):
                 await ownership.release(handover_id)
-        await leases.close()
         await delivery_session.close()
         await miaw_session.close()
         await store.close()
