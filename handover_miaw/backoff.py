@@ -1,7 +1,9 @@
 """Capped, jittered exponential backoff: how long to wait after the n-th failure in a row. Pure: no I/O.
 
-Neutral ground for every loop that retries (the outbox today; the MIAW client's retry table in
-`miaw.retry` keeps its own copy because the protocol package imports nothing of the rest).
+Neutral ground for every loop that retries: the outbox (delivery.outcomes) and the MIAW client's request
+retries and stream reconnects (miaw.retry), each with its own figures. The miaw package may import this
+module and nothing else of handover_miaw, so it imports the standard library only
+(tests/miaw/test_self_contained.py).
 """
 
 from __future__ import annotations

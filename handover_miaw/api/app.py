@@ -40,7 +40,6 @@ from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
-from handover_miaw.store.leases import create_leases
 from handover_miaw.store.records import Retention
 
 __all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
@@ -70,7 +69,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     durability = await store.durability()
     if not durability.safe:
         log.warning("store.not_durable", engine=durability.engine, detail=durability.detail)
-    leases = create_leases(settings.store_url)
     miaw_session = stream_session()
     policy = settings.delivery_policy()
     delivery_session = delivery_session_for(policy)
@@ -81,7 +79,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         lease_ttl_s=settings.lease_ttl_s,
         timers=TimerPolicy(token_warning_s=settings.token_warning_s, queue_timeout_s=settings.queue_timeout_s),
     )
-    handovers = Handovers(store, leases, outbox, miaw_session, app[MANIFEST], app[METRICS], options)
+    handovers = Handovers(store, outbox, miaw_session, app[MANIFEST], app[METRICS], options)
     app[HANDOVERS] = handovers
     dispatcher = Dispatcher(
         store,
@@ -90,13 +88,12 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         outbox.signal,
         horizon_s=settings.delivery_horizon_s,
         policy=policy,
-        leases=leases,
+        leases=handovers.stream_leases.leases,
         owner=handovers.stream_leases.owner,
         lease_ttl_s=settings.lease_ttl_s,
     )
     dispatch_task: asyncio.Task[None] | None = None
     try:
-        await leases.open()
         resumed = await handovers.open(records)
         dispatch_task = asyncio.get_running_loop().create_task(dispatcher.run(), name="outbox-dispatcher")
         log.info("runtime.started", connectors=len(records), resumed=resumed, store=settings.store_url.split("://")[0])
@@ -107,7 +104,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatch_task
         await handovers.close()
-        await leases.close()
         await delivery_session.close()
         await miaw_session.close()
         await store.close()

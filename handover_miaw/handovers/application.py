@@ -34,7 +34,6 @@ from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.store.base import Store
 from handover_miaw.store.durability import Durability
-from handover_miaw.store.leases import Leases
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, HandoverRecord, Page
 
 __all__ = ["Handovers", "ServiceOptions"]
@@ -59,7 +58,6 @@ class Handovers:
     def __init__(
         self,
         store: Store,
-        leases: Leases,
         outbox: Outbox,
         session: aiohttp.ClientSession,
         manifest: Manifest,
@@ -68,7 +66,7 @@ class Handovers:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.stream_leases = StreamLeases(leases, options.lease_ttl_s)
+        self.stream_leases = StreamLeases(store.leases(), options.lease_ttl_s)
         self._outbox = outbox
         self._clock = clock
         self._calls = CallLog(then=metrics.miaw_call)  # each handover's recent MIAW calls, for its timeline

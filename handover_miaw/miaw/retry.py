@@ -13,6 +13,12 @@ consults it; nothing here sleeps or does I/O, so each row is a unit test.
 
 `reconnect_delay()` is the stream's backoff: it never gives up (the stream ends on cancellation or an
 expired token, not on a count), grows by a factor per consecutive failure and is capped.
+
+Both schedules are `handover_miaw.backoff.Backoff` (capped exponential, equal jitter), the one the outbox
+uses; each policy keeps its own figures. That module is the one import this package takes from the rest of
+handover_miaw: it is pure and stdlib-only, so the client stays liftable with one extra file. A copy here
+would let the two schedules drift apart, and moving the schedule into miaw/ would make the outbox depend on
+the MIAW client for a formula that is not about MIAW (tests/miaw/test_self_contained.py holds the line).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+from handover_miaw.backoff import Backoff
 
 __all__ = [
     "DEFAULT_RECONNECT_POLICY",
@@ -34,10 +42,6 @@ __all__ = [
     "parse_retry_after",
     "reconnect_delay",
 ]
-
-# Past this the cap has long been reached; bounding the exponent keeps a float from overflowing
-# on a stream that has failed for days.
-_MAX_EXPONENT = 64
 
 # A random source returning floats in [0, 1); injectable so tests pin the jitter.
 RandomSource = Callable[[], float]
@@ -59,6 +63,11 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 30.0
 
+    @property
+    def backoff(self) -> Backoff:
+        """The delay schedule between attempts: doubling from `base_delay`, capped at `max_delay`."""
+        return Backoff(base=self.base_delay, factor=2.0, cap=self.max_delay)
+
 
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:
@@ -67,6 +76,11 @@ class ReconnectPolicy:
     initial_delay: float = 1.0
     factor: float = 1.5
     max_delay: float = 30.0
+
+    @property
+    def backoff(self) -> Backoff:
+        """The delay schedule between reconnects."""
+        return Backoff(base=self.initial_delay, factor=self.factor, cap=self.max_delay)
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
@@ -81,17 +95,6 @@ class RetryDecision:
     retry: bool
     delay: float
     reason: str
-
-
-def _jittered(ceiling: float, rand: RandomSource) -> float:
-    # "Equal jitter": half fixed, half random. Spreads a herd of clients apart without ever
-    # retrying immediately (full jitter can draw ~0 and hammer a struggling server).
-    return ceiling / 2 + rand() * ceiling / 2
-
-
-def _backoff(attempt: int, policy: RetryPolicy, rand: RandomSource) -> float:
-    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(attempt - 1, _MAX_EXPONENT))
-    return _jittered(ceiling, rand)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -143,7 +146,7 @@ def decide(
         wait = parse_retry_after(retry_after, now)
         if wait is not None:
             return RetryDecision(retry=True, delay=min(wait, policy.max_retry_after), reason=reason)
-    return RetryDecision(retry=True, delay=_backoff(attempt, policy, rand), reason=reason)
+    return RetryDecision(retry=True, delay=policy.backoff.delay(attempt, rand), reason=reason)
 
 
 def reconnect_delay(
@@ -152,7 +155,4 @@ def reconnect_delay(
     rand: RandomSource = random.random,
 ) -> float:
     """Seconds to wait before reconnect number `failures` in a row (>= 1); 0 failures means no wait."""
-    if failures <= 0:
-        return 0.0
-    ceiling = min(policy.max_delay, policy.initial_delay * policy.factor ** min(failures - 1, _MAX_EXPONENT))
-    return _jittered(ceiling, rand)
+    return policy.backoff.delay(failures, rand)

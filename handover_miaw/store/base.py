@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from handover_miaw.store.durability import Durability
+from handover_miaw.store.leases import Leases
 from handover_miaw.store.records import (
     ConnectorRecord,
     Delivery,
@@ -48,6 +49,10 @@ class Store(Protocol):
 
     async def durability(self) -> Durability:
         """What a restart of the store would lose (logged at start, shown by /readyz); never raises."""
+
+    def leases(self) -> Leases:
+        """The leases that go with this store: on its own connections and under its namespace, usable
+        while it is open; they have no connections of their own to open or close."""
 
     # Connectors
     async def put_connector(self, record: ConnectorRecord) -> None:

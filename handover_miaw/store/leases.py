@@ -3,21 +3,29 @@
 A lease is a name, an owner and an expiry. The owner renews it well before it expires; a process that
 dies stops renewing, the lease lapses, and another process acquires it and takes the work over.
 
+The store hands out the leases that go with it (`Store.leases()`), so the store URL is parsed once
+(store.location) and the leases share the store's connections:
+
 - `RedisLeases` — several runtime processes on one Redis: SET-if-free-or-mine with a TTL, atomic in a
-  Lua script, expiry kept by the Redis server's own clock (the processes' clocks never matter).
+  Lua script, expiry kept by the Redis server's own clock (the processes' clocks never matter). They run on
+  the RedisStore's client, so on its blocking pool (store/redis.py says why a default pool is not enough),
+  under its namespace, and are usable while the store is open; the store's owner opens and closes it.
 - `LocalLeases` — the embedded SQLite store serves one process, so every lease is granted; this keeps one
   code path in the runtime instead of "if redis" branches.
+
+No I/O library is loaded here (redis only for type checking): the store interface names `Leases`, and the
+pure core imports the store package.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio
-from redis.commands.core import AsyncScript
+if TYPE_CHECKING:
+    import redis.asyncio
 
-__all__ = ["Leases", "LocalLeases", "RedisLeases", "create_leases"]
+__all__ = ["Leases", "LocalLeases", "RedisLeases"]
 
 # Acquire when free, renew when already ours; never take a live lease from another owner.
 _ACQUIRE = """
@@ -38,13 +46,8 @@ return 0
 
 
 class Leases(Protocol):
-    """Named, expiring ownership."""
-
-    async def open(self) -> None:
-        """Connect."""
-
-    async def close(self) -> None:
-        """Disconnect (leases are not released: they lapse)."""
+    """Named, expiring ownership, usable while the store that gave it is open; a process that stops
+    without releasing its leases lets them lapse."""
 
     async def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
         """Take the lease if it is free or already ours (renewing it); False when another owner holds it."""
@@ -56,12 +59,6 @@ class Leases(Protocol):
 class LocalLeases:
     """One process owns everything (the embedded SQLite store)."""
 
-    async def open(self) -> None:
-        """Nothing to connect."""
-
-    async def close(self) -> None:
-        """Nothing to close."""
-
     async def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
         """Always granted."""
         del name, owner, ttl_s
@@ -72,47 +69,23 @@ class LocalLeases:
 
 
 class RedisLeases:
-    """Leases on Redis, under the store's namespace."""
+    """Leases on Redis under `{prefix}lease:`, through the client `client()` returns (the store's)."""
 
-    def __init__(self, url: str, namespace: str = "hm") -> None:
-        self._url = url
-        self._prefix = f"{namespace}:lease:"
-        self._client: redis.asyncio.Redis | None = None
-        self._acquire: AsyncScript | None = None
-        self._release: AsyncScript | None = None
-
-    async def open(self) -> None:
-        """Connect and register the scripts."""
-        if self._client is None:
-            client = redis.asyncio.Redis.from_url(self._url, decode_responses=True, socket_connect_timeout=5)
-            await client.ping()
-            self._acquire = client.register_script(_ACQUIRE)
-            self._release = client.register_script(_RELEASE)
-            self._client = client
-
-    async def close(self) -> None:
-        """Close the connections."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+    def __init__(self, client: Callable[[], redis.asyncio.Redis], prefix: str) -> None:
+        """`client` is asked on every call, so the leases follow the store across close() and open() and
+        fail as it does when it is closed; `prefix` is the store's namespace with its separator."""
+        self._client = client
+        self._prefix = f"{prefix}lease:"
 
     async def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
         """Take or renew the lease for ttl_s seconds."""
-        assert self._acquire is not None, "open() first"
-        granted = await self._acquire(keys=[self._prefix + name], args=[owner, max(1, int(ttl_s * 1000))])
-        return bool(granted)
+        return bool(await self._run(_ACQUIRE, name, owner, max(1, int(ttl_s * 1000))))
 
     async def release(self, name: str, owner: str) -> None:
         """Release if ours."""
-        assert self._release is not None, "open() first"
-        await self._release(keys=[self._prefix + name], args=[owner])
+        await self._run(_RELEASE, name, owner)
 
-
-def create_leases(store_url: str) -> Leases:
-    """The lease engine that matches a store URL."""
-    parts = urlsplit(store_url)
-    if parts.scheme in ("redis", "rediss"):
-        namespace = parse_qs(parts.query).get("namespace", ["hm"])[0]
-        base = store_url.split("?", 1)[0]
-        return RedisLeases(base, namespace)
-    return LocalLeases()
+    async def _run(self, script: str, name: str, *args: str | int) -> Any:
+        # Registering only hashes the text (no I/O); the script object runs EVALSHA, loading the script
+        # when the server does not know it (after a restart or a SCRIPT FLUSH).
+        return await self._client().register_script(script)(keys=[self._prefix + name], args=args)

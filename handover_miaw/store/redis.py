@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from handover_miaw.store.base import DuplicateHandoverError
 from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
+from handover_miaw.store.leases import RedisLeases
 from handover_miaw.store.records import (
     HANDOVER_FIELDS,
     ConnectorRecord,
@@ -179,6 +180,10 @@ class RedisStore(RedisMessages):
             return from_redis_info(cast("dict[str, object]", await client.info("persistence")))
         except (RedisError, OSError) as exc:
             return unknown_redis(type(exc).__name__)
+
+    def leases(self) -> RedisLeases:
+        """Leases on this store's client and pool, under its namespace (`{namespace}:lease:`)."""
+        return RedisLeases(self._redis, self._prefix)
 
     # Plumbing
 

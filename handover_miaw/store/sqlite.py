@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery, Page
 from handover_miaw.store.sqlite_connection import run
 from handover_miaw.store.sqlite_messages import SqliteMessages
@@ -32,6 +33,10 @@ _LIVE_STATES = tuple(state.value for state in HandoverState if state is not Hand
 
 class SqliteStore(SqliteMessages, SqliteOutbox):
     """The Store engine for one process: an SQLite file (WAL), created and migrated on open()."""
+
+    def leases(self) -> LocalLeases:
+        """Every lease granted: the file serves this one process."""
+        return LocalLeases()
 
     # Connectors
 

@@ -15,7 +15,7 @@ from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.handovers.ownership import Ownership, StreamLeases
 from handover_miaw.simulator import Simulator
 from handover_miaw.store import SqliteStore, create_store
-from handover_miaw.store.leases import LocalLeases, RedisLeases
+from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord
 from tests.store.factories import handover
 
@@ -91,9 +91,8 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
     api = await start_runtime(store=store_url, lease_ttl_s=15.0)
     bot = Bot(api, sim, receiver, sim_url)
     await bot.connector()
-    other_store, other_leases = create_store(store_url), RedisLeases(REDIS, redis_namespace)
+    other_store = create_store(store_url)
     await other_store.open()
-    await other_leases.open()
     taken: list[str] = []
 
     async def attach(record: HandoverRecord) -> None:
@@ -102,7 +101,7 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
     async def detach(_handover_id: str) -> None:
         return None
 
-    other = Ownership(other_store, StreamLeases(other_leases, 15.0), attach=attach, detach=detach, served=list)
+    other = Ownership(other_store, StreamLeases(other_store.leases(), 15.0), attach=attach, detach=detach, served=list)
     store = api.app[HANDOVERS].store
     insert = store.create_handover
 
@@ -114,7 +113,6 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
     try:
         handover = await bot.start()
     finally:
-        await other_leases.close()
         await other_store.close()
     assert taken == []
     assert handover["state"] == "queued"
