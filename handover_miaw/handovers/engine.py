@@ -21,7 +21,7 @@ import aiohttp
 import structlog
 
 from handover_miaw.delivery.outbox import Outbox
-from handover_miaw.errors import NotFoundError, StateConflictError, UpstreamRefusedError, UpstreamUnavailableError
+from handover_miaw.errors import NotFoundError, StateConflictError
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
@@ -30,34 +30,19 @@ from handover_miaw.handovers.ids import derived_message_id
 from handover_miaw.handovers.live import LiveHandover, Supervisor
 from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
+from handover_miaw.handovers.upstream import upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
-from handover_miaw.miaw import (
-    AccessToken,
-    MiawError,
-    MiawRateLimitedError,
-    MiawServerError,
-    MiawTransportError,
-)
+from handover_miaw.miaw import AccessToken, MiawError
 from handover_miaw.miaw.events import MiawEvent
 from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
-from handover_miaw.store.base import Store
+from handover_miaw.store.base import StaleRecordError, Store
 from handover_miaw.store.records import HandoverRecord, HandoverState
 
 __all__ = ["HandoverEngine", "upstream_error"]
 
 log = structlog.get_logger(__name__)
-
-
-def upstream_error(exc: MiawError) -> UpstreamRefusedError | UpstreamUnavailableError:
-    """The API's error for a MIAW call that failed: unavailable (worth a retry) or refused."""
-    if isinstance(exc, MiawTransportError):
-        return UpstreamUnavailableError(f"Salesforce did not answer: {exc.message}")
-    if isinstance(exc, MiawServerError | MiawRateLimitedError):
-        # Still failing after the client's retries: unavailable for now, worth retrying with the same id.
-        return UpstreamUnavailableError(f"Salesforce is unavailable: {exc.message}")
-    return UpstreamRefusedError(f"Salesforce refused the request: {exc.message}")
 
 
 class HandoverEngine:
@@ -159,12 +144,18 @@ class HandoverEngine:
         `view` is a transient one (from `live`) when this process does not serve the handover's stream, so
         effects such as closing the conversation still run.
         """
-        live = self._supervisor.get(handover_id) or view
+        served = self._supervisor.get(handover_id)
+        live = served or view
         # Its MIAW calls are this handover's; inputs of one live handover run one at a time.
         with for_handover(handover_id):
             async with live.lock if live is not None else contextlib.nullcontext():
-                # Read the stored record, not the in-memory one: another process may have changed it (the user
-                # ended the handover through it, or it renewed the token).
+                if served is not None and entry_id is not None and served.record.is_live:
+                    # A MIAW entry of a stream served here: step from the record kept in memory, its write
+                    # guarded by the kept updated_at; a record another writer changed is read again below.
+                    with contextlib.suppress(StaleRecordError):
+                        return await self._apply_locked(served.record, served, event, entry_id, cursor, guarded=True)
+                # Read the stored record: another process may have changed it (the user ended the handover
+                # through it, or it renewed the token).
                 record = await self._store.get_handover(handover_id)
                 if record is None:
                     return None
@@ -190,10 +181,16 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
+        *,
+        guarded: bool = False,
     ) -> HandoverRecord:
         """Apply the input, then the input its effects observed (the routing status read after an agent
-        left), until none is left; then clear the stored MIAW calls, which are all made by then."""
-        updated, follow_up, stored_calls = await self._transition(record, live, event, entry_id, cursor)
+        left), until none is left; then clear the stored MIAW calls, which are all made by then.
+
+        `guarded`: the first write raises StaleRecordError, before any effect, unless the stored record is
+        still `record` (by its updated_at)."""
+        guard = record.updated_at if guarded else None
+        updated, follow_up, stored_calls = await self._transition(record, live, event, entry_id, cursor, guard)
         while follow_up is not None:
             updated, follow_up, more = await self._transition(updated, live, follow_up, None, None)
             stored_calls = stored_calls or more
@@ -216,6 +213,7 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
+        guard: float | None = None,
     ) -> tuple[HandoverRecord, machine.Input | None, bool]:
         """One step: decide, store (changed fields, cursor, deliveries, the MIAW calls to make) in one write,
         make the calls. Returns the record after, the input a call observed, and whether calls were stored."""
@@ -255,9 +253,10 @@ class HandoverEngine:
             changes.update(erased_tokens(record))
         if not changes and not deliveries and entry_id is None:
             return record, None, False
-        if not await self._store.record_event(record.id, entry_id, changes, deliveries):
+        changes["updated_at"] = now  # stamped here, so the record kept in memory is the stored one
+        if not await self._store.record_event(record.id, entry_id, changes, deliveries, expected_updated_at=guard):
             return record, None, False  # a duplicate MIAW entry: already processed
-        updated = dataclasses.replace(record, **changes, updated_at=now)
+        updated = dataclasses.replace(record, **changes)
         if live is not None:
             live.record = updated
         if deliveries:

@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from handover_miaw.store import records
-from handover_miaw.store.base import DuplicateHandoverError, Store
+from handover_miaw.store.base import DuplicateHandoverError, StaleRecordError, Store
 
 if TYPE_CHECKING:
     from handover_miaw.store.location import check_store, create_store
@@ -25,6 +25,7 @@ __all__ = [
     "DuplicateHandoverError",
     "RedisStore",
     "SqliteStore",
+    "StaleRecordError",
     "Store",
     "StoreStartError",
     "check_store",

@@ -21,7 +21,7 @@ from handover_miaw.store.records import (
     UserMessage,
 )
 
-__all__ = ["DuplicateHandoverError", "Store"]
+__all__ = ["DuplicateHandoverError", "StaleRecordError", "Store"]
 
 
 class DuplicateHandoverError(Exception):
@@ -30,6 +30,10 @@ class DuplicateHandoverError(Exception):
     def __init__(self, existing: HandoverRecord) -> None:
         super().__init__(existing.id)
         self.existing = existing
+
+
+class StaleRecordError(Exception):
+    """A guarded write found the handover changed since the caller's copy (another writer stamped it)."""
 
 
 class Store(Protocol):
@@ -99,11 +103,16 @@ class Store(Protocol):
         entry_id: str | None,
         changes: Mapping[str, Any],
         deliveries: Sequence[NewDelivery],
+        *,
+        expected_updated_at: float | None = None,
     ) -> bool:
         """Atomically: mark entry_id processed, apply changes, enqueue deliveries.
 
         Returns False, and changes nothing, when entry_id was already processed (a duplicate event).
         entry_id None means "not a MIAW entry" (e.g. a user action) and is never deduplicated.
+        With `expected_updated_at`, raises StaleRecordError, changing nothing, unless the record is stored
+        with that updated_at (one deleted is stale too): a caller writing from its own copy learns that
+        another writer got there.
         """
 
     # User messages (idempotency on the caller's id)

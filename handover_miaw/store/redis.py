@@ -20,7 +20,7 @@ import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
-from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.base import DuplicateHandoverError, StaleRecordError
 from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
 from handover_miaw.store.leases import RedisLeases
 from handover_miaw.store.records import (
@@ -297,12 +297,15 @@ class RedisStore(RedisMessages):
         entry_id: str | None,
         changes: Mapping[str, Any],
         deliveries: Sequence[NewDelivery],
+        *,
+        expected_updated_at: float | None = None,
     ) -> bool:
         """In one script: mark entry_id processed, apply changes, enqueue deliveries.
 
         False, with nothing changed, when entry_id was already processed. A delivery id already in the
-        outbox is not enqueued again (ids are stable). Raises as update_handover does, and ValueError
-        for a delivery of another handover; nothing is stored then.
+        outbox is not enqueued again (ids are stable). Raises as update_handover does, StaleRecordError
+        when `expected_updated_at` is given and the stored updated_at is another, and ValueError for a
+        delivery of another handover; nothing is stored then.
         """
         now = self._clock()
         pairs, state, created_at = encode_changes(changes, now)
@@ -310,8 +313,14 @@ class RedisStore(RedisMessages):
             raise ValueError(f"every delivery of an event must belong to handover {handover_id!r}")
         triples = [item for d in deliveries for item in (d.id, d.type, orjson.dumps(d.payload).decode())]
         entry = ("1", entry_id) if entry_id is not None else ("0", "")
-        reply = await self._run(RECORD_EVENT, handover_id, *entry, now, state, created_at, len(pairs), *pairs, *triples)
+        # Stored values are orjson's text of the float, so the same text means the same stamp.
+        expected = "" if expected_updated_at is None else orjson.dumps(expected_updated_at).decode()
+        reply = await self._run(
+            RECORD_EVENT, handover_id, *entry, now, state, created_at, expected, len(pairs), *pairs, *triples
+        )
         status: str = self._checked(reply, handover_id)[0]
+        if status == "stale":
+            raise StaleRecordError(handover_id)
         return status == "ok"
 
     @staticmethod

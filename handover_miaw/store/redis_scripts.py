@@ -191,21 +191,24 @@ return {'ok', row}
 )
 
 # ARGV: 3 id, 4 '1' when there is an entry id, 5 entry id, 6 now, 7 new state or '', 8 new created_at or '',
-# 9 number of pair items, then the field/JSON pairs, then (delivery id, type, JSON payload) triples.
+# 9 the updated_at (JSON) the stored one must be, or '', 10 number of pair items, then the field/JSON pairs,
+# then (delivery id, type, JSON payload) triples.
 RECORD_EVENT = (
     _PRELUDE
     + """
 local id = ARGV[3]
 local h = k('h', id)
+-- Checked first: a record gone is not the one the caller expected either.
+if ARGV[9] ~= '' and redis.call('HGET', h, 'updated_at') ~= ARGV[9] then return {'stale'} end
 if redis.call('EXISTS', h) == 0 then return {'missing'} end
 if ARGV[4] == '1' and redis.call('SISMEMBER', k('entries', id), ARGV[5]) == 1 then return {'processed'} end
 local conflict = revive_conflict(id, ARGV[7])
 if conflict then return {'duplicate', conflict} end
 if ARGV[4] == '1' then redis.call('SADD', k('entries', id), ARGV[5]) end
-local n = tonumber(ARGV[9])
-apply(id, ARGV[7], ARGV[8], {unpack(ARGV, 10, 9 + n)})
+local n = tonumber(ARGV[10])
+apply(id, ARGV[7], ARGV[8], {unpack(ARGV, 11, 10 + n)})
 local now, connector = ARGV[6], cjson.decode(redis.call('HGET', h, 'connector'))
-for i = 10 + n, #ARGV, 3 do
+for i = 11 + n, #ARGV, 3 do
   local did = ARGV[i]
   local d = k('delivery', did)
   -- Delivery ids are stable: one already in the outbox is not enqueued again.

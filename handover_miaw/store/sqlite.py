@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from handover_miaw.store.base import DuplicateHandoverError
+from handover_miaw.store.base import DuplicateHandoverError, StaleRecordError
 from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery, Page
 from handover_miaw.store.sqlite_connection import run
@@ -142,12 +142,15 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
         entry_id: str | None,
         changes: Mapping[str, Any],
         deliveries: Sequence[NewDelivery],
+        *,
+        expected_updated_at: float | None = None,
     ) -> bool:
         """In one transaction: mark entry_id processed, apply changes, enqueue deliveries.
 
         False, with nothing changed, when entry_id was already processed. A delivery id already in the
-        outbox is not enqueued again (ids are stable). Raises as update_handover does, and ValueError
-        for a delivery of another handover; nothing is stored then.
+        outbox is not enqueued again (ids are stable). Raises as update_handover does, StaleRecordError
+        when `expected_updated_at` is given and the stored updated_at is another, and ValueError for a
+        delivery of another handover; nothing is stored then.
         """
         now = self._clock()
         clause, values = handover_assignments(changes, now)
@@ -156,7 +159,9 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
         rows = [(d.id, d.type, dump_json(d.payload)) for d in deliveries]
 
         def work(conn: sqlite3.Connection) -> bool:
-            found = conn.execute("SELECT connector FROM handovers WHERE id = ?", (handover_id,)).fetchone()
+            found = conn.execute("SELECT connector, updated_at FROM handovers WHERE id = ?", (handover_id,)).fetchone()
+            if expected_updated_at is not None and (found is None or found[1] != expected_updated_at):
+                raise StaleRecordError(handover_id)  # a record gone is not the expected one either
             if found is None:
                 raise KeyError(handover_id)
             connector: str = found[0]

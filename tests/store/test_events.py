@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from handover_miaw.store import Store
+from handover_miaw.store import StaleRecordError, Store
 from handover_miaw.store.records import DeliveryState, HandoverState, NewDelivery
 from tests.store.factories import T0, Clock, handover, new_delivery
 
@@ -149,3 +149,43 @@ async def test_user_message_of_unknown_handover_is_key_error(store: Store) -> No
     with pytest.raises(KeyError):
         await store.mark_user_message_sent("nope", "client-1", "miaw-a")
     assert await store.get_user_message("nope", "client-1") is None
+
+
+async def test_a_guarded_write_lands_while_the_record_is_the_callers_copy(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover("h1"))
+    kept = await store.get_handover("h1")
+    assert kept is not None
+    stamp = T0 + 10.123456789
+    assert await store.record_event(
+        "h1", "entry-1", {"agent_name": "Ada", "updated_at": stamp}, [new_delivery("d1")],
+        expected_updated_at=kept.updated_at,
+    )  # fmt: skip
+    # The caller's stamp is stored as given, so its copy (stamped alike) guards the next write.
+    assert await store.record_event("h1", "entry-2", {"updated_at": stamp + 1}, [], expected_updated_at=stamp)
+    got = await store.get_handover("h1")
+    assert got is not None
+    assert (got.agent_name, got.updated_at) == ("Ada", stamp + 1)
+
+
+async def test_a_guarded_write_on_a_record_changed_since_is_refused_whole(store: Store, clock: Clock) -> None:
+    await store.create_handover(handover("h1"))
+    kept = await store.get_handover("h1")
+    assert kept is not None
+    clock.now = T0 + 5
+    await store.update_handover("h1", {"state": HandoverState.ENDED, "end_reason": "user_ended"})
+    changed = await store.get_handover("h1")
+    with pytest.raises(StaleRecordError):
+        await store.record_event(
+            "h1", "entry-1", {"agent_name": "Ada"}, [new_delivery("d1")], expected_updated_at=kept.updated_at
+        )
+    assert await store.get_handover("h1") == changed
+    assert await store.list_deliveries() == []
+    # Nothing was marked processed: the entry is applied when offered again from the fresh record.
+    assert await store.record_event("h1", "entry-1", {}, [], expected_updated_at=T0 + 5)
+
+
+async def test_a_guarded_write_on_a_record_gone_is_refused(store: Store) -> None:
+    with pytest.raises(StaleRecordError):
+        await store.record_event("h9", "entry-1", {}, [], expected_updated_at=T0)
+    with pytest.raises(KeyError):
+        await store.record_event("h9", "entry-1", {}, [])
