@@ -107,13 +107,17 @@ class Dispatcher:
         # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
         mine = [d for d in due if await self._hold_outbox(d.handover_id)]
         outcomes = await asyncio.gather(*(self._attempt(d) for d in mine), return_exceptions=True)
+        acknowledged: list[tuple[Delivery, float]] = []
         for delivery, outcome in zip(mine, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self._hold_back(delivery, outcome)
             elif isinstance(outcome, BaseException):
                 raise outcome
+            elif outcome is not None:
+                acknowledged.append((delivery, outcome))
             else:
                 self._holds.pop(delivery.id, None)
+        await self._delivered(acknowledged)
         return len(mine)
 
     def _hold_back(self, delivery: Delivery, exc: Exception) -> None:
@@ -157,16 +161,17 @@ class Dispatcher:
             self._connectors[name] = record
         return self._connectors[name]
 
-    async def _attempt(self, delivery: Delivery) -> None:
-        """One attempt; raises only when the store fails (reading the connector, recording the outcome)."""
+    async def _attempt(self, delivery: Delivery) -> float | None:
+        """One attempt; when the receiver acknowledged it (now or on an earlier pass), that time, for it to
+        be marked with the pass's others. Raises only when the store fails (reading the connector,
+        recording a failure)."""
         acknowledged = self._acknowledged.get(delivery.id)
         if acknowledged is not None:
-            await self._delivered(delivery, acknowledged)
-            return
+            return acknowledged
         connector = await self._connector(delivery.connector)
         if connector is None:
             await self._fail(delivery, None, None, "connector no longer exists", final=True)
-            return
+            return None
         now = self.clock()
         status: int | None = None
         retry_after: str | None = None
@@ -174,14 +179,14 @@ class Dispatcher:
             request = build_request(connector.delivery, delivery.payload, int(now))
         except Exception as exc:  # a connector stored before its fields were checked as they are now
             await self._fail(delivery, None, None, describe_error(exc))
-            return
+            return None
         if request is None:  # pull format: the SSE endpoint serves it from the store
             await self.store.mark_delivered(delivery.id, now)
-            return
+            return None
         refused = self.policy.url_problem(request.url)
         if refused is not None:  # a connector stored before the rule, or under development mode
             await self._fail(delivery, None, None, f"delivery URL refused: it {refused}", final=True)
-            return
+            return None
         started = time.perf_counter()
         try:
             async with self.session.post(
@@ -206,19 +211,31 @@ class Dispatcher:
             if 200 <= status < 300:
                 if len(self._acknowledged) > 4096:  # forgetting only costs a repeat post (same delivery id)
                     self._acknowledged.clear()
-                self._acknowledged[delivery.id] = self.clock()
-                await self._delivered(delivery, self._acknowledged[delivery.id])
-                return
+                self._acknowledged[delivery.id] = acknowledged = self.clock()
+                return acknowledged
             error = f"HTTP {status}"
         await self._fail(delivery, status, retry_after, error)
+        return None
 
-    async def _delivered(self, delivery: Delivery, at: float) -> None:
-        await self.store.mark_delivered(delivery.id, at)
-        self._acknowledged.pop(delivery.id, None)
-        self.throttle.forget(delivery.id)
-        self.metrics.deliveries.labels("delivered").inc()
-        self.metrics.delivery_lag(delivery.type, at - delivery.created_at)
-        log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
+    async def _delivered(self, acknowledged: list[tuple[Delivery, float]]) -> None:
+        """Mark a pass's acknowledged deliveries in one store write (one per delivery cost a round trip each);
+        when the store refuses it, each is held back and remembered, so none is posted again."""
+        if not acknowledged:
+            return
+        try:
+            await self.store.mark_delivered_many([(delivery.id, at) for delivery, at in acknowledged])
+        except Exception as exc:
+            for delivery, at in acknowledged:
+                self._acknowledged[delivery.id] = at  # kept even if the map was cleared meanwhile
+                self._hold_back(delivery, exc)
+            return
+        for delivery, at in acknowledged:
+            self._acknowledged.pop(delivery.id, None)
+            self._holds.pop(delivery.id, None)
+            self.throttle.forget(delivery.id)
+            self.metrics.deliveries.labels("delivered").inc()
+            self.metrics.delivery_lag(delivery.type, at - delivery.created_at)
+            log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
 
     async def _fail(
         self,

@@ -145,6 +145,10 @@ class Store(Protocol):
     async def mark_delivered(self, delivery_id: str, now: float) -> None:
         """The receiver acknowledged it."""
 
+    async def mark_delivered_many(self, delivered: Sequence[tuple[str, float]]) -> None:
+        """The receiver acknowledged these (delivery id, when): settled in one write; one no longer pending
+        (settled already, or purged) is left alone."""
+
     async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
         """A failed attempt: count it and schedule the next."""
 

@@ -55,6 +55,7 @@ from handover_miaw.store.redis_scripts import (
     RECORD_EVENT,
     REDRIVE,
     SETTLE,
+    SETTLE_DELIVERED,
     UPDATE_HANDOVER,
 )
 
@@ -73,6 +74,7 @@ _SCRIPTS = (
     RECORD_EVENT,
     REDRIVE,
     SETTLE,
+    SETTLE_DELIVERED,
     UPDATE_HANDOVER,
     RESERVE_MESSAGE,
     RELEASE_MESSAGE,
@@ -341,6 +343,12 @@ class RedisStore(RedisMessages):
     async def mark_delivered(self, delivery_id: str, now: float) -> None:
         """The receiver acknowledged it: count the attempt and settle it."""
         await self._settle(delivery_id, "delivered", now, "")
+
+    async def mark_delivered_many(self, delivered: Sequence[tuple[str, float]]) -> None:
+        """Settle the deliveries the receiver acknowledged, each at its time, in one script; one no longer
+        pending (settled already, or gone) is left alone."""
+        if delivered:
+            await self._run(SETTLE_DELIVERED, *(item for pair in delivered for item in pair))
 
     async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
         """A failed attempt: count it, keep the error, and schedule the next one."""

@@ -281,6 +281,30 @@ return 'ok'
 """
 )
 
+# ARGV: 3.. (delivery id, delivered_at) pairs: SETTLE's 'delivered' for many in one call; a delivery that
+# is not pending (settled, or gone) is left alone.
+SETTLE_DELIVERED = (
+    _PRELUDE
+    + """
+local touched, order = {}, {}
+for i = 3, #ARGV, 2 do
+  local did = ARGV[i]
+  local d = k('delivery', did)
+  if redis.call('HGET', d, 'state') == 'pending' then
+    local hid, seq = redis.call('HGET', d, 'handover_id'), redis.call('HGET', d, 'seq')
+    redis.call('HINCRBY', d, 'attempts', 1)
+    redis.call('HSET', d, 'state', 'delivered', 'delivered_at', ARGV[i + 1])
+    redis.call('ZREM', P .. 'deliveries:pending', did)
+    redis.call('ZADD', P .. 'deliveries:delivered', seq, did)
+    redis.call('ZREM', k('pending', hid), did)
+    if not touched[hid] then touched[hid] = true; order[#order + 1] = hid end
+  end
+end
+for _, hid in ipairs(order) do reschedule(hid); refresh(hid) end
+return 'ok'
+"""
+)
+
 # ARGV: 3 delivery id, 4 now. Returns 1 when a dead delivery went back to pending.
 REDRIVE = (
     _PRELUDE

@@ -31,6 +31,22 @@ class SqliteOutbox(SqliteConnection):
             (now, delivery_id),
         )
 
+    async def mark_delivered_many(self, delivered: Sequence[tuple[str, float]]) -> None:
+        """Settle the deliveries the receiver acknowledged, each at its time, in one transaction; one no
+        longer pending (settled already, or purged) is left alone."""
+        if not delivered:
+            return
+        params = [(at, delivery_id) for delivery_id, at in delivered]
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ? "
+                "WHERE id = ? AND state = 'pending'",
+                params,
+            )
+
+        await self._transact(work)
+
     async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
         """A failed attempt: count it, keep the error, and schedule the next one."""
         await self._settle(

@@ -220,3 +220,40 @@ async def test_an_acknowledged_delivery_the_store_cannot_mark_is_not_posted_agai
     done = await rig.stored("d1")
     assert (done.attempts, done.delivered_at) == (1, T0)
     assert rig.receiver.posts == ["d1"]
+
+
+async def test_a_pass_s_acknowledged_deliveries_are_marked_together_none_lost_none_posted_twice(
+    rig: Rig, tmp_path: Path
+) -> None:
+    await rig.enqueue("h1", "a1", "a2")
+    await rig.enqueue("h2", "b1")
+    await rig.enqueue("h3", "c1")
+    rig.receiver.script["c1"] = [(503, {})]
+    with sqlite3.connect(tmp_path / "store.db") as side:
+        side.execute(
+            "CREATE TRIGGER refuse_settling BEFORE UPDATE OF state ON deliveries WHEN NEW.state = 'delivered' "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
+        )
+    dispatcher = rig.dispatcher(backoff=Backoff(base=0.5, factor=1.0, cap=0.5))
+
+    assert await dispatcher.drain_once() == 3
+    assert sorted(rig.receiver.posts) == ["a1", "b1", "c1"]
+    # The refused mark of the acknowledged two left both pending; the failure of c1 was stored on its own.
+    assert [(await rig.stored(d)).state for d in ("a1", "b1")] == [DeliveryState.PENDING] * 2
+    assert ((await rig.stored("c1")).attempts, (await rig.stored("c1")).last_error) == (1, "HTTP 503")
+
+    with sqlite3.connect(tmp_path / "store.db") as side:
+        side.execute("DROP TRIGGER refuse_settling")
+    rig.clock.now += 1.0  # c1's retry is due
+
+    async def settled() -> bool:
+        await dispatcher.drain_once()
+        return all([(await rig.stored(d)).state is DeliveryState.DELIVERED for d in ("a1", "a2", "b1", "c1")])
+
+    await wait_for(settled, "every delivery settled once the store takes writes")
+    assert [((await rig.stored(d)).attempts, (await rig.stored(d)).delivered_at) for d in ("a1", "b1")] == [
+        (1, T0),
+        (1, T0),
+    ]
+    assert sorted(rig.receiver.posts) == ["a1", "a2", "b1", "c1", "c1"]  # acknowledged ones never posted again
+    assert rig.receiver.posts.index("a2") > rig.receiver.posts.index("a1")

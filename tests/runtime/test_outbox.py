@@ -110,7 +110,7 @@ async def test_store_failures_while_draining_do_not_stop_deliveries(bot: Bot, mo
     await bot.sim.accept(cid, agent="Maria")
     await bot.wait_state(hid, "active")
     store = bot.api.server.app[HANDOVERS].store
-    real_due, real_mark = store.due_deliveries, store.mark_delivered
+    real_due, real_mark = store.due_deliveries, store.mark_delivered_many
     failures = {"due": 2, "mark": 1}
 
     async def due(*args: Any, **kwargs: Any) -> Any:
@@ -126,7 +126,7 @@ async def test_store_failures_while_draining_do_not_stop_deliveries(bot: Bot, mo
         return await real_mark(*args, **kwargs)
 
     monkeypatch.setattr(store, "due_deliveries", due)
-    monkeypatch.setattr(store, "mark_delivered", mark)
+    monkeypatch.setattr(store, "mark_delivered_many", mark)
     await bot.sim.send_text(cid, "first", agent="Maria")
     await wait_for(lambda: failures == {"due": 0, "mark": 0}, "the store failures", seconds=10)
     await bot.sim.send_text(cid, "second", agent="Maria")

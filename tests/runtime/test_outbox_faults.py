@@ -110,7 +110,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
     await bot.wait_state(hid, "active")
     await wait_for(lambda: _none_pending(bot), "the status deliveries", seconds=10)
     store = bot.api.server.app[HANDOVERS].store
-    real_mark = store.mark_delivered
+    real_mark = store.mark_delivered_many
     calls: list[float] = []
     broken = True
 
@@ -120,7 +120,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
             raise OSError(28, "No space left on device")
         return await real_mark(*args, **kwargs)
 
-    monkeypatch.setattr(store, "mark_delivered", mark)
+    monkeypatch.setattr(store, "mark_delivered_many", mark)
     await bot.sim.send_text(cid, "while the disk is full", agent="Maria")
     await wait_for(lambda: bool(calls), "the first attempt", seconds=10)
     await asyncio.sleep(3.0)  # the observation window

@@ -120,3 +120,20 @@ async def test_deliveries_after_replays_one_handover_in_order(outbox: Store) -> 
     assert [d.id for d in await outbox.deliveries_after("h1", replay[0].seq)] == ["h1-d2", "h1-d3"]
     assert [d.id for d in await outbox.deliveries_after("h1", replay[0].seq, limit=1)] == ["h1-d2"]
     assert await outbox.deliveries_after("h1", replay[-1].seq) == []
+
+
+async def test_many_acknowledged_heads_are_settled_in_one_write(outbox: Store) -> None:
+    await outbox.mark_dead("h2-d1", "gave up")
+    # h2-d1 is dead and "gone" was never stored: both are left alone, the pending ones settled.
+    await outbox.mark_delivered_many([("h1-d1", T0 + 1), ("h2-d1", T0 + 2), ("gone", T0 + 3), ("h2-d2", T0 + 4)])
+    settled = {d.id: d for d in await outbox.list_deliveries()}
+    assert [(d.state, d.attempts, d.delivered_at) for d in (settled["h1-d1"], settled["h2-d2"])] == [
+        (DeliveryState.DELIVERED, 1, T0 + 1),
+        (DeliveryState.DELIVERED, 1, T0 + 4),
+    ]
+    assert (settled["h2-d1"].state, settled["h2-d1"].attempts) == (DeliveryState.DEAD, 1)
+    assert await due_ids(outbox, T0 + 4) == ["h1-d2", "h2-d3"]  # each line moved on
+    # Marked again (a pass repeated after a lost answer), nothing changes: no attempt counted twice.
+    await outbox.mark_delivered_many([("h1-d1", T0 + 9)])
+    again = (await outbox.deliveries_after("h1", 0))[0]
+    assert (again.attempts, again.delivered_at) == (1, T0 + 1)
