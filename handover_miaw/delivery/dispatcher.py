@@ -15,6 +15,7 @@ remembers it; only its outcome is written again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from handover_miaw.store.records import ConnectorRecord, Delivery
 __all__ = ["Dispatcher", "describe_error"]
 
 log = structlog.get_logger(__name__)
+_level = logging.getLogger(__name__)  # the level structlog's filter_by_level reads
 
 # Stored as lastError and shown by GET /v1/deliveries: long enough to name the fault, never a body dump.
 _MAX_ERROR_CHARS = 200
@@ -235,7 +237,8 @@ class Dispatcher:
             self.throttle.forget(delivery.id)
             self.metrics.deliveries.labels("delivered").inc()
             self.metrics.delivery_lag(delivery.type, at - delivery.created_at)
-            log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
+            if _level.isEnabledFor(logging.DEBUG):  # structlog binds and filters per call: 2% of fan-in's CPU
+                log.debug("delivery.delivered", delivery_id=delivery.id, handover_id=delivery.handover_id)
 
     async def _fail(
         self,

@@ -49,7 +49,7 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Handover-Signature"
 DEFAULT_TOLERANCE_S = 300
-_NAMESPACE = uuid.UUID("6f1c9a52-1d2e-4f7e-9d6a-2b7f0f3c8e11")
+_NAMESPACE = uuid.UUID("6f1c9a52-1d2e-4f7e-9d6a-2b7f0f3c8e11").bytes
 
 
 class SignatureError(ValueError):
@@ -57,8 +57,13 @@ class SignatureError(ValueError):
 
 
 def delivery_id(handover_id: str, key: str) -> str:
-    """A stable delivery id for one cause of one handover."""
-    return "dl_" + uuid.uuid5(_NAMESPACE, f"{handover_id}\x00{key}").hex
+    """A stable delivery id for one cause of one handover: the hex of a name-based (version 5) UUID."""
+    # uuid.uuid5's bytes, without building a UUID object: one per agent event was 2% of fan-in's CPU.
+    name = _NAMESPACE + f"{handover_id}\x00{key}".encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return "dl_" + digest.hex()
 
 
 def envelope(

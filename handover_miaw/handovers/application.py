@@ -77,7 +77,6 @@ class Handovers:
             outbox,
             self._connectors,
             self._calls,
-            manifest,
             session,
             metrics,
             heartbeat_timeout_s=options.heartbeat_timeout_s,

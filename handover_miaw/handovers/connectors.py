@@ -1,5 +1,5 @@
 """Connectors as the runtime uses them: one shared MIAW client each, and a short-lived cache of their
-configuration for the per-event Forward Events check."""
+configuration's Forward Events setting for the per-event check."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Connectors:
         self._session = session
         self._request_timeout_s = request_timeout_s
         self._clients: dict[tuple[str, float], MiawClient] = {}
-        self._cache: dict[str, tuple[float, ConnectorRecord | None]] = {}
+        self._forwards: dict[str, tuple[float, bool]] = {}
 
     def client_for(self, connector: ConnectorRecord) -> MiawClient:
         """The MIAW client of a connector, shared by its handovers (it holds no per-conversation state, and
@@ -58,19 +58,21 @@ class Connectors:
             self._clients[key] = client
         return client
 
-    async def cached(self, name: str) -> ConnectorRecord | None:
-        """A connector read for every MIAW event; on Redis each read is a round trip, so it is cached briefly."""
+    async def forwards_events(self, name: str) -> bool:
+        """The connector's Forward Events setting (defaults applied), read for every MIAW event: cached
+        briefly, as on Redis each read is a round trip (and applying the defaults each time cost CPU)."""
         now = time.monotonic()
-        hit = self._cache.get(name)
+        hit = self._forwards.get(name)
         if hit is not None and hit[0] > now:
             return hit[1]
         record = await self._store.get_connector(name)
-        self._cache[name] = (now + _CACHE_S, record)
-        return record
+        forward = bool(record and self._manifest.connector_with_defaults(record.config).get("forwardEvents"))
+        self._forwards[name] = (now + _CACHE_S, forward)
+        return forward
 
     def changed(self, name: str) -> None:
-        """A connector was replaced or removed through this process: stop using the cached copy."""
-        self._cache.pop(name, None)
+        """A connector was replaced or removed through this process: stop using the cached setting."""
+        self._forwards.pop(name, None)
 
     async def require(self, name: str) -> ConnectorRecord:
         """The connector, or a 404 naming it."""

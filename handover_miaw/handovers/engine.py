@@ -32,7 +32,6 @@ from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
 from handover_miaw.handovers.upstream import upstream_error
 from handover_miaw.logs import secrets
-from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.miaw import AccessToken, MiawError
 from handover_miaw.miaw.events import MiawEvent
@@ -55,7 +54,6 @@ class HandoverEngine:
         outbox: Outbox,
         connectors: Connectors,
         calls: CallLog,
-        manifest: Manifest,
         session: aiohttp.ClientSession,
         metrics: Metrics,
         *,
@@ -67,7 +65,6 @@ class HandoverEngine:
         self._outbox = outbox
         self._connectors = connectors
         self._calls = calls
-        self._manifest = manifest
         self._session = session
         self._metrics = metrics
         self._supervisor = Supervisor()
@@ -217,10 +214,9 @@ class HandoverEngine:
     ) -> tuple[HandoverRecord, machine.Input | None, bool]:
         """One step: decide, store (changed fields, cursor, deliveries, the MIAW calls to make) in one write,
         make the calls. Returns the record after, the input a call observed, and whether calls were stored."""
-        connector = await self._connectors.cached(record.connector)
-        forward = bool(connector and self._manifest.connector_with_defaults(connector.config).get("forwardEvents"))
         policy = machine.Policy(
-            forward_events=forward, end_on_participant_change=NodeSettings.of(record.settings).end_on_participant_change
+            forward_events=await self._connectors.forwards_events(record.connector),
+            end_on_participant_change=NodeSettings.ends_on_participant_change(record.settings),
         )
         snapshot = machine.Snapshot(
             record.state,

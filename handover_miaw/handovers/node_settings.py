@@ -62,6 +62,12 @@ class NodeSettings:
             end_on_participant_change=bool(settings.get("endOnParticipantChange")),
         )
 
+    @staticmethod
+    def ends_on_participant_change(settings: Mapping[str, Any]) -> bool:
+        """The one setting every transition needs (`of(settings).end_on_participant_change`), read alone:
+        building the whole view per agent event was 2% of fan-in's CPU."""
+        return bool(settings.get("endOnParticipantChange"))
+
     def presence_notice(self, connected: bool) -> str | None:
         """The text the agent gets when the user comes back or leaves; None when the node does not ask for it."""
         if connected:

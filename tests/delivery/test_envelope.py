@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -55,3 +56,14 @@ def test_malformed_headers_are_refused(header: str) -> None:
     with pytest.raises(SignatureError):
         verify(SECRET, BODY, header, time.time())
     assert _recipe()(SECRET, BODY, header) is False
+
+
+@pytest.mark.parametrize(
+    ("handover_id", "key"),
+    [("ho_1", "entry-1"), ("ho_2", "status:queued"), ("hö_ß", "ключ\u2603"), ("", ""), ("ho_3", "x" * 500)],
+)
+def test_delivery_ids_are_the_name_based_uuids_they_always_were(handover_id: str, key: str) -> None:
+    # Ids are stable across restarts and versions: an event replayed after an upgrade must find its delivery.
+    namespace = uuid.UUID("6f1c9a52-1d2e-4f7e-9d6a-2b7f0f3c8e11")
+    expected = "dl_" + uuid.uuid5(namespace, f"{handover_id}\x00{key}").hex
+    assert envelope.delivery_id(handover_id, key) == expected

@@ -38,3 +38,8 @@ def test_each_attribute_reads_its_own_key() -> None:
     assert node.identity_token == "eyJ.x.y"
     assert node.presence_notice(True) is None  # switched off: the text alone does not send it
     assert node.presence_notice(False) == "gone"
+
+
+def test_the_setting_read_per_transition_alone_agrees_with_the_view() -> None:
+    for stored in ({}, {"endOnParticipantChange": True}, {"endOnParticipantChange": False}, {"sendTranscript": True}):
+        assert NodeSettings.ends_on_participant_change(stored) is NodeSettings.of(stored).end_on_participant_change
