@@ -139,7 +139,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
 async def test_readyz_is_not_ready_while_the_store_refuses_writes(bot: Bot) -> None:
     assert (await bot.api.get("/readyz")).status == 200
     store = bot.api.server.app[HANDOVERS].store
-    connection = store._connection()._conn  # SQLite itself refuses the writes
+    connection = store._connection()  # SQLite itself refuses the writes
     connection.execute("PRAGMA query_only = ON")
     try:
         response = await bot.api.get("/readyz")

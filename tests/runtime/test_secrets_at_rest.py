@@ -1,7 +1,6 @@
 """Secrets at rest: the data dir and the SQLite files are the owner's only; an ended handover's access and
 identity tokens are erased from the store (read raw: SQLite, and Redis under a runtime process);
-the Cognigy urlToken is write-only; a whole Cognigy handover at DEBUG leaves no secret in any log line
-(aiosqlite's parameter dump included)."""
+the Cognigy urlToken is write-only; a whole Cognigy handover at DEBUG leaves no secret in any log line."""
 
 from __future__ import annotations
 

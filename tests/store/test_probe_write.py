@@ -16,7 +16,7 @@ async def test_sqlite_refusing_writes(tmp_path: Path) -> None:
     await store.open()
     try:
         assert await store.probe_write() is True
-        connection = store._connection()._conn  # SQLite itself refuses the writes
+        connection = store._connection()  # SQLite itself refuses the writes
         connection.execute("PRAGMA query_only = ON")
         assert await store.ping() is True  # reads still answer: a ping alone said ready
         assert await store.probe_write() is False
