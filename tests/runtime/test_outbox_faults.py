@@ -8,18 +8,12 @@ import asyncio
 import dataclasses
 import io
 import json
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import structlog
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.delivery.formats import COGNIGY_NOTIFY_PATH
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
-from handover_miaw.logs import configure_logging
 from tests.waiting import wait_for
 
 from .conftest import Bot
@@ -35,15 +29,6 @@ def most_attempts(seconds: float) -> int:
         spent += DELIVERY_BACKOFF.ceiling(attempts) / 2
         attempts += 1
     return attempts
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
 
 
 def _lines(stream: io.StringIO, event: str) -> list[dict[str, Any]]:

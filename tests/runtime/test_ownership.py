@@ -4,12 +4,7 @@ the same Redis."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-import redis
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.handovers.ownership import Ownership, StreamLeases
@@ -19,7 +14,7 @@ from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord
 from tests.store.factories import handover
 
-from .conftest import Bot, Factory, Receiver
+from .conftest import REDIS, Bot, Factory, Receiver
 
 
 async def test_a_start_in_flight_is_not_taken_for_an_interrupted_one(
@@ -72,19 +67,6 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
     finally:
         await store.close()
     assert attached == []
-
-
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    namespace = f"hm-test-{uuid.uuid4().hex}"
-    yield namespace
-    with redis.Redis.from_url(REDIS) as client:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
 
 
 async def test_another_process_s_round_does_not_take_a_handover_being_started(
