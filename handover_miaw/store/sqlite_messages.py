@@ -27,7 +27,7 @@ class SqliteMessages(SqliteConnection):
         KeyError when the handover does not exist."""
         async with self._lock:
             try:
-                self._connection()._conn.execute(
+                self._connection().execute(
                     "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
                     "extra) VALUES (?, ?, ?, 'sent', ?, '{}') "
                     "ON CONFLICT (handover_id, client_message_id) DO UPDATE SET state = 'sent'",

@@ -5,19 +5,13 @@ lets one send while the other waits for its outcome. The same id with another te
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import redis
 from aiohttp.test_utils import TestClient
 
 from handover_miaw.simulator import Simulator
 
-from .conftest import Bot, Factory, Receiver
-
-REDIS = "redis://127.0.0.1:6379/0"
+from .conftest import REDIS, Bot, Factory, Receiver
 
 
 def _sends(sim: Simulator) -> int:
@@ -62,16 +56,6 @@ async def test_the_same_id_with_another_text_is_a_conflict(bot: Bot) -> None:
     assert later[0] == 409
     assert later[1]["error"]["code"] == "id_conflict"
     assert (await _post(bot.api, hid, {"id": "m-1", "text": "one text"}))[0] == 200
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    namespace = f"hm-test-{uuid.uuid4().hex}"
-    yield namespace
-    with redis.Redis.from_url(REDIS) as client:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
 
 
 async def test_two_runtimes_on_one_redis_make_one_miaw_call(
