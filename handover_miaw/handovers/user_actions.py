@@ -48,7 +48,9 @@ class _Flight:
     """A message being sent by this process: later requests for the same id await its outcome."""
 
     digest: str
-    outcome: asyncio.Future[tuple[str, bool]]
+    # Made when a second request for the id arrives: most messages have none, and a future (with its
+    # callback and the loop turn that runs it) would be work for nothing on each of them.
+    outcome: asyncio.Future[tuple[str, bool]] | None = None
 
 
 _ID_CONFLICT = "this message id was already used for a different text"
@@ -68,9 +70,9 @@ class UserActions:
         Requests for an id being sent share one MIAW call: in this process they await the first one's outcome
         and get its answer (its exception too); on a store several processes share, another process waits for
         the holder of the store's reservation and answers as it did (202 once sent). The same id with another
-        text is an IdConflictError. A request after the message was sent answers (id, False), without calling MIAW, even
-        after the handover has ended (a caller's retry must not turn into a failure); a new one needs a live
-        handover.
+        text is an IdConflictError. A request after the message was sent answers (id, False), without calling
+        MIAW, even after the handover has ended (a caller's retry must not turn into a failure); a new one needs
+        a live handover.
         """
         key = (handover_id, client_id)
         digest = _digest(text)
@@ -78,21 +80,24 @@ class UserActions:
         if flight is not None:
             if flight.digest != digest:
                 raise IdConflictError(_ID_CONFLICT, pointer="/text")
+            if flight.outcome is None:
+                flight.outcome = asyncio.get_running_loop().create_future()
+                # Retrieved here so an outcome the waiters no longer await is not reported as never retrieved.
+                flight.outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
             return await asyncio.shield(flight.outcome)
-        flight = _Flight(digest, asyncio.get_running_loop().create_future())
-        # Retrieved here so an outcome nobody else awaited is not reported as never retrieved.
-        flight.outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._flights[key] = flight
+        flight = self._flights[key] = _Flight(digest)
         try:
             result = await self._send_once(handover_id, client_id, text, digest)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                flight.outcome.cancel()
-            else:
-                flight.outcome.set_exception(exc)
+            if flight.outcome is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    flight.outcome.cancel()
+                else:
+                    flight.outcome.set_exception(exc)
             raise
         else:
-            flight.outcome.set_result(result)
+            if flight.outcome is not None:
+                flight.outcome.set_result(result)
             return result
         finally:
             del self._flights[key]

@@ -48,6 +48,21 @@ async def test_a_hundred_concurrent_sends_of_one_id_make_one_miaw_call(bot: Bot)
     assert _sends(bot.sim) - before == 1
 
 
+async def test_requests_sharing_a_failed_call_all_get_its_failure_and_a_retry_sends_again(bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    bot.sim.faults.add_latency("send_message", 0.2)
+    bot.sim.faults.fail_next("send_message", 400, 1, None)  # not retried: the caller gets it
+    before = _sends(bot.sim)
+    answers = await asyncio.gather(*(_post(bot.api, hid, {"id": "f-1", "text": "hello"}) for _ in range(10)))
+    assert {status for status, _ in answers} == {502}
+    assert _sends(bot.sim) - before == 1
+    retried = await _post(bot.api, hid, {"id": "f-1", "text": "hello"})
+    assert retried[0] == 202
+    assert _sends(bot.sim) - before == 2
+
+
 async def test_the_same_id_with_another_text_is_a_conflict(bot: Bot) -> None:
     await bot.connector()
     handover = await bot.start()
