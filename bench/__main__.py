@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 import time
 
@@ -26,11 +27,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     raise_nofile()
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    if uvloop is None:
+    if importlib.util.find_spec("uvloop") is None:
         args.std_loop = True
     failed = []
     for name in args.names or NAMES:

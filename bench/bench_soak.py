@@ -207,7 +207,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             f"{st.runtime.url}/v1/connectors/bench", json={"config": config, "delivery": delivery}
         ) as response:
             response.raise_for_status()
-        cmd = list(st.runtime.popen.args)  # type: ignore[arg-type]
+        cmd = [str(arg) for arg in st.runtime.popen.args]  # type: ignore[union-attr]
         data_dir = Path(cmd[cmd.index("--data-dir") + 1])
         fig = await soak(st, ledger, data_dir, seconds, sample_s)
     fig.update(seconds=seconds, live=LIVE, messages_each_way=MESSAGES, retention_s=retention_s, store="sqlite")

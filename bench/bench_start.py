@@ -10,6 +10,8 @@ import argparse
 import asyncio
 from typing import Any
 
+import aiohttp
+
 from bench import histograms, raw
 from bench.common import stack
 from bench.figures import fmt_ms, percentile, print_table, write_results
@@ -21,16 +23,18 @@ async def measure(st: Any, count: int) -> dict[str, Any]:
     runtime_lat: list[float] = []
     raw_sum: list[float] = []
     per_call: dict[str, list[float]] = {"token": [], "stream": [], "conversation": [], "transcript": []}
-    streams = []
+    streams: list[aiohttp.ClientResponse] = []
     for warm in range(5):
         await st.start_handovers(1, 1, prefix=f"warm{warm}", transcript=True)
         conv, _ = await raw.start(st.http, st.sim.url, transcript=TRANSCRIPT)
+        assert conv.stream is not None
         streams.append(conv.stream)
     before = await histograms.scrape(st.http, [st.runtime.url])
     for index in range(count):
         _, lat = await st.start_handovers(1, 1, prefix=f"start{index}", transcript=True)
         runtime_lat.append(lat[0])
         conv, timings = await raw.start(st.http, st.sim.url, transcript=TRANSCRIPT)
+        assert conv.stream is not None  # raw.start opens it unless told not to
         streams.append(conv.stream)  # kept open, as the runtime keeps its handovers' streams
         raw_sum.append(sum(timings.values()))
         for name, seconds in timings.items():

@@ -59,9 +59,6 @@ SENSITIVE_KEYS = frozenset(
 
 # The delivery target fields whose values are secret (registered as each connector is stored).
 DELIVERY_SECRETS = ("secret", "apiKey", "urlToken")
-# Loggers that print statement parameters at DEBUG: aiosqlite logs every call it runs with its arguments
-# (a connector's JSON with its keys, tokens in a handover row), which redaction by value cannot all catch.
-_QUIET_AT_DEBUG = ("aiosqlite",)
 
 
 class SecretRegistry:
@@ -224,5 +221,3 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in _QUIET_AT_DEBUG:
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -4,7 +4,7 @@
 starting (both in `location.py`, which says the URL forms).
 
 The engines and everything that needs them are re-exported lazily (PEP 562): the pure core imports
-`records` from here, and must not load aiosqlite, redis, sqlite3 and structlog by doing so.
+`records` from here, and must not load redis, sqlite3 and structlog by doing so.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from typing import Any
 from handover_miaw.store.base import DuplicateHandoverError
 from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord, HandoverState, NewDelivery, Page
-from handover_miaw.store.sqlite_connection import run
 from handover_miaw.store.sqlite_messages import SqliteMessages
 from handover_miaw.store.sqlite_outbox import SqliteOutbox
 from handover_miaw.store.sqlite_pages import connectors_page, handovers_page
@@ -43,14 +42,14 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
     async def put_connector(self, record: ConnectorRecord) -> None:
         """Create or replace a connector."""
         params = (record.name, dump_json(record.config), dump_json(record.delivery), record.updated_at)
-        async with self._write() as db:
-            await run(
-                db,
+        await self._transact(
+            lambda conn: conn.execute(
                 "INSERT INTO connectors (name, config, delivery, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET config = excluded.config, delivery = excluded.delivery, "
                 "updated_at = excluded.updated_at",
                 params,
             )
+        )
 
     async def get_connector(self, name: str) -> ConnectorRecord | None:
         """One connector, or None."""
@@ -63,8 +62,8 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
 
     async def delete_connector(self, name: str) -> bool:
         """Remove a connector; False when there was none."""
-        async with self._write() as db:
-            return await run(db, "DELETE FROM connectors WHERE name = ?", (name,)) > 0
+        deleted = await self._transact(lambda conn: conn.execute("DELETE FROM connectors WHERE name = ?", (name,)))
+        return deleted.rowcount > 0
 
     async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
         """Up to `limit` connectors by name, after the previous page's cursor."""

@@ -1,8 +1,9 @@
-"""The SQLite engine's connection: one SQLite file in WAL mode, opened through aiosqlite, with its lifecycle
-(open, migrate, close, health) and the plumbing every part of the engine runs its statements through.
+"""The SQLite engine's connection: one SQLite file in WAL mode, with its lifecycle (open, migrate, close,
+health) and the plumbing every part of the engine runs its statements through.
 
-One connection serves the whole process: aiosqlite opens and migrates it on its own thread; reads and
-single-trip writes run inline on the loop (`_transact` says why and what it costs). An asyncio lock serialises
+One connection serves the whole process, through one path: it is opened, migrated and closed on a worker
+thread (those can take long), and every statement runs inline on the loop (`_transact` says why and what it
+costs). An asyncio lock serialises
 every operation on it, so a coroutine never reads another coroutine's half-done transaction, and every
 write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock up front, so a check made inside
 it (is this entry processed? is this session live?) still holds when the write lands, even against
@@ -17,34 +18,19 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from handover_miaw.store.durability import Durability, sqlite_durability
 from handover_miaw.store.records import Retention
 from handover_miaw.store.sqlite_schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 from handover_miaw.store.sqlite_upkeep import Upkeep
 
-__all__ = ["SqliteConnection", "run"]
+__all__ = ["SqliteConnection"]
 
 
 T = TypeVar("T")
-
-
-@asynccontextmanager
-async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
-    """One write transaction, rolled back on any exception (cancellation included)."""
-    await run(db, "BEGIN IMMEDIATE")
-    try:
-        yield
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
 
 
 def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -59,10 +45,38 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
     return result
 
 
-async def run(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
-    """Execute one statement; return how many rows it changed."""
-    async with db.execute(sql, params) as cursor:
-        return cursor.rowcount
+def _connect(path: Path | str, wal_limit_bytes: int) -> sqlite3.Connection:
+    """Open the file, set the pragmas and bring the schema to SCHEMA_VERSION (on a worker thread)."""
+    # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
+    # check_same_thread=False: opened here, used inline on the loop's thread (see `_transact`).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        # Commits never checkpoint: the upkeep does it on a connection and thread of its own.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # When SQLite rewinds the WAL by itself it also shrinks the file to this size.
+        conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit_bytes)}")
+        _in_transaction(conn, _migrate)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    # The version is read inside the write transaction, so two processes opening a new file at once
+    # cannot both apply the same migration.
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"store schema version {version} is newer than this runtime's {SCHEMA_VERSION}")
+    if version == SCHEMA_VERSION:
+        return
+    for statements in MIGRATIONS[version:]:
+        for statement in statements:
+            conn.execute(statement)
+    # An int we computed, not input: PRAGMA takes no bound parameters.
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
 
 class SqliteConnection:
@@ -86,7 +100,7 @@ class SqliteConnection:
         """
         self._path = path
         self._clock = clock
-        self._db: aiosqlite.Connection | None = None
+        self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._wal_limit_bytes = wal_limit_bytes
         self._upkeep = Upkeep(
@@ -107,21 +121,8 @@ class SqliteConnection:
         if self._db is not None:
             return
         _private_files(self._path)
-        # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
-        # check_same_thread=False: the hot path uses the connection inline (see `_transact`).
-        db = await aiosqlite.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            for pragma in PRAGMAS:
-                await run(db, pragma)
-            # Commits never checkpoint: the upkeep does it on a connection and thread of its own.
-            await run(db, "PRAGMA wal_autocheckpoint = 0")
-            # When SQLite rewinds the WAL by itself it also shrinks the file to this size.
-            await run(db, f"PRAGMA journal_size_limit = {int(self._wal_limit_bytes)}")
-            await self._migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        # A new file's migration, or waiting for another process's write lock, must not block the loop.
+        self._db = await asyncio.to_thread(_connect, self._path, self._wal_limit_bytes)
         _private_files(self._path)  # the -wal and -shm files exist now (SQLite gives them the file's mode)
         self._checkpointer = asyncio.get_running_loop().create_task(self._upkeep.run(), name="sqlite-upkeep")
 
@@ -134,8 +135,9 @@ class SqliteConnection:
             self._checkpointer = None
         async with self._lock:
             if self._db is not None:
-                await self._db.close()
-                self._db = None
+                db, self._db = self._db, None
+                # The last connection to close checkpoints the WAL: a copy of megabytes, off the loop.
+                await asyncio.to_thread(db.close)
 
     async def durability(self) -> Durability:
         """What a restart would lose: nothing committed (WAL)."""
@@ -156,10 +158,10 @@ class SqliteConnection:
             if self._db is None:
                 return False
             try:
-                rows = await self._db.execute_fetchall("SELECT 1")
+                rows = self._db.execute("SELECT 1").fetchall()
             except sqlite3.Error:
                 return False
-            return list(rows) == [(1,)]
+            return rows == [(1,)]
 
     async def probe_write(self) -> bool:
         """True when a write transaction commits. Rewriting the schema version changes nothing, but it is a
@@ -175,59 +177,34 @@ class SqliteConnection:
             return False
         return True
 
-    @staticmethod
-    async def _migrate(db: aiosqlite.Connection) -> None:
-        # The version is read inside the write transaction, so two processes opening a new file at once
-        # cannot both apply the same migration.
-        async with _transaction(db):
-            rows = await db.execute_fetchall("PRAGMA user_version")
-            version = int(next(iter(rows))[0])
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"store schema version {version} is newer than this runtime's {SCHEMA_VERSION}")
-            if version == SCHEMA_VERSION:
-                return
-            for statements in MIGRATIONS[version:]:
-                for statement in statements:
-                    await run(db, statement)
-            # An int we computed, not input: PRAGMA takes no bound parameters.
-            await run(db, f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-
     # Plumbing
 
-    def _connection(self) -> aiosqlite.Connection:
+    def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("the store is not open")
         return self._db
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            db = self._connection()
-            async with _transaction(db):
-                yield db
-
     # The hot path (every message, event and delivery) runs inline on the event loop, each operation one
     # statement or one short transaction: WAL with synchronous=NORMAL does not fsync on commit, so one is
-    # cheap, while a trip to aiosqlite's thread costs more than the statement (queue, wake-up, GIL
-    # hand-over back to a busy loop) and the lock serialised those trips: inline, the runtime relays
-    # messages (`python -m bench relay`) and takes in events (`fanin`) several times faster.
-    # WAL checkpoints, which copy megabytes and sync, are kept off this path
-    # (sqlite_upkeep). aiosqlite keeps the connection (opened with check_same_thread=False; the lock keeps one
-    # user at a time) and runs opening, migrations and the rare multi-statement `_write()` transactions;
-    # `_conn` is aiosqlite's (private, stable since 0.17) handle on that sqlite3 connection.
+    # cheap, while a trip to a worker thread costs more than the statement (queue, wake-up, GIL hand-over
+    # back to a busy loop) and the lock serialised those trips: inline, the runtime relays messages
+    # (`python -m bench relay`) and takes in events (`fanin`) several times faster than it did through
+    # aiosqlite's thread, which is why the engine uses the standard library's sqlite3 alone. WAL
+    # checkpoints, which copy megabytes and sync, are kept off this path (sqlite_upkeep), as are opening,
+    # migrating and closing (worker threads); the lock keeps one user of the connection at a time.
 
     async def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one write transaction, inline (see above)."""
         async with self._lock:
-            return _in_transaction(self._connection()._conn, work)
+            return _in_transaction(self._connection(), work)
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:
-            return self._connection()._conn.execute(sql, params).fetchall()
+            return self._connection().execute(sql, params).fetchall()
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         async with self._lock:
-            return work(self._connection()._conn)
+            return work(self._connection())
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self._fetchall(sql, params)

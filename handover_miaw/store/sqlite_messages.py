@@ -34,7 +34,7 @@ class SqliteMessages(SqliteConnection):
         extra = "{}" if digest is None else dump_json({"digest": digest})
         async with self._lock:
             try:
-                self._connection()._conn.execute(
+                self._connection().execute(
                     "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
                     "extra) VALUES (?, ?, ?, 'sent', ?, ?) "
                     "ON CONFLICT (handover_id, client_message_id) DO UPDATE SET state = 'sent'",

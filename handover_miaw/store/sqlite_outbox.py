@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from handover_miaw.store.records import Delivery, DeliveryState, Page
-from handover_miaw.store.sqlite_connection import SqliteConnection, run
+from handover_miaw.store.sqlite_connection import SqliteConnection
 from handover_miaw.store.sqlite_pages import deliveries_page
 from handover_miaw.store.sqlite_schema import SELECT_DELIVERIES, SELECT_DUE, delivery_from_row
 
@@ -66,13 +66,13 @@ class SqliteOutbox(SqliteConnection):
 
     async def redrive(self, delivery_id: str, now: float) -> bool:
         """Put a dead delivery back to pending, due now, its attempts kept; False when it is not dead."""
-        async with self._write() as db:
-            changed = await run(
-                db,
+        changed = await self._transact(
+            lambda conn: conn.execute(
                 "UPDATE deliveries SET state = 'pending', next_attempt_at = ? WHERE id = ? AND state = 'dead'",
                 (now, delivery_id),
             )
-            return changed > 0
+        )
+        return changed.rowcount > 0
 
     async def list_deliveries(self, state: DeliveryState | None = None, limit: int = 100) -> list[Delivery]:
         """Deliveries, oldest first, optionally in one state."""

@@ -6,19 +6,25 @@ delivers to a real receiver that checks every signature.
 
 from __future__ import annotations
 
+import io
+import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import redis
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from handover_miaw.api import create_app
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
+from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from tests.waiting import wait_for
@@ -159,3 +165,27 @@ class Bot:
 @pytest.fixture
 async def bot(runtime: TestClient[Any, Any], sim: Simulator, receiver: Receiver, sim_url: str) -> Bot:
     return Bot(runtime, sim, receiver, sim_url)
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A key namespace of the shared Redis for this test, its keys deleted afterwards (never FLUSHDB)."""
+    namespace = f"hm-test-{uuid.uuid4().hex}"
+    yield namespace
+    with redis.Redis.from_url(REDIS) as client:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Every log line of the test, rendered as JSON at DEBUG."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()

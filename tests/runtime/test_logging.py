@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
-
-import pytest
-import structlog
 
 from handover_miaw.api.app_keys import HANDOVERS
-from handover_miaw.logs import configure_logging
 from tests.waiting import wait_for
 
 from .conftest import API_KEY, SECRET, Bot
 
 IDENTITY = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9.aWRlbnRpdHktc2lnbmF0dXJl"
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
 
 
 async def test_no_secret_in_any_log_line(log_output: io.StringIO, bot: Bot) -> None:

@@ -5,21 +5,16 @@ lets one send while the other waits for its outcome. The same id with another te
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from aiohttp.test_utils import TestClient
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.handovers.user_actions import _digest
 from handover_miaw.simulator import Simulator
 
-from .conftest import Bot, Factory, Receiver
-
-REDIS = "redis://127.0.0.1:6379/0"
+from .conftest import REDIS, Bot, Factory, Receiver
 
 
 def _sends(sim: Simulator) -> int:
@@ -127,16 +122,6 @@ async def test_a_reservation_left_by_a_stopped_process_is_sent_under_its_id_for_
     stored = await store.get_user_message(hid, "m-1")
     assert stored is not None
     assert (stored.state, stored.miaw_message_id) == ("sent", left)
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    namespace = f"hm-test-{uuid.uuid4().hex}"
-    yield namespace
-    with redis.Redis.from_url(REDIS) as client:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
 
 
 async def test_two_runtimes_on_one_redis_make_one_miaw_call(

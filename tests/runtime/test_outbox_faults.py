@@ -8,18 +8,12 @@ import asyncio
 import dataclasses
 import io
 import json
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import structlog
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.delivery.formats import COGNIGY_NOTIFY_PATH
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
-from handover_miaw.logs import configure_logging
 from tests.waiting import wait_for
 
 from .conftest import Bot
@@ -35,15 +29,6 @@ def most_attempts(seconds: float) -> int:
         spent += DELIVERY_BACKOFF.ceiling(attempts) / 2
         attempts += 1
     return attempts
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
 
 
 def _lines(stream: io.StringIO, event: str) -> list[dict[str, Any]]:
@@ -139,7 +124,7 @@ async def test_a_store_that_cannot_mark_delivered_backs_off(bot: Bot, monkeypatc
 async def test_readyz_is_not_ready_while_the_store_refuses_writes(bot: Bot) -> None:
     assert (await bot.api.get("/readyz")).status == 200
     store = bot.api.server.app[HANDOVERS].store
-    connection = store._connection()._conn  # SQLite itself refuses the writes
+    connection = store._connection()  # SQLite itself refuses the writes
     connection.execute("PRAGMA query_only = ON")
     try:
         response = await bot.api.get("/readyz")

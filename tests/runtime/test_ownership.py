@@ -4,12 +4,7 @@ the same Redis."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-import redis
 
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.handovers.ownership import Ownership, StreamLeases
@@ -19,7 +14,7 @@ from handover_miaw.store.leases import LocalLeases
 from handover_miaw.store.records import ConnectorRecord, HandoverRecord
 from tests.store.factories import handover
 
-from .conftest import Bot, Factory, Receiver
+from .conftest import REDIS, Bot, Factory, Receiver
 
 
 async def test_a_start_in_flight_is_not_taken_for_an_interrupted_one(
@@ -42,7 +37,14 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
     # of served handovers, then waited for the store behind a start's insert; the start marked its
     # handover as served right after the insert, but the round went on with its older list, saw the new
     # handover live and unserved, and took it for one a dead process had left half-started.
-    store = SqliteStore(tmp_path / "store.db")
+    inserted = asyncio.Event()
+
+    class StoreUnderLoad(SqliteStore):
+        async def live_handover_ids(self) -> set[str]:
+            await inserted.wait()  # the round's read is answered after the start's insert, as under load
+            return await super().live_handover_ids()
+
+    store = StoreUnderLoad(tmp_path / "store.db")
     await store.open()
     served: set[str] = set()
     attached: list[str] = []
@@ -56,28 +58,15 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
     async def start() -> None:  # as Starter.start: insert, then count as served
         await store.create_handover(handover("h1"))
         served.add("h1")
+        inserted.set()
 
     ownership = Ownership(store, StreamLeases(LocalLeases()), attach=attach, detach=detach, served=lambda: list(served))
     try:
-        # put_connector holds the store while aiosqlite's thread works, so the start and the round queue
-        # behind it in that order, as they did under load.
-        await asyncio.gather(store.put_connector(ConnectorRecord("acme", {}, {}, 0.0)), start(), ownership.round())
+        await store.put_connector(ConnectorRecord("acme", {}, {}, 0.0))
+        await asyncio.gather(ownership.round(), start())
     finally:
         await store.close()
     assert attached == []
-
-
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    namespace = f"hm-test-{uuid.uuid4().hex}"
-    yield namespace
-    with redis.Redis.from_url(REDIS) as client:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
-        if keys:
-            client.delete(*keys)
 
 
 async def test_another_process_s_round_does_not_take_a_handover_being_started(

@@ -1,27 +1,21 @@
 """Secrets at rest: the data dir and the SQLite files are the owner's only; an ended handover's access and
 identity tokens are erased from the store (read raw: SQLite, and Redis under a runtime process);
-the Cognigy urlToken is write-only; a whole Cognigy handover at DEBUG leaves no secret in any log line
-(aiosqlite's parameter dump included)."""
+the Cognigy urlToken is write-only; a whole Cognigy handover at DEBUG leaves no secret in any log line."""
 
 from __future__ import annotations
 
 import io
-import logging
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 import redis.asyncio
-import structlog
 
 from handover_miaw.api.app_keys import HANDOVERS
-from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from tests.processes import RuntimeProcess, free_port
@@ -117,15 +111,6 @@ async def test_the_cognigy_url_token_is_write_only(bot: Bot) -> None:
     delivery = (await (await bot.api.get("/v1/connectors/acme")).json())["delivery"]
     assert delivery["urlTokenSet"] is True
     assert delivery["apiKeySet"] is True
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
 
 
 async def test_no_secret_in_any_log_line_with_the_cognigy_format(log_output: io.StringIO, bot: Bot) -> None:

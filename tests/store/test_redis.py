@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from handover_miaw.store import DuplicateHandoverError, RedisStore, create_store
 from handover_miaw.store.records import ConnectorRecord, HandoverState
+from tests.private_redis import PrivateRedis
 from tests.store.conftest import REDIS_URL
 from tests.store.factories import T0, Clock, handover, new_delivery
 
@@ -218,34 +219,21 @@ async def test_due_limit_keeps_the_oldest_deliveries(make_store: MakeStore) -> N
 
 
 async def test_ping_is_false_once_the_server_is_gone(tmp_path: Path) -> None:
-    # A private server on a unix socket, so the shared one keeps running.
-    socket = tmp_path / "redis.sock"
-    server = await asyncio.create_subprocess_exec(
-        "redis-server",
-        *("--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
+    # A private server, so the shared one keeps running.
+    server = PrivateRedis(tmp_path / "redis", ["--save", "", "--appendonly", "no"])
+    await asyncio.to_thread(server.start)
     try:
-        async with asyncio.timeout(10):
-            line = b""
-            while b"ready to accept connections" not in line.lower():
-                line = await server.stdout.readline()
-                assert line, "redis-server exited before it was ready"
-        store = RedisStore(f"unix://{socket}")
+        store = RedisStore(server.url)
         await store.open()
         assert await store.ping() is True
-        server.terminate()
-        await server.wait()
+        server.stop()
         assert await store.ping() is False
         await store.close()
 
         with pytest.raises(RedisConnectionError):
-            await RedisStore(f"unix://{socket}").open()
+            await RedisStore(server.url).open()
     finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        server.stop()
 
 
 async def test_create_store_takes_the_namespace_from_the_url(redis_namespace: str, raw: redis.asyncio.Redis) -> None:

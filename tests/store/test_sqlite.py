@@ -35,8 +35,7 @@ async def test_the_wal_is_checkpointed_in_the_background_not_by_commits(tmp_path
         size = path.stat().st_size
         assert (tmp_path / "store.db-wal").stat().st_size > 50_000
         await wait_for(lambda: path.stat().st_size > size + 50_000, "a checkpoint into the database file")
-        rows = await store._connection().execute_fetchall("PRAGMA wal_autocheckpoint")
-        assert list(rows) == [(0,)]
+        assert store._connection().execute("PRAGMA wal_autocheckpoint").fetchall() == [(0,)]
     finally:
         await store.close()
     with sqlite3.connect(path) as other:
