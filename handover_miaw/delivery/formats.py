@@ -55,7 +55,8 @@ def _cognigy(target: Mapping[str, Any], env: Mapping[str, Any]) -> OutboundReque
 
 
 def build_request(target: Mapping[str, Any], env: Mapping[str, Any], now: int) -> OutboundRequest | None:
-    """The request that delivers `env` to `target`; None for pull formats (sse)."""
+    """The request that delivers `env` to `target`; None for the pull format (sse). ValueError for a format
+    this version does not know: the delivery is then retried and dead-lettered, never taken as delivered."""
     fmt = target.get("format")
     if fmt == "webhook":
         body = orjson.dumps(env)
@@ -67,4 +68,6 @@ def build_request(target: Mapping[str, Any], env: Mapping[str, Any], now: int) -
         return OutboundRequest(str(target["url"]), body, headers)
     if fmt == "cognigy":
         return _cognigy(target, env)
-    return None
+    if fmt == "sse":
+        return None
+    raise ValueError(f"unknown delivery format {str(fmt)[:40]!r}")

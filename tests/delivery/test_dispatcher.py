@@ -19,8 +19,9 @@ import pytest
 from aiohttp import web
 
 from handover_miaw.backoff import Backoff
-from handover_miaw.delivery.dispatcher import Dispatcher, OutboxSignal
+from handover_miaw.delivery.dispatcher import Dispatcher
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, envelope, verify
+from handover_miaw.delivery.outbox import OutboxSignal
 from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.metrics import Metrics
 from handover_miaw.store import SqliteStore
@@ -220,3 +221,19 @@ async def test_an_acknowledged_delivery_the_store_cannot_mark_is_not_posted_agai
     done = await rig.stored("d1")
     assert (done.attempts, done.delivered_at) == (1, T0)
     assert rig.receiver.posts == ["d1"]
+
+
+async def test_a_connector_of_an_unknown_format_keeps_its_deliveries_for_a_re_drive(rig: Rig) -> None:
+    # A connector stored by another version (or edited in the store) whose format this version does not know:
+    # its deliveries are failed attempts with backoff, then dead letters, never marked delivered unsent.
+    await rig.store.put_connector(ConnectorRecord("acme", {}, {"format": "carrier-pigeon"}, T0))
+    await rig.enqueue("h1", "d1")
+    dispatcher = rig.dispatcher(horizon_s=60.0)
+    assert await dispatcher.drain_once() == 1
+    pending = await rig.stored("d1")
+    assert pending.state is DeliveryState.PENDING
+    assert "unknown delivery format 'carrier-pigeon'" in (pending.last_error or "")
+    rig.clock.now += 120.0  # past the horizon
+    await dispatcher.drain_once()
+    assert (await rig.stored("d1")).state is DeliveryState.DEAD
+    assert rig.receiver.posts == []

@@ -109,3 +109,8 @@ def test_cognigy_status_and_end_go_to_inject_without_text(kind: str, data: dict[
 def test_sse_pushes_nothing() -> None:
     """The bot platform pulls sse deliveries from GET /v1/handovers/{id}/events."""
     assert build_request({"format": "sse"}, _envelope("agent.message", {"text": "x"}), NOW) is None
+
+
+def test_an_unknown_format_is_an_error_not_a_pull_format() -> None:
+    with pytest.raises(ValueError, match="unknown delivery format 'carrier-pigeon'"):
+        build_request({"format": "carrier-pigeon"}, _envelope("agent.message", {"text": "x"}), NOW)

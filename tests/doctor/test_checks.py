@@ -105,6 +105,21 @@ async def test_line_2_recognises_the_org_url_and_says_which_url_to_copy(
     assert f"Embedded Service Deployments → {DEPLOYMENT} → Code Snippet" in (finding.fix or "")
 
 
+async def test_line_2_fails_for_a_host_that_does_not_resolve_and_says_where_the_url_comes_from(
+    doctor: Doctor, connector: dict[str, Any]
+) -> None:
+    # .invalid never resolves (RFC 6761): the resolver answers at once, on a closed network too.
+    connector["config"]["baseUrl"] = "https://acme.doesnotexist.invalid"
+    connector["delivery"] = {"format": "sse"}
+    report = await doctor(doctor_settings=Settings(allowed_hosts=("doesnotexist.invalid",)))
+    finding = line(report, "endpoint")
+    assert finding.status is Status.FAIL
+    assert "acme.doesnotexist.invalid does not resolve" in finding.found
+    assert "Code Snippet" in (finding.fix or "")
+    assert "DNS" in (finding.fix or "")
+    assert line(report, "deployment").status is Status.SKIP
+
+
 async def test_line_2_fails_for_a_server_that_does_not_answer_as_miaw(
     doctor: Doctor, connector: dict[str, Any], aiohttp_server: Any
 ) -> None:
