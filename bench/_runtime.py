@@ -10,6 +10,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from aiohttp.log import access_logger
+
 from bench.processes import run_child, serve_until_signalled
 from handover_miaw.api import create_app, server_options
 from handover_miaw.api.app import tune_gc
@@ -30,7 +32,9 @@ async def main(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
     app = create_app(settings)
     tune_gc()  # as serve does
-    await serve_until_signalled(app, cleanup_timeout=30, server_options=server_options(settings))
+    # The access line of every request, as `serve` writes it (web.run_app's default logger) at INFO.
+    options = {**server_options(settings), "access_log": access_logger}
+    await serve_until_signalled(app, cleanup_timeout=30, server_options=options)
 
 
 if __name__ == "__main__":

@@ -47,13 +47,9 @@ async def serve_until_signalled(
     SIGTERM; the app's startup (cleanup_ctx) runs before the URL is printed. `handler_cancellation` cancels a
     handler whose client went away (the simulator's streams; never the runtime's, which finish their writes).
     `server_options` are further runner keywords (the runtime's own, from `handover_miaw.api.server_options`)."""
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        handler_cancellation=handler_cancellation,
-        **(server_options or {}),
-    )
+    # No access line unless the server options ask for one (the runtime's do, as serve's).
+    options: dict[str, Any] = {"access_log": None, **(server_options or {})}
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=handler_cancellation, **options)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

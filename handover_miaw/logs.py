@@ -10,12 +10,14 @@ same processors.
 from __future__ import annotations
 
 import bisect
+import datetime
 import logging
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 __all__ = [
@@ -146,6 +148,43 @@ def _scrub_rendered(_logger: Any, _method: str, event_dict: MutableMapping[str, 
     return event_dict
 
 
+# The fields of aiohttp's default access line (`%a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"`), as its
+# AccessLogger and api.access_log pass them in `extra`.
+_ACCESS_FIELDS = (
+    "remote_address",
+    "request_start_time",
+    "first_request_line",
+    "response_status",
+    "response_size",
+    "request_header",
+)
+
+
+class _JsonFormatter(structlog.stdlib.ProcessorFormatter):
+    """The JSON formatter, with a short way for access lines: the same keys in the same order (event, level,
+    logger, timestamp, the access fields) and the same redaction, without copying the record and running the
+    chain for foreign records, which cost a visible share of the CPU of each request `serve` answers; rendered
+    by orjson, so without the spaces the other lines have after `:` and `,`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
+        if record.name != "aiohttp.access" or "first_request_line" not in fields or record.exc_info:
+            return super().format(record)
+        event: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": _utc_iso(record.created),
+        }
+        event.update((name, fields[name]) for name in _ACCESS_FIELDS if name in fields)
+        return orjson.dumps(redact_processor(None, "", event)).decode()
+
+
+def _utc_iso(created: float) -> str:
+    """A record's time as structlog's TimeStamper(fmt="iso", utc=True) writes it."""
+    return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog and the standard library once; JSON unless writing to a terminal."""
     stream = stream or sys.stderr
@@ -173,7 +212,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     # The protocol layer logs through the standard library with its fields in `extra` (it depends on
     # nothing of ours); ExtraAdder puts them on the line, ahead of redaction.
     foreign = [*shared[:-1], structlog.stdlib.ExtraAdder(), redact_processor]
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = (_JsonFormatter if as_json else structlog.stdlib.ProcessorFormatter)(
         foreign_pre_chain=foreign,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
     )

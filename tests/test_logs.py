@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 import structlog
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
+from handover_miaw.api.access_log import AccessLogger
 from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, configure_logging, secrets
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
@@ -127,3 +130,40 @@ def test_a_line_below_the_level_is_dropped_before_any_processor_reads_it() -> No
     finally:
         logging.getLogger().handlers.clear()
         structlog.reset_defaults()
+
+
+def _access_lines(output: io.StringIO, path: str) -> list[dict[str, Any]]:
+    """The access line of one request, written by aiohttp's AccessLogger and by the runtime's."""
+    request = make_mocked_request("POST", path, headers={"User-Agent": "bot/1.0", "Referer": "https://example.org/"})
+    response = web.Response(status=202, body=b'{"ok": true}')
+    logger = logging.getLogger("aiohttp.access")
+    for kind in (web.AccessLogger, AccessLogger):
+        kind(logger, web.AccessLogger.LOG_FORMAT).log(request, response, 0.25)
+    return [json.loads(line) for line in output.getvalue().splitlines()]
+
+
+def test_the_runtime_access_line_has_aiohttp_fields_and_is_redacted(output: io.StringIO) -> None:
+    secrets.add(TOKEN)
+    theirs, ours = _access_lines(output, f"/v1/handovers/h1/messages?token={TOKEN}")
+    assert TOKEN not in output.getvalue()
+    assert ours["first_request_line"] == f"POST /v1/handovers/h1/messages?token={REDACTED} HTTP/1.1"
+    assert ours["request_header"] == {"Referer": "https://example.org/", "User-Agent": "bot/1.0"}
+    assert list(ours) == list(theirs)
+    assert ours["timestamp"].endswith("Z")
+    for line in (ours, theirs):
+        del line["timestamp"]  # each stamped as it was written
+    assert ours == theirs
+
+
+def test_the_runtime_access_line_on_a_terminal_is_rendered_by_the_console_renderer() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", json=False, stream=stream)
+    try:
+        request = make_mocked_request("GET", "/healthz")
+        AccessLogger(logging.getLogger("aiohttp.access"), "").log(request, web.Response(status=200), 0.01)
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    assert '"GET /healthz HTTP/1.1" 200' in text
+    assert not text.lstrip().startswith("{")

@@ -17,6 +17,7 @@ import aiohttp.web_response
 import structlog
 from aiohttp import web
 
+from handover_miaw.api.access_log import AccessLogger
 from handover_miaw.api.app_keys import API_DOC, HANDOVERS, MANIFEST, METRICS, SETTINGS, SUBSCRIBERS, Subscribers
 from handover_miaw.api.connectors_file import load_connectors_file
 from handover_miaw.api.middleware import errors_middleware
@@ -139,9 +140,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
     aiohttp closes a connection whose request head has not arrived `keepalive_timeout` after it opened or
     after the previous answer (the timer is not moved by partial data), which is the slow-header limit; it
-    is also how long an idle keep-alive connection is kept.
+    is also how long an idle keep-alive connection is kept. The access line is aiohttp's, made cheaper
+    (api.access_log).
     """
-    return {"keepalive_timeout": settings.header_timeout_s}
+    return {"keepalive_timeout": settings.header_timeout_s, "access_log_class": AccessLogger}
 
 
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:

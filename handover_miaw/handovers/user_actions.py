@@ -48,7 +48,9 @@ class _Flight:
     """A message being sent by this process: later requests for the same id await its outcome."""
 
     digest: str
-    outcome: asyncio.Future[tuple[str, bool]]
+    # Made when a second request for the id arrives: most messages have none, and a future (with its
+    # callback and the loop turn that runs it) would be work for nothing on each of them.
+    outcome: asyncio.Future[tuple[str, bool]] | None = None
 
 
 _ID_CONFLICT = "this message id was already used for a different text"
@@ -66,11 +68,11 @@ class UserActions:
         """Send a user message once per client id; returns (MIAW message id, sent by this request).
 
         Requests for an id being sent share one MIAW call: in this process they await the first one's outcome
-        and get its answer (its exception too); another process waits for the holder of the store's
-        reservation and answers as it did (202 once sent). The same id with another text is an
-        IdConflictError. A request after the message was sent answers (id, False), without calling MIAW, even
-        after the handover has ended (a caller's retry must not turn into a failure); a new one needs a live
-        handover.
+        and get its answer (its exception too); on a store several processes share, another process waits for
+        the holder of the store's reservation and answers as it did (202 once sent). The same id with another
+        text is an IdConflictError. A request after the message was sent answers (id, False), without calling
+        MIAW, even after the handover has ended (a caller's retry must not turn into a failure); a new one needs
+        a live handover.
         """
         key = (handover_id, client_id)
         digest = _digest(text)
@@ -78,26 +80,31 @@ class UserActions:
         if flight is not None:
             if flight.digest != digest:
                 raise IdConflictError(_ID_CONFLICT, pointer="/text")
+            if flight.outcome is None:
+                flight.outcome = asyncio.get_running_loop().create_future()
+                # Retrieved here so an outcome the waiters no longer await is not reported as never retrieved.
+                flight.outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
             return await asyncio.shield(flight.outcome)
-        flight = _Flight(digest, asyncio.get_running_loop().create_future())
-        # Retrieved here so an outcome nobody else awaited is not reported as never retrieved.
-        flight.outcome.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._flights[key] = flight
+        flight = self._flights[key] = _Flight(digest)
         try:
             result = await self._send_once(handover_id, client_id, text, digest)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                flight.outcome.cancel()
-            else:
-                flight.outcome.set_exception(exc)
+            if flight.outcome is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    flight.outcome.cancel()
+                else:
+                    flight.outcome.set_exception(exc)
             raise
         else:
-            flight.outcome.set_result(result)
+            if flight.outcome is not None:
+                flight.outcome.set_result(result)
             return result
         finally:
             del self._flights[key]
 
     async def _send_once(self, handover_id: str, client_id: str, text: str, digest: str) -> tuple[str, bool]:
+        if self._store.single_process():
+            return await self._send_alone(handover_id, client_id, text, digest)
         miaw_id = derived_message_id(handover_id, "user", client_id)
         deadline = time.monotonic() + _HOLD_S + 5.0
         waited = False
@@ -126,8 +133,27 @@ class UserActions:
             except Exception:  # the reservation lapses by itself; the caller gets the MIAW error
                 log.warning("user.reservation_not_released", handover_id=handover_id)
             raise
-        await self._store.mark_user_message_sent(handover_id, client_id, stored.miaw_message_id)
+        await self._store.mark_user_message_sent(handover_id, client_id, stored.miaw_message_id, digest)
         return stored.miaw_message_id, True
+
+    async def _send_alone(self, handover_id: str, client_id: str, text: str, digest: str) -> tuple[str, bool]:
+        """Send when no other process uses the store: this process's flight is then the only claim there can
+        be, so the message costs a read before MIAW and one write after it accepted, without the reservation
+        (a write before and a state change after). A crash between the two is the retry case: the MIAW id
+        is derived from the caller's, MIAW answers a known id without posting it twice."""
+        stored = await self._store.get_user_message(handover_id, client_id)
+        if stored is None:
+            miaw_id = derived_message_id(handover_id, "user", client_id)
+        else:
+            if stored.extra.get("digest", digest) != digest:
+                raise IdConflictError(_ID_CONFLICT, pointer="/text")
+            if stored.state == "sent":
+                return stored.miaw_message_id, False
+            miaw_id = stored.miaw_message_id  # reserved by a process that stopped before it was sent
+        live = await self._engine.live(handover_id)
+        await self._send_text(live, miaw_id, text)
+        await self._store.mark_user_message_sent(handover_id, client_id, miaw_id, digest)
+        return miaw_id, True
 
     async def _sent_before(self, handover_id: str, client_id: str) -> tuple[str, bool]:
         """The MIAW id for a caller's message id, and whether MIAW already accepted it.

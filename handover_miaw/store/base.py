@@ -119,9 +119,16 @@ class Store(Protocol):
     async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
         """The message stored under this caller id, if any."""
 
-    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
-        """Record that MIAW accepted the message, in one write; a MIAW id already stored for the caller id is
-        kept. KeyError when the handover does not exist."""
+    def single_process(self) -> bool:
+        """True when no other process uses this store (the embedded SQLite file): what this process claims in
+        memory is then claimed everywhere, and a user message needs no reservation in the store."""
+
+    async def mark_user_message_sent(
+        self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str | None = None
+    ) -> None:
+        """Record that MIAW accepted the message, in one write; a MIAW id and a text `digest` already stored for
+        the caller id are kept (`extra["digest"]` of get_user_message). KeyError when the handover does not
+        exist."""
 
     async def reserve_user_message(
         self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str, hold_s: float

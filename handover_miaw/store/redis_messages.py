@@ -1,8 +1,8 @@
 """The Redis engine's user-message reservation: who sends a caller's message, across processes.
 
 In `P messages:{id}` (see redis_scripts) a message's fields are `m:{client id}` (JSON [miaw id, created_at,
-extra]) and `s:{client id}` (its state), plus, from its reservation, `d:{client id}` (the digest of its
-text) and `r:{client id}` (until when the reservation holds, in the server's milliseconds: the processes'
+extra]), `s:{client id}` (its state) and `d:{client id}` (the digest of its text), plus, from its
+reservation, `r:{client id}` (until when the reservation holds, in the server's milliseconds: the processes'
 clocks may disagree, the server's is one). A reservation is claimed in one script, so two processes can
 never both hold it; it lapses by itself when its holder dies.
 """
@@ -78,22 +78,29 @@ class RedisMessages:
 
     async def get_user_message(self, handover_id: str, client_message_id: str) -> UserMessage | None:
         """The message stored under this caller id, if any."""
-        stored, state = cast(
-            "list[str | None]",
-            await self._redis().hmget(
-                self._key("messages", handover_id), [f"m:{client_message_id}", f"s:{client_message_id}"]
-            ),
+        fields = [f"m:{client_message_id}", f"s:{client_message_id}", f"d:{client_message_id}"]
+        stored, state, digest = cast(
+            "list[str | None]", await self._redis().hmget(self._key("messages", handover_id), fields)
         )
         if stored is None:
             return None
         miaw_message_id, created_at, extra = orjson.loads(stored)
+        if digest:
+            extra = {**extra, "digest": digest}
         return UserMessage(handover_id, client_message_id, miaw_message_id, state or "sent", created_at, extra)
 
-    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
-        """Record that MIAW accepted the message, atomically; a stored MIAW id is kept. KeyError when the
-        handover does not exist."""
+    def single_process(self) -> bool:
+        """Several processes may share the namespace."""
+        return False
+
+    async def mark_user_message_sent(
+        self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str | None = None
+    ) -> None:
+        """Record that MIAW accepted the message, atomically; a stored MIAW id and digest are kept. KeyError when
+        the handover does not exist."""
         value = orjson.dumps([miaw_message_id, self._clock(), {}]).decode()
-        self._checked(await self._run(MARK_MESSAGE_SENT, handover_id, client_message_id, value), handover_id)
+        reply = await self._run(MARK_MESSAGE_SENT, handover_id, client_message_id, value, digest or "")
+        self._checked(reply, handover_id)
 
     async def reserve_user_message(
         self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str, hold_s: float

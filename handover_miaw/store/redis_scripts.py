@@ -237,7 +237,8 @@ return redis.call('HGETALL', k('h', id))
 """
 )
 
-# ARGV: 3 handover id, 4 client message id, 5 JSON [miaw id, created_at, extra]; a stored MIAW id is kept.
+# ARGV: 3 handover id, 4 client message id, 5 JSON [miaw id, created_at, extra], 6 the text's digest or '';
+# a stored MIAW id and digest are kept.
 MARK_MESSAGE_SENT = (
     _PRELUDE
     + """
@@ -245,6 +246,7 @@ local id, client = ARGV[3], ARGV[4]
 if redis.call('EXISTS', k('h', id)) == 0 then return {'missing'} end
 local m = k('messages', id)
 redis.call('HSETNX', m, 'm:' .. client, ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSETNX', m, 'd:' .. client, ARGV[6]) end
 redis.call('HSET', m, 's:' .. client, 'sent')
 refresh(id)
 return {'ok'}

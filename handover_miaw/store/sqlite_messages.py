@@ -22,16 +22,23 @@ class SqliteMessages(SqliteConnection):
         )
         return None if row is None else user_message_from_row(row)
 
-    async def mark_user_message_sent(self, handover_id: str, client_message_id: str, miaw_message_id: str) -> None:
-        """Record that MIAW accepted the message (one statement, its own transaction); a stored MIAW id is kept.
-        KeyError when the handover does not exist."""
+    def single_process(self) -> bool:
+        """The file serves this one process (as its leases say)."""
+        return True
+
+    async def mark_user_message_sent(
+        self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str | None = None
+    ) -> None:
+        """Record that MIAW accepted the message (one statement, its own transaction); a stored MIAW id and
+        digest are kept. KeyError when the handover does not exist."""
+        extra = "{}" if digest is None else dump_json({"digest": digest})
         async with self._lock:
             try:
                 self._connection().execute(
                     "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
-                    "extra) VALUES (?, ?, ?, 'sent', ?, '{}') "
+                    "extra) VALUES (?, ?, ?, 'sent', ?, ?) "
                     "ON CONFLICT (handover_id, client_message_id) DO UPDATE SET state = 'sent'",
-                    (handover_id, client_message_id, miaw_message_id, self._clock()),
+                    (handover_id, client_message_id, miaw_message_id, self._clock(), extra),
                 )
             except sqlite3.IntegrityError:
                 # The foreign key: no such handover.

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from handover_miaw.api.app_keys import HANDOVERS
+from handover_miaw.handovers.user_actions import _digest
 from handover_miaw.simulator import Simulator
 
 from .conftest import REDIS, Bot, Factory, Receiver
@@ -40,6 +43,21 @@ async def test_a_hundred_concurrent_sends_of_one_id_make_one_miaw_call(bot: Bot)
     assert _sends(bot.sim) - before == 1
 
 
+async def test_requests_sharing_a_failed_call_all_get_its_failure_and_a_retry_sends_again(bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    bot.sim.faults.add_latency("send_message", 0.2)
+    bot.sim.faults.fail_next("send_message", 400, 1, None)  # not retried: the caller gets it
+    before = _sends(bot.sim)
+    answers = await asyncio.gather(*(_post(bot.api, hid, {"id": "f-1", "text": "hello"}) for _ in range(10)))
+    assert {status for status, _ in answers} == {502}
+    assert _sends(bot.sim) - before == 1
+    retried = await _post(bot.api, hid, {"id": "f-1", "text": "hello"})
+    assert retried[0] == 202
+    assert _sends(bot.sim) - before == 2
+
+
 async def test_the_same_id_with_another_text_is_a_conflict(bot: Bot) -> None:
     await bot.connector()
     handover = await bot.start()
@@ -56,6 +74,54 @@ async def test_the_same_id_with_another_text_is_a_conflict(bot: Bot) -> None:
     assert later[0] == 409
     assert later[1]["error"]["code"] == "id_conflict"
     assert (await _post(bot.api, hid, {"id": "m-1", "text": "one text"}))[0] == 200
+
+
+async def test_on_a_store_of_one_process_a_message_is_one_write_after_miaw_accepted(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    store = bot.api.server.app[HANDOVERS].store
+    assert store.single_process()
+    writes: list[tuple[Any, ...]] = []
+    real_mark = store.mark_user_message_sent
+
+    async def mark(*args: Any) -> None:
+        assert _sends(bot.sim) == before + 1  # MIAW accepted it first
+        writes.append(args)
+        await real_mark(*args)
+
+    async def reserve(*args: Any) -> None:
+        writes.append(("reserve", *args))
+
+    monkeypatch.setattr(store, "mark_user_message_sent", mark)
+    monkeypatch.setattr(store, "reserve_user_message", reserve)
+    before = _sends(bot.sim)
+    status, body = await _post(bot.api, hid, {"id": "m-1", "text": "hello"})
+    assert status == 202
+    assert writes == [(hid, "m-1", body["miawMessageId"], _digest("hello"))]
+    assert (await _post(bot.api, hid, {"id": "m-1", "text": "hello"}))[0] == 200
+    clash = await _post(bot.api, hid, {"id": "m-1", "text": "other"})
+    assert (clash[0], clash[1]["error"]["code"]) == (409, "id_conflict")
+    assert len(writes) == 1
+    assert _sends(bot.sim) == before + 1
+
+
+async def test_a_reservation_left_by_a_stopped_process_is_sent_under_its_id_for_its_text_only(bot: Bot) -> None:
+    await bot.connector()
+    handover = await bot.start()
+    hid = handover["id"]
+    store = bot.api.server.app[HANDOVERS].store
+    left = "0b6f8c1e-4d2a-4e8f-9c3b-7a1d2e3f4a5b"
+    assert (await store.reserve_user_message(hid, "m-1", left, _digest("hello"), 30.0))[0]
+    clash = await _post(bot.api, hid, {"id": "m-1", "text": "other"})
+    assert (clash[0], clash[1]["error"]["code"]) == (409, "id_conflict")
+    status, body = await _post(bot.api, hid, {"id": "m-1", "text": "hello"})
+    assert (status, body["miawMessageId"]) == (202, left)
+    stored = await store.get_user_message(hid, "m-1")
+    assert stored is not None
+    assert (stored.state, stored.miaw_message_id) == ("sent", left)
 
 
 async def test_two_runtimes_on_one_redis_make_one_miaw_call(

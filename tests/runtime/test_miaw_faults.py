@@ -169,10 +169,10 @@ async def test_a_store_write_lost_after_miaw_accepted_does_not_double_the_messag
     real = store.mark_user_message_sent
     failures = [RuntimeError("the process died here")]
 
-    async def lose_once(handover_id: str, client_id: str, miaw_id: str) -> None:
+    async def lose_once(handover_id: str, client_id: str, miaw_id: str, digest: str | None = None) -> None:
         if failures:
             raise failures.pop()
-        await real(handover_id, client_id, miaw_id)
+        await real(handover_id, client_id, miaw_id, digest)
 
     monkeypatch.setattr(store, "mark_user_message_sent", lose_once)
     url = f"/v1/handovers/{hid}/messages"

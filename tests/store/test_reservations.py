@@ -53,3 +53,19 @@ async def test_a_lapsed_reservation_is_taken_over_for_the_same_text_only(store: 
     assert taken.miaw_message_id == "miaw-1"  # the id stored first is kept
     held, _ = await store.reserve_user_message("h1", "c1", "miaw-1", "d1", 30.0)
     assert not held  # held again, for 30 s
+
+
+async def test_a_message_marked_sent_keeps_the_digest_of_its_text(store: Store) -> None:
+    await store.create_handover(handover())
+    await store.mark_user_message_sent("h1", "c1", "miaw-1", "d1")
+    await store.mark_user_message_sent("h1", "c1", "miaw-2", "d2")  # a first digest and id are kept
+    sent = await store.get_user_message("h1", "c1")
+    assert sent is not None
+    assert (sent.state, sent.miaw_message_id, sent.extra["digest"]) == ("sent", "miaw-1", "d1")
+    held, stored = await store.reserve_user_message("h1", "c1", "miaw-1", "d2", 30.0)
+    assert not held
+    assert stored.extra["digest"] == "d1"
+    await store.mark_user_message_sent("h1", "c2", "miaw-3")
+    without = await store.get_user_message("h1", "c2")
+    assert without is not None
+    assert "digest" not in without.extra
