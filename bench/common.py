@@ -179,8 +179,11 @@ async def bounded(count: int, concurrency: int, work: Callable[[int], Awaitable[
 
 
 def client_session(limit: int = 0) -> aiohttp.ClientSession:
+    """The load client's session. Its idle keep-alive is shorter than the runtime's (HANDOVER_MIAW_HEADER_TIMEOUT_S,
+    10 s): with aiohttp's default 15 s it reused connections the runtime was closing, and a POST failed with
+    "Can not write request body" (`python -m bench redis`, 3 processes, after a long handover set-up)."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ssl=False),
+        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ssl=False, keepalive_timeout=5.0),
         timeout=aiohttp.ClientTimeout(total=120),
     )
 
