@@ -26,14 +26,14 @@ from handover_miaw.handovers import machine
 from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
 from handover_miaw.handovers.credentials import erased_tokens, token_to_keep
-from handover_miaw.handovers.ids import derived_message_id
+from handover_miaw.handovers.effects import make_call
 from handover_miaw.handovers.live import LiveHandover, Supervisor
 from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
 from handover_miaw.handovers.upstream import upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.metrics import Metrics
-from handover_miaw.miaw import AccessToken, MiawError
+from handover_miaw.miaw import AccessToken
 from handover_miaw.miaw.events import MiawEvent
 from handover_miaw.miaw.stream import EventStream, StreamState, StreamStatus
 from handover_miaw.store.base import StaleRecordError, Store
@@ -42,6 +42,10 @@ from handover_miaw.store.records import HandoverRecord, HandoverState
 __all__ = ["HandoverEngine", "upstream_error"]
 
 log = structlog.get_logger(__name__)
+
+# How many times one input is decided again on a record another writer changed meanwhile, before giving up
+# (each retry means a write landed elsewhere, so the loop ends as soon as the others pause).
+_STALE_READS = 5
 
 
 class HandoverEngine:
@@ -146,22 +150,33 @@ class HandoverEngine:
         # Its MIAW calls are this handover's; inputs of one live handover run one at a time.
         with for_handover(handover_id):
             async with live.lock if live is not None else contextlib.nullcontext():
-                if served is not None and entry_id is not None and served.record.is_live:
-                    # A MIAW entry of a stream served here: step from the record kept in memory, its write
-                    # guarded by the kept updated_at; a record another writer changed is read again below.
+                # A MIAW entry of a stream served here steps from the record kept in memory, anything else
+                # from the stored one; the write lands only while the stored record is that copy (updated_at),
+                # else (another process ended it, renewed the token) the record is read and stepped again.
+                kept = served is not None and entry_id is not None and served.record.is_live
+                record = served.record if kept and served is not None else None
+                for _ in range(_STALE_READS):
+                    if record is None:
+                        record = await self._read(handover_id, live, served)
+                        if record is None or not record.is_live:
+                            return record
                     with contextlib.suppress(StaleRecordError):
-                        return await self._apply_locked(served.record, served, event, entry_id, cursor, guarded=True)
-                # Read the stored record: another process may have changed it (the user ended the handover
-                # through it, or it renewed the token).
-                record = await self._store.get_handover(handover_id)
-                if record is None:
-                    return None
-                if live is not None:
-                    live.record = record
-                if not record.is_live:
-                    await self._stop_serving(handover_id)
-                    return record
-                return await self._apply_locked(record, live, event, entry_id, cursor)
+                        return await self._apply_locked(record, live, event, entry_id, cursor)
+                    record = None
+                raise StaleRecordError(handover_id)
+
+    async def _read(
+        self, handover_id: str, live: LiveHandover | None, served: LiveHandover | None
+    ) -> HandoverRecord | None:
+        """The stored record, kept as the live view's; a served handover found ended stops being served."""
+        record = await self._store.get_handover(handover_id)
+        if record is None:
+            return None
+        if live is not None:
+            live.record = record
+        if not record.is_live:
+            await self._stop_serving(handover_id)
+        return record
 
     async def _stop_serving(self, handover_id: str) -> None:
         if self._supervisor.get(handover_id) is not None:
@@ -178,18 +193,27 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
-        *,
-        guarded: bool = False,
     ) -> HandoverRecord:
         """Apply the input, then the input its effects observed (the routing status read after an agent
         left), until none is left; then clear the stored MIAW calls, which are all made by then.
 
-        `guarded`: the first write raises StaleRecordError, before any effect, unless the stored record is
-        still `record` (by its updated_at)."""
-        guard = record.updated_at if guarded else None
-        updated, follow_up, stored_calls = await self._transition(record, live, event, entry_id, cursor, guard)
+        Every write is guarded by the updated_at of the copy it was decided on: the first one raises
+        StaleRecordError, before any effect, when another writer came in between; a follow-up is then
+        decided again on the record read back (an ended one ignores it)."""
+        updated, follow_up, stored_calls = await self._transition(record, live, event, entry_id, cursor)
+        stale = 0
         while follow_up is not None:
-            updated, follow_up, more = await self._transition(updated, live, follow_up, None, None)
+            try:
+                updated, follow_up, more = await self._transition(updated, live, follow_up, None, None)
+            except StaleRecordError:
+                stale += 1
+                fresh = await self._store.get_handover(record.id)
+                if fresh is None or stale >= _STALE_READS:
+                    raise
+                updated = fresh
+                if live is not None:
+                    live.record = fresh
+                continue
             stored_calls = stored_calls or more
         if stored_calls and live is not None:  # without a live view the calls stay stored for the serving process
             done: dict[str, Any] = {"pending_effects": None}
@@ -210,7 +234,6 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
-        guard: float | None = None,
     ) -> tuple[HandoverRecord, machine.Input | None, bool]:
         """One step: decide, store (changed fields, cursor, deliveries, the MIAW calls to make) in one write,
         make the calls. Returns the record after, the input a call observed, and whether calls were stored."""
@@ -250,6 +273,7 @@ class HandoverEngine:
         if not changes and not deliveries and entry_id is None:
             return record, None, False
         changes["updated_at"] = now  # stamped here, so the record kept in memory is the stored one
+        guard = record.updated_at
         if not await self._store.record_event(record.id, entry_id, changes, deliveries, expected_updated_at=guard):
             return record, None, False  # a duplicate MIAW entry: already processed
         updated = dataclasses.replace(record, **changes)
@@ -268,37 +292,8 @@ class HandoverEngine:
             )
         follow_up: machine.Input | None = None
         for effect in transition.effects:
-            follow_up = await self._execute(updated, live, effect) or follow_up
+            follow_up = await make_call(updated, live, effect) or follow_up
         return updated, follow_up, bool(calls)
-
-    async def _execute(
-        self, record: HandoverRecord, live: LiveHandover | None, effect: machine.Effect
-    ) -> machine.Input | None:
-        """Make the MIAW call of one effect; returns what it observed, as the machine's next input."""
-        if isinstance(effect, machine.Deliver) or live is None:
-            return None
-        try:
-            if isinstance(effect, machine.CheckRoutingStatus):
-                status = await live.client.routing_status(live.token, record.conversation_id)
-                return machine.RoutingStatusObserved(status.status or "UNKNOWN", effect.cause_entry_id)
-            if isinstance(effect, machine.CloseConversation):
-                await live.client.close_conversation(live.token, record.conversation_id)
-            if isinstance(effect, machine.NotifyAgent):
-                message_id = derived_message_id(record.id, "notice", effect.key)
-                await live.client.send_message(
-                    live.token,
-                    record.conversation_id,
-                    effect.text,
-                    message_id=message_id,
-                    routing_attributes=record.routing_attributes,
-                    language=record.language,
-                )
-        except MiawError as exc:
-            log.warning("miaw.effect_failed", handover_id=record.id, effect=type(effect).__name__, error=exc.code)
-            if isinstance(effect, machine.CheckRoutingStatus):
-                # Without the status a leave cannot be told from a transfer: treat it as a leave.
-                return machine.RoutingStatusObserved("UNKNOWN", effect.cause_entry_id)
-        return None
 
     async def end_now(self, handover_id: str, status: str, reason: str, view: LiveHandover | None = None) -> None:
         """End a handover now for a reason the runtime found (MIAW refused, the token expired, ...)."""
@@ -357,13 +352,23 @@ class HandoverEngine:
         log.info("handover.finishing_effects", handover_id=live.record.id, effects=[e.get("type") for e in pending])
         for stored in pending:
             effect = machine.effect_from_stored(stored)
-            follow_up = await self._execute(live.record, live, effect) if effect is not None else None
+            follow_up = await make_call(live.record, live, effect) if effect is not None else None
             if follow_up is not None:
-                await self._apply_locked(live.record, live, follow_up, None, None)
+                await self._apply_follow_up(live, follow_up)
         done: dict[str, Any] = {"pending_effects": None}
         if not live.record.is_live:
             done.update(erased_tokens(live.record))
         live.record = await self._store.update_handover(live.record.id, done)
+
+    async def _apply_follow_up(self, live: LiveHandover, follow_up: machine.Input) -> None:
+        for _ in range(_STALE_READS):
+            with contextlib.suppress(StaleRecordError):
+                await self._apply_locked(live.record, live, follow_up, None, None)
+                return
+            fresh = await self._store.get_handover(live.record.id)
+            if fresh is None:
+                return
+            live.record = fresh
 
     async def finish_ended(self) -> int:
         """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""

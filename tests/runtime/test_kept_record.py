@@ -4,7 +4,7 @@ process ending it, renewing its token) is still seen before the next event is ap
 from __future__ import annotations
 
 from handover_miaw.api.app_keys import HANDOVERS
-from handover_miaw.store.records import HandoverState
+from handover_miaw.store.records import HandoverRecord, HandoverState
 from tests.waiting import wait_for
 
 from .conftest import Bot
@@ -45,3 +45,33 @@ async def test_a_token_renewed_elsewhere_is_read_before_the_next_event(bot: Bot)
     [live] = handovers._engine.served()
     assert live.record.access_token == "renewed-elsewhere"
     assert live.record.state is HandoverState.ACTIVE
+
+
+async def test_an_end_written_between_the_read_again_and_the_write_is_not_overwritten(bot: Bot) -> None:
+    # The kept record is stale (a token renewed elsewhere), so the next agent event reads the record again;
+    # another process ends the handover right after that read. The write decided on the read copy must not
+    # land: it would queue the message after `handover.ended` and leave this process's copy looking live.
+    hid, cid = await _active(bot)
+    handovers = bot.api.app[HANDOVERS]
+    store = handovers.store
+    await store.update_handover(hid, {"access_token": "renewed-elsewhere"})
+    read = store.get_handover
+    ended_once: list[bool] = []
+
+    async def read_then_end_elsewhere(handover_id: str) -> HandoverRecord | None:
+        record = await read(handover_id)
+        if handover_id == hid and not ended_once:
+            ended_once.append(True)
+            await store.update_handover(
+                hid, {"state": HandoverState.ENDED, "end_status": "cancelled", "end_reason": "user_ended"}
+            )
+        return record
+
+    store.get_handover = read_then_end_elsewhere  # type: ignore[method-assign]
+    await bot.sim.send_text(cid, "after the end")
+    await wait_for(lambda: handovers._engine.served() == [], "the stream no longer served")
+    messages = [d for d in await store.list_deliveries() if d.type == "agent.message"]
+    assert [d.payload["data"]["text"] for d in messages] == ["first"]
+    ended = await read(hid)
+    assert ended is not None
+    assert (ended.state, ended.end_reason) == (HandoverState.ENDED, "user_ended")

@@ -16,6 +16,7 @@ import pytest
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator, SimulatorConfig
+from handover_miaw.store.records import HandoverState
 from tests.waiting import wait_for
 
 from .conftest import API_KEY, ORG_ID, Bot
@@ -101,3 +102,22 @@ async def test_identity_of_another_user_or_an_anonymous_handover_is_refused(bot:
     for body in (await other.text(), await refused.text()):
         assert OTHER_USER not in body
         assert IDENTITY not in body
+
+
+async def test_a_fresh_identity_token_is_not_stored_on_a_handover_that_ended_meanwhile(bot: Bot) -> None:
+    # The agent ends the conversation while the renewal's MIAW calls run (here: just before them, written by
+    # another process): the ending write erased the tokens, and the renewal must not put a live one back.
+    await bot.connector()
+    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
+    hid = handover["id"]
+    store = bot.api.app[HANDOVERS].store
+    await store.update_handover(
+        hid,
+        {"state": HandoverState.ENDED, "end_status": "completed", "end_reason": "agent_ended", "access_token": None},
+    )
+    response = await bot.api.post(f"/v1/handovers/{hid}/identity", json={"identityToken": FRESH_IDENTITY})
+    assert response.status == 409
+    assert "has ended" in (await response.json())["error"]["message"]
+    record = await store.get_handover(hid)
+    assert record is not None
+    assert (record.state, record.access_token) == (HandoverState.ENDED, None)
