@@ -27,7 +27,7 @@ from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
 from handover_miaw.handovers.credentials import erased_tokens, token_to_keep
 from handover_miaw.handovers.effects import make_call
-from handover_miaw.handovers.live import LiveHandover, Supervisor
+from handover_miaw.handovers.live import LiveHandover, Supervisor, stored_token
 from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
 from handover_miaw.handovers.upstream import upstream_error
@@ -86,6 +86,13 @@ class HandoverEngine:
             yield
         finally:
             self._starting.discard(handover_id)
+
+    async def refresh(self, live: LiveHandover) -> None:
+        """Take up what was stored for a served handover elsewhere (a token renewed through another process,
+        an end) before deciding on time-driven inputs from it."""
+        async with live.lock:
+            if (record := await self._store.get_handover(live.record.id)) is not None:
+                live.adopt(record)
 
     def served(self) -> list[LiveHandover]:
         """The live handovers whose stream this process serves."""
@@ -173,7 +180,7 @@ class HandoverEngine:
         if record is None:
             return None
         if live is not None:
-            live.record = record
+            live.adopt(record)
         if not record.is_live:
             await self._stop_serving(handover_id)
         return record
@@ -312,19 +319,7 @@ class HandoverEngine:
         connector = await self._store.get_connector(record.connector)
         if not record.is_live or record.access_token is None or connector is None:
             raise StateConflictError(f"handover {handover_id!r} has ended ({record.end_reason or record.state})")
-        return LiveHandover(record, self._connectors.client_for(connector), self._stored_token(record))
-
-    @staticmethod
-    def _stored_token(record: HandoverRecord) -> AccessToken:
-        assert record.access_token is not None
-        secrets.add(record.access_token)
-        return AccessToken(
-            token=record.access_token,
-            last_event_id=record.last_event_id,
-            subject=None,
-            expires_at=record.token_expires_at,
-            authenticated=NodeSettings.of(record.settings).use_identity_token,
-        )
+        return LiveHandover(record, self._connectors.client_for(connector), stored_token(record))
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -339,7 +334,7 @@ class HandoverEngine:
         if record.state is HandoverState.PENDING or record.access_token is None or connector is None:
             await self.apply(record.id, machine.EndRequested("error", "interrupted"), entry_id=None)
             return
-        live = LiveHandover(record, self._connectors.client_for(connector), self._stored_token(record))
+        live = LiveHandover(record, self._connectors.client_for(connector), stored_token(record))
         self.serve(live, resume=True)
         log.info("handover.resumed", handover_id=record.id, connector=record.connector, state=record.state.value)
         if record.pending_effects:
@@ -378,7 +373,7 @@ class HandoverEngine:
             if not record.pending_effects or record.access_token is None or connector is None:
                 continue
             await self._finish_effects(
-                LiveHandover(record, self._connectors.client_for(connector), self._stored_token(record))
+                LiveHandover(record, self._connectors.client_for(connector), stored_token(record))
             )
             finished += 1
         return finished

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from handover_miaw.handovers.node_settings import NodeSettings
+from handover_miaw.logs import secrets
 from handover_miaw.miaw import AccessToken, MiawClient
 from handover_miaw.miaw.stream import EventStream
 from handover_miaw.store.records import HandoverRecord
 
-__all__ = ["LiveHandover", "Supervisor"]
+__all__ = ["LiveHandover", "Supervisor", "stored_token"]
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +34,28 @@ class LiveHandover:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The token expiry the agent and the bot were last warned about (the warning is given once per token).
     warned_for: float | None = None
+
+    def adopt(self, record: HandoverRecord) -> None:
+        """Take the stored record as this handover's, with the access token stored in it when that is another
+        one (renewed through another process): the stream reconnects and the watchdog judges expiry by it."""
+        self.record = record
+        if record.access_token is not None and record.access_token != self.token.token:
+            self.token = stored_token(record)
+            if self.stream is not None:
+                self.stream.set_token(self.token)
+
+
+def stored_token(record: HandoverRecord) -> AccessToken:
+    """The access token stored with a live handover, registered for redaction."""
+    assert record.access_token is not None
+    secrets.add(record.access_token)
+    return AccessToken(
+        token=record.access_token,
+        last_event_id=record.last_event_id,
+        subject=None,
+        expires_at=record.token_expires_at,
+        authenticated=NodeSettings.of(record.settings).use_identity_token,
+    )
 
 
 class Supervisor:

@@ -53,6 +53,11 @@ class Watchdog:
             if event is None:
                 continue
             try:
+                # Decided again on what is stored: a token renewed through another process moves the expiry.
+                await self._engine.refresh(live)
+                event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
+                if event is None:
+                    continue
                 await self._engine.apply(live.record.id, event, entry_id=None)
             except Exception:
                 # One handover's failure (a store hiccup) must not stop the others' timers; next tick retries.

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from handover_miaw.api.app_keys import HANDOVERS
+from handover_miaw.miaw import MiawClient
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator, SimulatorConfig
 from handover_miaw.store.records import HandoverState
@@ -121,3 +122,28 @@ async def test_a_fresh_identity_token_is_not_stored_on_a_handover_that_ended_mea
     record = await store.get_handover(hid)
     assert record is not None
     assert (record.state, record.access_token) == (HandoverState.ENDED, None)
+
+
+async def test_a_token_renewed_through_another_process_carries_the_served_handover_past_the_expiry(
+    bot: Bot,
+) -> None:
+    # Another runtime process answered the bot's POST /identity: it stored the new token, while this process
+    # serves the stream with the old one. Its watchdog must not end the handover at the old token's expiry,
+    # and its stream must go on with the new token.
+    await bot.connector()
+    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
+    hid, cid = handover["id"], handover["conversationId"]
+    await bot.sim.accept(cid, agent="Maria")
+    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
+    first_expiry = await _expiry(bot, hid)
+    async with MiawClient(bot.sim_url, ORG_ID, "Bot_Handover_Custom") as elsewhere:
+        renewed = await elsewhere.authenticated_access_token(FRESH_IDENTITY)
+    assert renewed.expires_at is not None
+    assert renewed.expires_at > first_expiry
+    store = bot.api.app[HANDOVERS].store
+    await store.update_handover(hid, {"access_token": renewed.token, "token_expires_at": renewed.expires_at})
+    await wait_for(lambda: time.time() > first_expiry + 1.0, "past the first expiry", seconds=LIFETIME_S + 1)
+    await bot.sim.send_text(cid, "still with you")
+    await wait_for(lambda: len(bot.receiver.of_type("agent.message", hid)) == 1, "the reply", seconds=4)
+    assert (await bot.handover(hid))["state"] == "active"
+    assert bot.receiver.of_type("handover.ended", hid) == []
