@@ -158,12 +158,11 @@ class UserActions:
         return miaw_id, True
 
     async def _sent_before(self, handover_id: str, client_id: str) -> tuple[str, bool]:
-        """The MIAW id for a caller's message id, and whether MIAW already accepted it.
+        """The MIAW id for a caller's file id, and whether MIAW already accepted that file.
 
         The MIAW id is derived from the caller's id, so a retry re-sends under the same id whatever the store
-        saw (MIAW answers a known id without posting it twice), and a message needs one store write, after
-        MIAW accepted it, instead of a reservation before and a state change after. An id stored by an
-        earlier version (which reserved a random one first) is kept.
+        saw (MIAW answers a known id without posting it twice), and a file needs one store write, after MIAW
+        accepted it. An id stored by an earlier version (which reserved a random one first) is kept.
         """
         stored = await self._store.get_user_message(handover_id, client_id)
         if stored is None:
