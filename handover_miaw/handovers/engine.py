@@ -30,6 +30,7 @@ from handover_miaw.handovers.effects import make_call
 from handover_miaw.handovers.live import LiveHandover, Supervisor, stored_token
 from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
+from handover_miaw.handovers.renewals import store_renewed_token
 from handover_miaw.handovers.upstream import upstream_error
 from handover_miaw.logs import secrets
 from handover_miaw.metrics import Metrics
@@ -117,8 +118,11 @@ class HandoverEngine:
 
         async def on_token(token: AccessToken) -> None:
             secrets.add(token.token)
-            live.token = token_to_keep(token)
-            await self._store.update_handover(handover_id, {"access_token": token.token})
+            kept = token_to_keep(token)
+            async with live.lock:
+                with contextlib.suppress(StateConflictError):  # ended meanwhile: the next read retires it
+                    live.record = await store_renewed_token(self._store, handover_id, kept)
+                live.token = kept
 
         live.stream = EventStream(
             live.client,
@@ -387,9 +391,5 @@ class HandoverEngine:
         await self._supervisor.close()
 
     def live_counts(self) -> Mapping[str, int]:
-        """Live handovers by state, for /metrics."""
-        counts = {state.value: 0 for state in HandoverState if state is not HandoverState.ENDED}
-        for live in self._supervisor.live.values():
-            if live.record.is_live:
-                counts[live.record.state.value] += 1
-        return counts
+        """Live handovers served here, by state, for /metrics."""
+        return self._supervisor.counts()

@@ -16,7 +16,7 @@ from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.logs import secrets
 from handover_miaw.miaw import AccessToken, MiawClient
 from handover_miaw.miaw.stream import EventStream
-from handover_miaw.store.records import HandoverRecord
+from handover_miaw.store.records import HandoverRecord, HandoverState
 
 __all__ = ["LiveHandover", "Supervisor", "stored_token"]
 
@@ -72,6 +72,14 @@ class Supervisor:
     def get(self, handover_id: str) -> LiveHandover | None:
         """The live handover, if this process serves it."""
         return self.live.get(handover_id)
+
+    def counts(self) -> dict[str, int]:
+        """The handovers served here that are live, by state."""
+        counts = {state.value: 0 for state in HandoverState if state is not HandoverState.ENDED}
+        for live in self.live.values():
+            if live.record.is_live:
+                counts[live.record.state.value] += 1
+        return counts
 
     def retire(self, handover_id: str) -> None:
         """Stop serving a handover; its stream is closed by a task the supervisor owns."""

@@ -9,8 +9,6 @@ conversation id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -24,9 +22,10 @@ from handover_miaw.handovers.engine import HandoverEngine, upstream_error
 from handover_miaw.handovers.ids import derived_message_id, new_miaw_id
 from handover_miaw.handovers.live import LiveHandover
 from handover_miaw.handovers.node_settings import NodeSettings
+from handover_miaw.handovers.renewals import store_renewed_token
 from handover_miaw.logs import secrets
-from handover_miaw.miaw import AccessToken, MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
-from handover_miaw.store.base import StaleRecordError, Store
+from handover_miaw.miaw import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
+from handover_miaw.store.base import Store
 from handover_miaw.store.records import HandoverRecord
 
 __all__ = ["UserActions"]
@@ -262,28 +261,12 @@ class UserActions:
             raise upstream_error(exc) from exc
         token = token_to_keep(token)
         async with live.lock:
-            live.record = await self._store_token(handover_id, token)
+            live.record = await store_renewed_token(self._store, handover_id, token)
             live.token = token
             if live.stream is not None:
                 live.stream.set_token(token)
         log.info("handover.token_renewed", handover_id=handover_id, connector=live.record.connector)
         return live.record
-
-    async def _store_token(self, handover_id: str, token: AccessToken) -> HandoverRecord:
-        """Store a renewed token on the handover as it is now: never on one that ended meanwhile (its tokens
-        were erased), and not over a write made elsewhere in between (the write is guarded, then retried)."""
-        for _ in range(5):
-            current = await self._store.get_handover(handover_id)
-            if current is None or not current.is_live:
-                raise StateConflictError(f"handover {handover_id!r} has ended; the identity token was not used")
-            now = time.time()
-            changes = {"access_token": token.token, "token_expires_at": token.expires_at, "updated_at": now}
-            with contextlib.suppress(StaleRecordError):
-                await self._store.record_event(handover_id, None, changes, [], expected_updated_at=current.updated_at)
-                return dataclasses.replace(
-                    current, access_token=token.token, token_expires_at=token.expires_at, updated_at=now
-                )
-        raise UpstreamUnavailableError("the handover kept changing while its token was stored; retry")
 
     async def end(self, handover_id: str) -> HandoverRecord:
         """The user ends the handover: the MIAW conversation is closed."""

@@ -75,3 +75,21 @@ async def test_an_end_written_between_the_read_again_and_the_write_is_not_overwr
     ended = await read(hid)
     assert ended is not None
     assert (ended.state, ended.end_reason) == (HandoverState.ENDED, "user_ended")
+
+
+async def test_a_continuation_token_is_not_stored_on_a_handover_ended_elsewhere(bot: Bot) -> None:
+    # Another process ended the handover (its tokens erased); before this process notices, its stream is
+    # refused with a 401 and renews its token. The renewed bearer token must not be written back at rest.
+    hid, _cid = await _active(bot)
+    store = bot.api.app[HANDOVERS].store
+    await store.update_handover(
+        hid,
+        {"state": HandoverState.ENDED, "end_status": "completed", "end_reason": "agent_ended", "access_token": None},
+    )
+    bot.sim.fail_next("sse", 401)
+    bot.sim.drop_streams()
+    await wait_for(lambda: any(c.endpoint == "continuation_token" for c in bot.sim.calls), "the stream's token renewal")
+    await wait_for(lambda: bot.api.app[HANDOVERS]._engine.served() == [], "the stream no longer served")
+    record = await store.get_handover(hid)
+    assert record is not None
+    assert (record.state, record.access_token) == (HandoverState.ENDED, None)
