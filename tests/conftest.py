@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
+import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestServer
 
+from handover_miaw.logs import configure_logging
 from handover_miaw.manifest import Manifest, load_manifest
 from handover_miaw.resources import project_root
 from handover_miaw.simulator import Simulator, SimulatorConfig
@@ -77,3 +81,13 @@ async def sim_url(sim: Simulator, aiohttp_server: Any) -> str:
     """`sim` served over loopback HTTP; its base URL."""
     server: TestServer = await aiohttp_server(create_sim_app(sim))
     return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Every log line of the test, rendered as JSON at DEBUG; logging is reset afterwards."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", json=True, stream=stream)
+    yield stream
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()

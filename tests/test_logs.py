@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -20,90 +18,81 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
 API_KEY = "hm_live_5f2b8c1d9e7a4b3c"
 
 
-@pytest.fixture
-def output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
-
-
-def test_sensitive_keys_are_redacted(output: io.StringIO) -> None:
+def test_sensitive_keys_are_redacted(log_output: io.StringIO) -> None:
     structlog.get_logger("t").info("miaw.token", accessToken=TOKEN, headers={"Authorization": f"Bearer {TOKEN}"})
-    line = output.getvalue()
+    line = log_output.getvalue()
     assert TOKEN not in line
     assert line.count(REDACTED) == 2
 
 
-def test_registered_values_are_redacted_anywhere(output: io.StringIO) -> None:
+def test_registered_values_are_redacted_anywhere(log_output: io.StringIO) -> None:
     secrets.add(API_KEY)
     structlog.get_logger("t").info(f"request with key {API_KEY}", detail=[f"x{API_KEY}y"])
-    line = output.getvalue()
+    line = log_output.getvalue()
     assert API_KEY not in line
     assert "request with key [REDACTED]" in line
 
 
-def test_stdlib_records_and_tracebacks_are_redacted(output: io.StringIO) -> None:
+def test_stdlib_records_and_tracebacks_are_redacted(log_output: io.StringIO) -> None:
     secrets.add(TOKEN)
     logging.getLogger("aiohttp.access").warning("GET /sse?token=%s", TOKEN)
     try:
         raise RuntimeError(f"failed with {TOKEN}")
     except RuntimeError:
         structlog.get_logger("t").exception("boom")
-    text = output.getvalue()
+    text = log_output.getvalue()
     assert TOKEN not in text
     assert "failed with [REDACTED]" in text
 
 
-def test_stdlib_extra_fields_are_rendered_and_redacted(output: io.StringIO) -> None:
+def test_stdlib_extra_fields_are_rendered_and_redacted(log_output: io.StringIO) -> None:
     secrets.add(TOKEN)
     logging.getLogger("handover_miaw.miaw.stream").warning(
         "miaw.stream_ended", extra={"stream": "ho_1", "state": "failed", "error": f"401 for {TOKEN}"}
     )
-    record = json.loads(output.getvalue())
+    record = json.loads(log_output.getvalue())
     assert (record["event"], record["stream"], record["state"]) == ("miaw.stream_ended", "ho_1", "failed")
     assert record["error"] == f"401 for {REDACTED}"
 
 
-def test_manifest_secret_keys_are_redacted(output: io.StringIO) -> None:
+def test_manifest_secret_keys_are_redacted(log_output: io.StringIO) -> None:
     secrets.add_keys(["myCustomSecretField"])
     structlog.get_logger("t").info("settings", settings={"myCustomSecretField": "abc", "sendTranscript": True})
-    line = output.getvalue()
+    line = log_output.getvalue()
     assert '"abc"' not in line
     assert '"sendTranscript": true' in line
 
 
-def test_discarded_values_are_forgotten_and_others_still_redacted(output: io.StringIO) -> None:
+def test_discarded_values_are_forgotten_and_others_still_redacted(log_output: io.StringIO) -> None:
     first, second = "first-secret-value-123", "second-secret-value-456"
     secrets.add(first, second)
     size = len(secrets)
     secrets.discard(first, "never-registered-value")
     assert len(secrets) == size - 1
     structlog.get_logger("t").info(f"{first} {second}")
-    line = output.getvalue()
+    line = log_output.getvalue()
     assert first in line
     assert second not in line
 
 
-def test_short_values_never_rewrite_ordinary_words(output: io.StringIO) -> None:
+def test_short_values_never_rewrite_ordinary_words(log_output: io.StringIO) -> None:
     # A too-short webhook secret ("a") once turned "characters" into "ch[REDACTED]r[REDACTED]cters".
     short = ["a", "short", "ch", "x" * (MIN_SECRET_LENGTH - 1)]
     secrets.add(*short)
     structlog.get_logger("t").info("connector.refused", reason="/delivery/secret: is shorter than 16 characters")
-    record = json.loads(output.getvalue())
+    record = json.loads(log_output.getvalue())
     assert record["reason"] == "/delivery/secret: is shorter than 16 characters"
     assert not any(value in secrets for value in short)
 
 
-def test_a_value_of_the_threshold_length_is_redacted(output: io.StringIO) -> None:
+def test_a_value_of_the_threshold_length_is_redacted(log_output: io.StringIO) -> None:
     value = "k" * MIN_SECRET_LENGTH
     secrets.add(value)
     try:
         structlog.get_logger("t").info("call", detail=f"key={value}")
     finally:
         secrets.discard(value)  # the registry is the process's own: leave no value behind for other tests
-    assert json.loads(output.getvalue())["detail"] == f"key={REDACTED}"
+    assert json.loads(log_output.getvalue())["detail"] == f"key={REDACTED}"
 
 
 class _Probe(dict[str, str]):
@@ -132,20 +121,20 @@ def test_a_line_below_the_level_is_dropped_before_any_processor_reads_it() -> No
         structlog.reset_defaults()
 
 
-def _access_lines(output: io.StringIO, path: str) -> list[dict[str, Any]]:
+def _access_lines(log_output: io.StringIO, path: str) -> list[dict[str, Any]]:
     """The access line of one request, written by aiohttp's AccessLogger and by the runtime's."""
     request = make_mocked_request("POST", path, headers={"User-Agent": "bot/1.0", "Referer": "https://example.org/"})
     response = web.Response(status=202, body=b'{"ok": true}')
     logger = logging.getLogger("aiohttp.access")
     for kind in (web.AccessLogger, AccessLogger):
         kind(logger, web.AccessLogger.LOG_FORMAT).log(request, response, 0.25)
-    return [json.loads(line) for line in output.getvalue().splitlines()]
+    return [json.loads(line) for line in log_output.getvalue().splitlines()]
 
 
-def test_the_runtime_access_line_has_aiohttp_fields_and_is_redacted(output: io.StringIO) -> None:
+def test_the_runtime_access_line_has_aiohttp_fields_and_is_redacted(log_output: io.StringIO) -> None:
     secrets.add(TOKEN)
-    theirs, ours = _access_lines(output, f"/v1/handovers/h1/messages?token={TOKEN}")
-    assert TOKEN not in output.getvalue()
+    theirs, ours = _access_lines(log_output, f"/v1/handovers/h1/messages?token={TOKEN}")
+    assert TOKEN not in log_output.getvalue()
     assert ours["first_request_line"] == f"POST /v1/handovers/h1/messages?token={REDACTED} HTTP/1.1"
     assert ours["request_header"] == {"Referer": "https://example.org/", "User-Agent": "bot/1.0"}
     assert list(ours) == list(theirs)

@@ -6,8 +6,6 @@ delivers to a real receiver that checks every signature.
 
 from __future__ import annotations
 
-import io
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,13 +16,11 @@ from typing import Any
 import orjson
 import pytest
 import redis
-import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from handover_miaw.api import create_app
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, verify
-from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from tests.waiting import wait_for
@@ -180,12 +176,3 @@ def redis_namespace() -> Iterator[str]:
         if keys:
             client.delete(*keys)
 
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Every log line of the test, rendered as JSON at DEBUG."""
-    stream = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()

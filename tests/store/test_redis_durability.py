@@ -5,17 +5,14 @@ private redis-server, configured as the case says."""
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import structlog
 
 from handover_miaw.api import create_app
-from handover_miaw.logs import configure_logging
 from handover_miaw.settings import Settings
 from handover_miaw.store import RedisStore
 from tests.private_redis import PrivateRedis, redis_server_available
@@ -29,16 +26,6 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PrivateRe
     private.start()
     yield private
     private.stop()
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The runtime's JSON log lines, captured."""
-    stream = io.StringIO()
-    configure_logging("INFO", json=True, stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
 
 
 CASES: list[tuple[list[str], bool, str]] = [
@@ -66,7 +53,7 @@ async def test_persistence_is_read_and_judged(server: PrivateRedis, safe: bool, 
 
 @pytest.mark.parametrize("server", [["--appendonly", "no", "--save", ""]], indirect=True)
 async def test_readyz_and_the_start_log_say_a_restart_would_lose_data(
-    server: PrivateRedis, aiohttp_client: Any, tmp_path: Path, log_stream: io.StringIO
+    server: PrivateRedis, aiohttp_client: Any, tmp_path: Path, log_output: io.StringIO
 ) -> None:
     settings = Settings(data_dir=tmp_path, insecure_dev=True, store=f"{server.url}?namespace=readyz")
     client = await aiohttp_client(create_app(settings))
@@ -75,5 +62,5 @@ async def test_readyz_and_the_start_log_say_a_restart_would_lose_data(
     assert body["store"]["engine"] == "redis"
     assert body["store"]["durable"] is False
     assert "a restart loses everything" in body["store"]["detail"]
-    (line,) = [orjson.loads(line) for line in log_stream.getvalue().splitlines() if "store.not_durable" in line]
+    (line,) = [orjson.loads(line) for line in log_output.getvalue().splitlines() if "store.not_durable" in line]
     assert "a restart loses everything" in line["detail"]
