@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run (under a minute for all)")
     parser.add_argument("--soak-seconds", type=float, default=180.0, help="how long the soak runs (default 180)")
     parser.add_argument("--std-loop", action="store_true", help="run the runtime and simulator on asyncio's loop")
+    parser.add_argument("--fanin-only", action="store_true", help="redis: only the fan-in with one runtime process")
     args = parser.parse_args()
     unknown = [n for n in args.names if n not in NAMES]
     if unknown:

@@ -23,8 +23,9 @@ async def one(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     store = f"{REDIS}?namespace={namespace}"
     figures: dict[str, Any] = {"processes": processes, "namespace": namespace}
     try:
-        async with stack(store=store, uvloop=not args.std_loop, processes=processes) as st:
-            figures["relay"] = await bench_relay.measure(st, **bench_relay.sizes(args.quick))
+        if not args.fanin_only:
+            async with stack(store=store, uvloop=not args.std_loop, processes=processes) as st:
+                figures["relay"] = await bench_relay.measure(st, **bench_relay.sizes(args.quick))
         async with stack(store=store, uvloop=not args.std_loop, processes=processes) as st:
             figures["fanin"] = await bench_fanin.measure(st, **bench_fanin.sizes(args.quick))
     finally:
@@ -32,7 +33,19 @@ async def one(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     return figures
 
 
+async def fanin_only(args: argparse.Namespace) -> dict[str, Any]:
+    """`--fanin-only`: the fan-in with one runtime process, the figure compared with SQLite's fan-in, alone
+    (a few minutes shorter, for A/B runs)."""
+    single = await one(args, 1)
+    figures = {"store": "redis", "processes": 1, **single["fanin"], "keys_deleted": single["keys_deleted"]}
+    bench_fanin.table(f"fan-in (Redis store, 1 process, {figures['handovers']} handovers, webhook delivery)", figures)
+    print(f"→ {write_results('redis-fanin', figures, quick=args.quick)}")
+    return figures
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.fanin_only:
+        return await fanin_only(args)
     runs = [await one(args, processes) for processes in (1, 2, 3)]
     rows = [
         [
