@@ -92,20 +92,25 @@ local function refresh(id)
   local h = k('h', id)
   local member = redis.call('HGET', h, '.member')
   if not member then return end
-  local keys = {h, k('entries', id), k('messages', id)}
-  local ttl = TTL_MS
-  for _, d in ipairs(redis.call('ZRANGE', k('outbox', id), 0, -1)) do
-    keys[#keys + 1] = k('delivery', d)
-    if redis.call('HGET', k('delivery', d), 'state') == 'dead' then ttl = math.max(ttl, DEAD_TTL_MS) end
-  end
   local at = tonumber(redis.call('ZSCORE', P .. 'expiring', member))
-  if state_of(h) == 'ended' and redis.call('EXISTS', k('pending', id)) == 0 then
-    at = at or (now_ms() + ttl)
-    redis.call('ZADD', P .. 'expiring', at, member)
-    for _, key in ipairs(keys) do redis.call('PEXPIREAT', key, at) end
-  elseif at then
-    redis.call('ZREM', P .. 'expiring', member)
-    for _, key in ipairs(keys) do redis.call('PERSIST', key) end
+  local ending = state_of(h) == 'ended' and redis.call('EXISTS', k('pending', id)) == 0
+  -- The outbox is walked only when the expiry changes or is kept: a live handover's every event walked its
+  -- whole history, and that made the Redis server the fan-in's bottleneck.
+  if ending or at then
+    local keys = {h, k('entries', id), k('messages', id)}
+    local ttl = TTL_MS
+    for _, d in ipairs(redis.call('ZRANGE', k('outbox', id), 0, -1)) do
+      keys[#keys + 1] = k('delivery', d)
+      if redis.call('HGET', k('delivery', d), 'state') == 'dead' then ttl = math.max(ttl, DEAD_TTL_MS) end
+    end
+    if ending then
+      at = at or (now_ms() + ttl)
+      redis.call('ZADD', P .. 'expiring', at, member)
+      for _, key in ipairs(keys) do redis.call('PEXPIREAT', key, at) end
+    else
+      redis.call('ZREM', P .. 'expiring', member)
+      for _, key in ipairs(keys) do redis.call('PERSIST', key) end
+    end
   end
   collect()
 end
