@@ -137,19 +137,24 @@ end
 -- Write checked field/JSON pairs and keep the indexes in step with state and created_at.
 local function apply(id, new_state, created_at, pairs)
   local h = k('h', id)
-  local member = redis.call('HGET', h, '.member')
   local old_state = state_of(h)
   redis.call('HSET', h, unpack(pairs))
   local state = new_state ~= '' and new_state or old_state
-  local score = created_at ~= '' and created_at or redis.call('ZSCORE', P .. 'handovers', member)
-  redis.call('ZADD', P .. 'handovers', score, member)
-  redis.call('ZREM', P .. 'handovers:' .. old_state, member)
-  redis.call('ZADD', P .. 'handovers:' .. state, score, member)
-  local lf = live_field(h)
-  if state == 'ended' and redis.call('HGET', P .. 'live', lf) == id then
-    redis.call('HDEL', P .. 'live', lf)
-  elseif state ~= 'ended' and old_state == 'ended' then
-    redis.call('HSET', P .. 'live', lf, id)
+  -- Most writes (an agent's message) change neither: the indexes and the live field are then left as they are.
+  if state ~= old_state or created_at ~= '' then
+    local member = redis.call('HGET', h, '.member')
+    local score = created_at ~= '' and created_at or redis.call('ZSCORE', P .. 'handovers', member)
+    redis.call('ZADD', P .. 'handovers', score, member)
+    redis.call('ZREM', P .. 'handovers:' .. old_state, member)
+    redis.call('ZADD', P .. 'handovers:' .. state, score, member)
+  end
+  if state == 'ended' or old_state == 'ended' then
+    local lf = live_field(h)
+    if state == 'ended' and redis.call('HGET', P .. 'live', lf) == id then
+      redis.call('HDEL', P .. 'live', lf)
+    elseif state ~= 'ended' then
+      redis.call('HSET', P .. 'live', lf, id)
+    end
   end
 end
 
