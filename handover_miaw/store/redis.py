@@ -33,6 +33,7 @@ from handover_miaw.store.records import (
     NewDelivery,
     Page,
 )
+from handover_miaw.store.redis_batch import ScriptBatch
 from handover_miaw.store.redis_codec import (
     connector_from_value,
     delivery_from_row,
@@ -115,6 +116,7 @@ class RedisStore(RedisMessages):
         self._ttl_ms = f"{round(ended_ttl_s * 1000)}:{round(dead_ttl_s * 1000)}"
         self._client: redis.asyncio.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._events: ScriptBatch | None = None
 
     # Lifecycle
 
@@ -137,12 +139,14 @@ class RedisStore(RedisMessages):
             await client.aclose()
             raise
         self._scripts = {script: client.register_script(script) for script in _SCRIPTS}
+        # Events of many handovers arrive together under fan-in: their writes share round trips.
+        self._events = ScriptBatch(self._redis, self._scripts[RECORD_EVENT])
         self._client = client
 
     async def close(self) -> None:
         """Close the connections; open() may be called again."""
         if self._client is not None:
-            client, self._client = self._client, None
+            client, self._client, self._events = self._client, None, None
             await client.aclose()
 
     async def ping(self) -> bool:
@@ -317,9 +321,12 @@ class RedisStore(RedisMessages):
         entry = ("1", entry_id) if entry_id is not None else ("0", "")
         # Stored values are orjson's text of the float, so the same text means the same stamp.
         expected = "" if expected_updated_at is None else orjson.dumps(expected_updated_at).decode()
-        reply = await self._run(
-            RECORD_EVENT, handover_id, *entry, now, state, created_at, expected, len(pairs), *pairs, *triples
-        )
+        if self._events is None:
+            raise RuntimeError("the store is not open")
+        reply = await self._events.run(
+            [self._prefix, self._ttl_ms, handover_id, *entry, now, state, created_at, expected, len(pairs), *pairs,
+             *triples]
+        )  # fmt: skip
         status: str = self._checked(reply, handover_id)[0]
         if status == "stale":
             raise StaleRecordError(handover_id)
