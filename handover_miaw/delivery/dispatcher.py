@@ -70,7 +70,8 @@ class Dispatcher:
     throttle: LogThrottle = field(default_factory=LogThrottle)
     # The session's resolver checks the addresses of names; a URL holding an address is checked here.
     policy: TargetPolicy = field(default_factory=TargetPolicy)
-    _connectors: dict[str, ConnectorRecord] = field(default_factory=dict)
+    # A pass's connector lookups, shared by its attempts (they start together: each read its own before).
+    _connectors: dict[str, asyncio.Task[ConnectorRecord | None]] = field(default_factory=dict)
     _held: dict[str, float] = field(default_factory=dict)
     # Deliveries whose outcome the store refused: id -> (not before, in monotonic time; failures in a row).
     _holds: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -156,12 +157,12 @@ class Dispatcher:
         return False
 
     async def _connector(self, name: str) -> ConnectorRecord | None:
-        if name not in self._connectors:
-            record = await self.store.get_connector(name)
-            if record is None:
-                return None
-            self._connectors[name] = record
-        return self._connectors[name]
+        # The attempts of a pass run at once, so a plain cache was empty for all of them: a pass of 100
+        # deliveries read the connector 100 times, a Redis round trip each. They now await one read.
+        lookup = self._connectors.get(name)
+        if lookup is None:
+            lookup = self._connectors[name] = asyncio.create_task(self.store.get_connector(name))
+        return await lookup
 
     async def _attempt(self, delivery: Delivery) -> float | None:
         """One attempt; when the receiver acknowledged it (now or on an earlier pass), that time, for it to

@@ -8,6 +8,7 @@ outcome the store could not record.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -124,6 +125,27 @@ async def test_a_handover_s_deliveries_go_in_order_and_handovers_do_not_wait_for
     assert await dispatcher.drain_once() == 1
     assert [p for p in rig.receiver.posts if p.startswith("a")] == ["a1", "a1", "a2"]
     assert [(await rig.stored(d)).state for d in ("a1", "a2", "b1")] == [DeliveryState.DELIVERED] * 3
+
+
+async def test_a_pass_reads_each_connector_once(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(5):
+        await rig.enqueue(f"h{i}", f"d{i}")
+    reads: list[str] = []
+    read = rig.store.get_connector
+
+    async def counted(name: str) -> ConnectorRecord | None:
+        reads.append(name)
+        await asyncio.sleep(0)  # a networked store's read suspends (SQLite's does not): the others start meanwhile
+        return await read(name)
+
+    monkeypatch.setattr(rig.store, "get_connector", counted)
+    dispatcher = rig.dispatcher()
+    assert await dispatcher.drain_once() == 5
+    assert reads == ["acme"]  # the five attempts start together and share the read
+    await rig.enqueue("h0", "d5")
+    assert await dispatcher.drain_once() == 1
+    assert reads == ["acme", "acme"]  # read again each pass: a connector changed meanwhile is seen
+    assert sorted(rig.receiver.posts) == ["d0", "d1", "d2", "d3", "d4", "d5"]
 
 
 async def test_a_5xx_is_retried_after_a_growing_jittered_backoff(rig: Rig) -> None:
