@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -141,6 +142,27 @@ def test_the_runtime_access_line_has_aiohttp_fields_and_is_redacted(log_output: 
     assert ours["timestamp"].endswith("Z")
     for line in (ours, theirs):
         del line["timestamp"]  # each stamped as it was written
+    assert ours == theirs
+
+
+def test_a_secret_in_a_header_of_the_access_line_is_redacted_in_every_field(log_output: io.StringIO) -> None:
+    # The line is redacted field by field only when its message holds a secret: this one's is in a header.
+    secrets.add(TOKEN)
+    request = make_mocked_request("GET", "/healthz", headers={"User-Agent": f"bot/{TOKEN}", "Referer": "-"})
+    AccessLogger(logging.getLogger("aiohttp.access"), "").log(request, web.Response(status=200), 0.01)
+    line = json.loads(log_output.getvalue())
+    assert TOKEN not in log_output.getvalue()
+    assert line["request_header"]["User-Agent"] == f"bot/{REDACTED}"
+    assert line["event"].endswith(f'"bot/{REDACTED}"')
+
+
+def test_an_access_field_under_a_key_declared_secret_is_redacted(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(secrets, "_keys", {*secrets._keys, "referer"})
+    theirs, ours = _access_lines(log_output, "/v1/handovers/h1/messages")
+    assert ours["request_header"] == {"Referer": REDACTED, "User-Agent": "bot/1.0"}
+    del ours["timestamp"], theirs["timestamp"]
     assert ours == theirs
 
 
