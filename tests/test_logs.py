@@ -12,8 +12,9 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from handover_miaw import logs
 from handover_miaw.api.access_log import AccessLogger
-from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, configure_logging, secrets
+from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, SecretRegistry, configure_logging, secrets
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
 API_KEY = "hm_live_5f2b8c1d9e7a4b3c"
@@ -159,7 +160,12 @@ def test_a_secret_in_a_header_of_the_access_line_is_redacted_in_every_field(log_
 def test_an_access_field_under_a_key_declared_secret_is_redacted(
     log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(secrets, "_keys", {*secrets._keys, "referer"})
+    registry = SecretRegistry()
+    monkeypatch.setattr(logs, "secrets", registry)
+    _access_lines(log_output, "/v1/handovers/h0/messages")  # the line's shape seen before the key is declared
+    log_output.truncate(0)
+    log_output.seek(0)
+    registry.add_keys(["Referer"])
     theirs, ours = _access_lines(log_output, "/v1/handovers/h1/messages")
     assert ours["request_header"] == {"Referer": REDACTED, "User-Agent": "bot/1.0"}
     del ours["timestamp"], theirs["timestamp"]
