@@ -70,8 +70,8 @@ class Dispatcher:
     throttle: LogThrottle = field(default_factory=LogThrottle)
     # The session's resolver checks the addresses of names; a URL holding an address is checked here.
     policy: TargetPolicy = field(default_factory=TargetPolicy)
-    # A pass's connector lookups, shared by its attempts (they start together: each read its own before).
-    _connectors: dict[str, asyncio.Task[ConnectorRecord | None]] = field(default_factory=dict)
+    # A pass's connector reads, shared by its attempts (they start together: each read its own before).
+    _connectors: dict[str, asyncio.Future[ConnectorRecord | None]] = field(default_factory=dict)
     _held: dict[str, float] = field(default_factory=dict)
     # Deliveries whose outcome the store refused: id -> (not before, in monotonic time; failures in a row).
     _holds: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -158,11 +158,23 @@ class Dispatcher:
 
     async def _connector(self, name: str) -> ConnectorRecord | None:
         # The attempts of a pass run at once, so a plain cache was empty for all of them: a pass of 100
-        # deliveries read the connector 100 times, a Redis round trip each. They now await one read.
-        lookup = self._connectors.get(name)
-        if lookup is None:
-            lookup = self._connectors[name] = asyncio.create_task(self.store.get_connector(name))
-        return await lookup
+        # deliveries read the connector 100 times, a Redis round trip each. The first reads it (inline, as
+        # before: no task, which cost SQLite's one-delivery passes a loop turn); the others await its read.
+        shared = self._connectors.get(name)
+        if shared is not None:
+            return await shared
+        shared = self._connectors[name] = asyncio.get_running_loop().create_future()
+        try:
+            record = await self.store.get_connector(name)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                shared.set_exception(exc)
+                shared.exception()  # raised to this caller below: not an unretrieved error when no one waits
+            else:
+                shared.cancel()
+            raise
+        shared.set_result(record)
+        return record
 
     async def _attempt(self, delivery: Delivery) -> float | None:
         """One attempt; when the receiver acknowledged it (now or on an earlier pass), that time, for it to

@@ -148,6 +148,31 @@ async def test_a_pass_reads_each_connector_once(rig: Rig, monkeypatch: pytest.Mo
     assert sorted(rig.receiver.posts) == ["d0", "d1", "d2", "d3", "d4", "d5"]
 
 
+async def test_a_failed_connector_read_holds_back_each_delivery_waiting_on_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await rig.enqueue("h1", "d1")
+    await rig.enqueue("h2", "d2")
+    read = rig.store.get_connector
+
+    async def failing(name: str) -> ConnectorRecord | None:
+        await asyncio.sleep(0)  # suspends, as a networked store's read does: the second attempt waits on it
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    monkeypatch.setattr(rig.store, "get_connector", failing)
+    dispatcher = rig.dispatcher(backoff=Backoff(base=0.5, factor=1.0, cap=0.5))
+    assert await dispatcher.drain_once() == 2
+    assert rig.receiver.posts == []
+    assert await dispatcher.drain_once() == 0  # both held back, not attempted again at once
+    monkeypatch.setattr(rig.store, "get_connector", read)
+
+    async def delivered() -> bool:
+        await dispatcher.drain_once()
+        return sorted(rig.receiver.posts) == ["d1", "d2"]
+
+    await wait_for(delivered, "both delivered once the connector can be read")
+
+
 async def test_a_5xx_is_retried_after_a_growing_jittered_backoff(rig: Rig) -> None:
     await rig.enqueue("h1", "d1")
     rig.receiver.script["d1"] = [(503, {}), (502, {})]
