@@ -270,7 +270,6 @@ def _profile(runtime: Proc) -> subprocess.Popen[bytes] | None:
             "raw",
             "-r",
             "200",
-            "--nonblocking",
             "--gil",
         ],
         stdout=subprocess.DEVNULL,

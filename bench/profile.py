@@ -24,7 +24,7 @@ async def main(path: str, seconds: float) -> str:
             await bench_relay.relay_runtime(st, ids, 1000, 64, "warm", 30)
             spy = subprocess.Popen(
                 ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
-                 "--format", "raw", "-r", "250", "--nonblocking", "--gil"],
+                 "--format", "raw", "-r", "250", "--gil"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             fig = await bench_relay.relay_runtime(st, ids, 1_000_000, 64, "p", seconds)
@@ -32,7 +32,7 @@ async def main(path: str, seconds: float) -> str:
             conversations = await bench_fanin.prepare(st, 200)
             spy = subprocess.Popen(
                 ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
-                 "--format", "raw", "-r", "250", "--nonblocking", "--gil"],
+                 "--format", "raw", "-r", "250", "--gil"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             fig = await bench_fanin.runtime_phase(st, conversations, int(1500 * seconds), 1500, seconds + 30)

@@ -7,12 +7,14 @@ import json
 import logging
 from typing import Any
 
+import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from handover_miaw import logs
 from handover_miaw.api.access_log import AccessLogger
-from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, configure_logging, secrets
+from handover_miaw.logs import MIN_SECRET_LENGTH, REDACTED, SecretRegistry, configure_logging, secrets
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA"
 API_KEY = "hm_live_5f2b8c1d9e7a4b3c"
@@ -141,6 +143,32 @@ def test_the_runtime_access_line_has_aiohttp_fields_and_is_redacted(log_output: 
     assert ours["timestamp"].endswith("Z")
     for line in (ours, theirs):
         del line["timestamp"]  # each stamped as it was written
+    assert ours == theirs
+
+
+def test_a_secret_in_a_header_of_the_access_line_is_redacted_in_every_field(log_output: io.StringIO) -> None:
+    # The line is redacted field by field only when its message holds a secret: this one's is in a header.
+    secrets.add(TOKEN)
+    request = make_mocked_request("GET", "/healthz", headers={"User-Agent": f"bot/{TOKEN}", "Referer": "-"})
+    AccessLogger(logging.getLogger("aiohttp.access"), "").log(request, web.Response(status=200), 0.01)
+    line = json.loads(log_output.getvalue())
+    assert TOKEN not in log_output.getvalue()
+    assert line["request_header"]["User-Agent"] == f"bot/{REDACTED}"
+    assert line["event"].endswith(f'"bot/{REDACTED}"')
+
+
+def test_an_access_field_under_a_key_declared_secret_is_redacted(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = SecretRegistry()
+    monkeypatch.setattr(logs, "secrets", registry)
+    _access_lines(log_output, "/v1/handovers/h0/messages")  # the line's shape seen before the key is declared
+    log_output.truncate(0)
+    log_output.seek(0)
+    registry.add_keys(["Referer"])
+    theirs, ours = _access_lines(log_output, "/v1/handovers/h1/messages")
+    assert ours["request_header"] == {"Referer": REDACTED, "User-Agent": "bot/1.0"}
+    del ours["timestamp"], theirs["timestamp"]
     assert ours == theirs
 
 

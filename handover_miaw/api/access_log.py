@@ -33,8 +33,16 @@ class AccessLogger(AbstractAccessLogger):
         headers = request.headers
         referer, agent = headers.get("Referer", "-"), headers.get("User-Agent", "-")
         status, size = response.status, response.body_length
-        self.logger.info(
+        # Made and handled directly: Logger.info would also walk the stack for the caller's file and line,
+        # which no access line shows (enabled() has already checked the level).
+        record = self.logger.makeRecord(
+            self.logger.name,
+            logging.INFO,
+            "",
+            0,
             f'{remote} {started} "{line}" {status} {size} "{referer}" "{agent}"',
+            (),
+            None,
             extra={
                 "remote_address": remote,
                 "request_start_time": started,
@@ -44,6 +52,7 @@ class AccessLogger(AbstractAccessLogger):
                 "request_header": {"Referer": referer, "User-Agent": agent},
             },
         )
+        self.logger.handle(record)
 
 
 def _local_time(seconds_ago: float) -> str:
