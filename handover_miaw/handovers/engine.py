@@ -162,23 +162,12 @@ class HandoverEngine:
         with for_handover(handover_id):
             async with live.lock if live is not None else contextlib.nullcontext():
                 # A MIAW entry of a stream served here steps from the record kept in memory, anything else
-                # from the stored one; the write lands only while the stored record is that copy (updated_at),
-                # else (another process ended it, renewed the token) the record is read and stepped again.
+                # from the stored one.
                 kept = served is not None and entry_id is not None and served.record.is_live
                 record = served.record if kept and served is not None else None
-                for _ in range(_STALE_READS):
-                    if record is None:
-                        record = await self._read(handover_id, live, served)
-                        if record is None or not record.is_live:
-                            return record
-                    with contextlib.suppress(StaleRecordError):
-                        return await self._apply_locked(record, live, event, entry_id, cursor)
-                    record = None
-                raise StaleRecordError(handover_id)
+                return await self._apply_locked(handover_id, record, live, event, entry_id, cursor)
 
-    async def _read(
-        self, handover_id: str, live: LiveHandover | None, served: LiveHandover | None
-    ) -> HandoverRecord | None:
+    async def _read(self, handover_id: str, live: LiveHandover | None) -> HandoverRecord | None:
         """The stored record, kept as the live view's; a served handover found ended stops being served."""
         record = await self._store.get_handover(handover_id)
         if record is None:
@@ -199,44 +188,64 @@ class HandoverEngine:
 
     async def _apply_locked(
         self,
-        record: HandoverRecord,
+        handover_id: str,
+        record: HandoverRecord | None,
         live: LiveHandover | None,
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
-    ) -> HandoverRecord:
-        """Apply the input, then the input its effects observed (the routing status read after an agent
-        left), until none is left; then clear the stored MIAW calls, which are all made by then.
-
-        Every write is guarded by the updated_at of the copy it was decided on: the first one raises
-        StaleRecordError, before any effect, when another writer came in between; a follow-up is then
-        decided again on the record read back (an ended one ignores it)."""
-        updated, follow_up, stored_calls = await self._transition(record, live, event, entry_id, cursor)
-        stale = 0
-        while follow_up is not None:
-            try:
-                updated, follow_up, more = await self._transition(updated, live, follow_up, None, None)
-            except StaleRecordError:
-                stale += 1
-                fresh = await self._store.get_handover(record.id)
-                if fresh is None or stale >= _STALE_READS:
-                    raise
-                updated = fresh
-                if live is not None:
-                    live.record = fresh
-                continue
+    ) -> HandoverRecord | None:
+        """Apply the input from `record` (None: the stored one), then the input its effects observed (the
+        routing status read after an agent left), until none is left; then clear the stored MIAW calls, which
+        are all made by then. None when the handover does not exist; an ended one is returned as it is."""
+        decided, updated, follow_up, stored_calls = await self._step(handover_id, record, live, event, entry_id, cursor)
+        tokens = {decided.access_token} if decided is not None else set()
+        while follow_up is not None and updated is not None:
+            decided, updated, follow_up, more = await self._step(handover_id, updated, live, follow_up, None, None)
             stored_calls = stored_calls or more
+            if decided is not None:
+                tokens.add(decided.access_token)
+        if updated is None:
+            return None
         if stored_calls and live is not None:  # without a live view the calls stay stored for the serving process
             done: dict[str, Any] = {"pending_effects": None}
             if updated.state is HandoverState.ENDED:
                 done.update(erased_tokens(updated))
-            updated = await self._store.update_handover(record.id, done)
+            updated = await self._store.update_handover(handover_id, done)
             live.record = updated
         if updated.state is HandoverState.ENDED:
-            self._calls.ended(record.id)
-            await self._stop_serving(record.id)
-            secrets.discard(record.access_token, NodeSettings.of(record.settings).identity_token)
+            self._calls.ended(handover_id)
+            await self._stop_serving(handover_id)
+            # Every token an input was decided with: the one stored last may be a renewal read back meanwhile.
+            secrets.discard(*tokens, NodeSettings.of(updated.settings).identity_token)
         return updated
+
+    async def _step(
+        self,
+        handover_id: str,
+        record: HandoverRecord | None,
+        live: LiveHandover | None,
+        event: machine.Input,
+        entry_id: str | None,
+        cursor: str | None,
+    ) -> tuple[HandoverRecord | None, HandoverRecord | None, machine.Input | None, bool]:
+        """One input, decided on `record` (None: read it first). Every write is guarded by the updated_at of
+        the copy it was decided on and raises StaleRecordError, before any effect, when another writer came
+        in between (another process ended the handover, renewed its token): the input is then decided again
+        on the record read back, which an ended handover ignores.
+
+        Returns the record the input was decided on, then _transition's answer; (None, the record as read,
+        None, False) when it is missing or ended, with nothing applied."""
+        for _ in range(_STALE_READS):
+            if record is None:
+                record = await self._read(handover_id, live)
+                if record is None or not record.is_live:
+                    return None, record, None, False
+            try:
+                return record, *await self._transition(record, live, event, entry_id, cursor)
+            except StaleRecordError:
+                record = None
+        raise StaleRecordError(handover_id)
 
     async def _transition(
         self,
@@ -353,21 +362,11 @@ class HandoverEngine:
             effect = machine.effect_from_stored(stored)
             follow_up = await make_call(live.record, live, effect) if effect is not None else None
             if follow_up is not None:
-                await self._apply_follow_up(live, follow_up)
+                await self._apply_locked(live.record.id, live.record, live, follow_up, None, None)
         done: dict[str, Any] = {"pending_effects": None}
         if not live.record.is_live:
             done.update(erased_tokens(live.record))
         live.record = await self._store.update_handover(live.record.id, done)
-
-    async def _apply_follow_up(self, live: LiveHandover, follow_up: machine.Input) -> None:
-        for _ in range(_STALE_READS):
-            with contextlib.suppress(StaleRecordError):
-                await self._apply_locked(live.record, live, follow_up, None, None)
-                return
-            fresh = await self._store.get_handover(live.record.id)
-            if fresh is None:
-                return
-            live.record = fresh
 
     async def finish_ended(self) -> int:
         """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""

@@ -3,6 +3,8 @@ process ending it, renewing its token) is still seen before the next event is ap
 
 from __future__ import annotations
 
+from typing import Any
+
 from handover_miaw.api.app_keys import HANDOVERS
 from handover_miaw.store.records import HandoverRecord, HandoverState
 from tests.waiting import wait_for
@@ -93,3 +95,29 @@ async def test_a_continuation_token_is_not_stored_on_a_handover_ended_elsewhere(
     record = await store.get_handover(hid)
     assert record is not None
     assert (record.state, record.access_token) == (HandoverState.ENDED, None)
+
+
+async def test_an_end_written_before_a_follow_up_lands_is_kept(bot: Bot) -> None:
+    # A transfer: the agent leaves, the engine reads the routing status and feeds it back, and that follow-up
+    # would queue the handover again. Another process ends the handover just before the follow-up's write:
+    # the write decided on the older copy must not land, and the ended record ignores the follow-up.
+    hid, cid = await _active(bot)
+    store = bot.api.app[HANDOVERS].store
+    record_event = store.record_event
+    ended_before: list[str] = []
+
+    async def end_before_the_follow_up(handover_id: str, entry_id: str | None, *args: Any, **kwargs: Any) -> bool:
+        if handover_id == hid and entry_id is None and not ended_before:
+            ended_before.append(handover_id)
+            await store.update_handover(
+                hid, {"state": HandoverState.ENDED, "end_status": "cancelled", "end_reason": "user_ended"}
+            )
+        return await record_event(handover_id, entry_id, *args, **kwargs)
+
+    store.record_event = end_before_the_follow_up  # type: ignore[method-assign]
+    await bot.sim.transfer(cid, "Ana")
+    await wait_for(lambda: bot.api.app[HANDOVERS]._engine.served() == [], "the stream no longer served")
+    assert ended_before == [hid], "the follow-up's write must have been tried"
+    record = await bot.api.app[HANDOVERS].store.get_handover(hid)
+    assert record is not None
+    assert (record.state, record.end_reason) == (HandoverState.ENDED, "user_ended")
