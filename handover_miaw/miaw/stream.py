@@ -55,6 +55,7 @@ from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
 from .sse import ServerSentEvent, SSEParser
 from .stream_catch_up import missed_entries
+from .stream_liveness import ReadDeadline
 from .stream_status import SeenIds, StreamState, StreamStatus, announces_expiry, describe_error, final_state
 
 __all__ = ["EventStream", "SeenIds", "StreamState", "StreamStatus", "stream_session"]
@@ -317,17 +318,20 @@ class EventStream:
             # Every later connection is a reconnect: something may have been missed in between.
             self._catch_up_next = True
             parser = SSEParser()
-            while True:
-                with translate_errors("sse", self._heartbeat_timeout):
-                    async with asyncio.timeout(self._heartbeat_timeout):
-                        chunk = await response.content.readany()
-                if not chunk:
-                    return  # the server ended the stream
-                self._had_traffic = True
-                for sse in parser.feed(chunk):
-                    if self._skipped(sse):
-                        continue
-                    await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
+            deadline = ReadDeadline(self._heartbeat_timeout)
+            try:
+                while True:
+                    with translate_errors("sse", self._heartbeat_timeout):
+                        chunk = await deadline.read(response.content)
+                    if not chunk:
+                        return  # the server ended the stream
+                    self._had_traffic = True
+                    for sse in parser.feed(chunk):
+                        if self._skipped(sse):
+                            continue
+                        await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
+            finally:
+                deadline.close()
 
     def _skipped(self, sse: ServerSentEvent) -> bool:
         """Settle an event the owner said it would take without acting on, undecoded: only the cursor moves.

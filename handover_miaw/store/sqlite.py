@@ -144,7 +144,8 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
         *,
         expected_updated_at: float | None = None,
     ) -> bool:
-        """In one transaction: mark entry_id processed, apply changes, enqueue deliveries.
+        """In one transaction: mark entry_id processed, apply changes, enqueue deliveries (a savepoint in a
+        transaction shared with the loop turn's other events: sqlite_group).
 
         False, with nothing changed, when entry_id was already processed. A delivery id already in the
         outbox is not enqueued again (ids are stable). Raises as update_handover does, StaleRecordError
@@ -181,7 +182,7 @@ class SqliteStore(SqliteMessages, SqliteOutbox):
                 )
             return True
 
-        return await self._transact(work)
+        return await self._grouped(work)
 
 
 def _live(conn: sqlite3.Connection, connector: str, session_id: str) -> HandoverRecord | None:

@@ -3,11 +3,11 @@ health) and the plumbing every part of the engine runs its statements through.
 
 One connection serves the whole process, through one path: it is opened, migrated and closed on a worker
 thread (those can take long), and every statement runs inline on the loop (`_transact` says why and what it
-costs). An asyncio lock serialises
-every operation on it, so a coroutine never reads another coroutine's half-done transaction, and every
-write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock up front, so a check made inside
-it (is this entry processed? is this session live?) still holds when the write lands, even against
-another process using the same file. Any exception rolls the transaction back: bad input leaves the store
+costs). An asyncio lock serialises every operation on it, so a coroutine never reads another coroutine's
+half-done transaction, and every write is one `BEGIN IMMEDIATE` transaction (the hot writes of one loop turn
+share one, each in a savepoint of its own: sqlite_group): it takes SQLite's write lock up front, so a check
+made inside it (is this entry processed? is this session live?) still holds when the write lands, even
+against another process using the same file. Any exception rolls the write back: bad input leaves the store
 as it was.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from handover_miaw.store.durability import Durability, sqlite_durability
 from handover_miaw.store.records import Retention
+from handover_miaw.store.sqlite_group import GroupCommit, in_transaction
 from handover_miaw.store.sqlite_schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 from handover_miaw.store.sqlite_upkeep import Upkeep
 
@@ -31,18 +32,6 @@ __all__ = ["SqliteConnection"]
 
 
 T = TypeVar("T")
-
-
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work` in one BEGIN IMMEDIATE transaction, on the connection's own thread; roll back on failure."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-    return result
 
 
 def _connect(path: Path | str, wal_limit_bytes: int) -> sqlite3.Connection:
@@ -57,7 +46,7 @@ def _connect(path: Path | str, wal_limit_bytes: int) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         # When SQLite rewinds the WAL by itself it also shrinks the file to this size.
         conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit_bytes)}")
-        _in_transaction(conn, _migrate)
+        in_transaction(conn, _migrate)
     except BaseException:
         conn.close()
         raise
@@ -113,6 +102,7 @@ class SqliteConnection:
             purge_interval_s=purge_interval_s,
         )
         self._checkpointer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._lock, self._connection)
 
     # Lifecycle
 
@@ -196,7 +186,12 @@ class SqliteConnection:
     async def _transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one write transaction, inline (see above)."""
         async with self._lock:
-            return _in_transaction(self._connection(), work)
+            return in_transaction(self._connection(), work)
+
+    async def _grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in a write transaction shared with the other hot writes of this loop turn
+        (sqlite_group); its own outcome, once committed."""
+        return await self._group.run(work)
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:

@@ -29,20 +29,25 @@ class SqliteMessages(SqliteConnection):
     async def mark_user_message_sent(
         self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str | None = None
     ) -> None:
-        """Record that MIAW accepted the message (one statement, its own transaction); a stored MIAW id and
-        digest are kept. KeyError when the handover does not exist."""
+        """Record that MIAW accepted the message (one statement, in the transaction the loop turn's other hot
+        writes share: sqlite_group); a stored MIAW id and digest are kept. KeyError when the handover does not
+        exist."""
         extra = "{}" if digest is None else dump_json({"digest": digest})
-        async with self._lock:
+        row = (handover_id, client_message_id, miaw_message_id, self._clock(), extra)
+
+        def work(conn: sqlite3.Connection) -> None:
             try:
-                self._connection().execute(
+                conn.execute(
                     "INSERT INTO user_messages (handover_id, client_message_id, miaw_message_id, state, created_at, "
                     "extra) VALUES (?, ?, ?, 'sent', ?, ?) "
                     "ON CONFLICT (handover_id, client_message_id) DO UPDATE SET state = 'sent'",
-                    (handover_id, client_message_id, miaw_message_id, self._clock(), extra),
+                    row,
                 )
             except sqlite3.IntegrityError:
                 # The foreign key: no such handover.
                 raise KeyError(handover_id) from None
+
+        await self._grouped(work)
 
     async def reserve_user_message(
         self, handover_id: str, client_message_id: str, miaw_message_id: str, digest: str, hold_s: float

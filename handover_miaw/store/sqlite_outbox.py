@@ -32,8 +32,9 @@ class SqliteOutbox(SqliteConnection):
         )
 
     async def mark_delivered_many(self, delivered: Sequence[tuple[str, float]]) -> None:
-        """Settle the deliveries the receiver acknowledged, each at its time, in one transaction; one no
-        longer pending (settled already, or purged) is left alone."""
+        """Settle the deliveries the receiver acknowledged, each at its time, in one transaction (shared with
+        the loop turn's recorded events: sqlite_group); one no longer pending (settled already, or purged) is
+        left alone."""
         if not delivered:
             return
         params = [(at, delivery_id) for delivery_id, at in delivered]
@@ -45,7 +46,7 @@ class SqliteOutbox(SqliteConnection):
                 params,
             )
 
-        await self._transact(work)
+        await self._grouped(work)
 
     async def mark_retry(self, delivery_id: str, next_attempt_at: float, error: str) -> None:
         """A failed attempt: count it, keep the error, and schedule the next one."""

@@ -69,3 +69,20 @@ async def test_a_message_marked_sent_keeps_the_digest_of_its_text(store: Store) 
     without = await store.get_user_message("h1", "c2")
     assert without is not None
     assert "digest" not in without.extra
+
+
+async def test_marks_made_together_each_get_their_own_outcome(store: Store) -> None:
+    # On SQLite the marks of one loop turn share a transaction; a mark for a missing handover fails alone.
+    await store.create_handover(handover())
+    outcomes = await asyncio.gather(
+        store.mark_user_message_sent("h1", "c1", "miaw-1", "d1"),
+        store.mark_user_message_sent("nope", "c2", "miaw-2", "d2"),
+        store.mark_user_message_sent("h1", "c3", "miaw-3", "d3"),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], KeyError)
+    for client_id, miaw_id in (("c1", "miaw-1"), ("c3", "miaw-3")):
+        stored = await store.get_user_message("h1", client_id)
+        assert stored is not None
+        assert (stored.state, stored.miaw_message_id) == ("sent", miaw_id)
