@@ -199,7 +199,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     seconds, retention_s, sample_s = (30.0, 10.0, 3.0) if args.quick else (args.soak_seconds, 60.0, 10.0)
     # The bench runtime reads HANDOVER_MIAW_* from its environment, which it inherits from this process.
     os.environ["HANDOVER_MIAW_RETENTION_S"] = str(retention_s)
-    # INFO: the upkeep's lines (WAL truncations with the time they held the store, purges) are figures too.
+    # INFO: the upkeep's lines (WAL rewinds and truncations with the time they held the store, purges) are figures too.
     async with stack(uvloop=not args.std_loop, log_level="INFO") as st, ledger_server() as (ledger, url):
         config = {"baseUrl": st.sim.url, "organizationId": ORG_ID, "esDeveloperName": "Bot_Handover_Custom"}
         delivery = {"format": "webhook", "url": url, "secret": SECRET}
@@ -228,19 +228,25 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def upkeep_figures(log: Path) -> dict[str, Any]:
-    """WAL truncations and purges (how many, the longest time one held the store), from the runtime's log."""
+    """WAL rewinds, truncations and purges (how many, the longest time one held the store), from the runtime's
+    log."""
     held: list[float] = []
+    rewinds: list[float] = []
     batch_held: list[float] = []
     purged = rounds = 0
     for line in log.read_bytes().splitlines():
         if b"store.wal_truncated" in line:
             held.append(float(orjson.loads(line)["lock_held_ms"]))
+        elif b"store.wal_rewinding" in line:
+            rewinds.append(float(orjson.loads(line)["lock_held_ms"]))
         elif b"store.purged" in line:
             entry = orjson.loads(line)
             purged += int(entry["handovers"])
             batch_held.append(float(entry["lock_held_ms_max"]))
             rounds += 1
     return {
+        "wal_rewinds": len(rewinds),
+        "rewind_lock_held_ms_max": max(rewinds, default=0.0),
         "wal_truncations": len(held),
         "truncate_lock_held_ms_max": max(held, default=0.0),
         "purge_rounds": rounds,

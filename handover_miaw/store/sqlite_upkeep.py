@@ -9,10 +9,14 @@ never on the event loop:
   else ran meanwhile (`python -m bench start`: the p99 outliers). PASSIVE waits for no reader or writer.
 - PASSIVE alone does not bound the WAL: the file is only rewound when a writer finds every frame copied,
   and under steady writes new frames land while each checkpoint runs, so it never is (in a soak the WAL
-  grew for as long as it ran). Past `wal_limit_bytes` a TRUNCATE checkpoint copies the rest and empties the file.
-  TRUNCATE waits for writers, and the engine's writes run inline on the loop, where a busy wait would
-  stall everything: so it holds the engine's asyncio lock, which makes store calls wait as coroutines
-  while the loop goes on (`journal_size_limit` also shrinks the file whenever SQLite rewinds it itself).
+  grew for as long as it ran). So when the frames since the last rewind pass half of `wal_limit_bytes`,
+  one more PASSIVE runs while it holds the engine's asyncio lock (store calls wait as coroutines while the
+  loop goes on): with no write in between it copies the few frames the previous one left, and the next
+  write rewinds the WAL, which SQLite then cuts to `journal_size_limit` (the limit). That holds the store
+  for a copy of about one interval's frames; emptying the file with a TRUNCATE under the lock every time
+  instead held it 35 to 63 ms at 500 events/s, mostly to give the file's blocks back (`python -m bench fanin`:
+  the p99 at 500/s). A file grown past the limit all the same (a reader of another process held the
+  checkpoints back, a burst) is emptied with a TRUNCATE checkpoint under the lock.
 - Retention, as the Redis engine's key expiry: an ended handover with nothing pending is deleted with its
   processed entries, user messages and deliveries (foreign keys cascade) once it has been ended for
   `retention.ended_s`, unless one of its dead letters is younger than `retention.dead_s` (dead letters
@@ -78,8 +82,11 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """A PASSIVE checkpoint; the bytes of WAL frames written since the WAL was last rewound."""
+    _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return max(int(frames), 0) * int(page_size)
 
 
 def _truncate(conn: sqlite3.Connection) -> bool:
@@ -155,8 +162,7 @@ class Upkeep:
             while True:
                 await asyncio.sleep(self._interval_s)
                 try:
-                    await self._in_thread(_checkpoint)
-                    await self.bound_wal()
+                    await self.bound_wal(await self._in_thread(_checkpoint))
                     if loop.time() >= next_purge:
                         next_purge = loop.time() + self._purge_interval_s
                         await self.purge()
@@ -169,12 +175,24 @@ class Upkeep:
                     self._conn.close()
                     self._conn = None
 
-    async def bound_wal(self) -> bool:
-        """Empty the WAL with a TRUNCATE checkpoint when it is past the limit; True when it did."""
+    async def bound_wal(self, written: int | None = None) -> bool:
+        """Keep the WAL within its limit (see the module docstring); True when a checkpoint under the lock
+        ran. `written`: the bytes of frames since the last rewind, as the last PASSIVE checkpoint said."""
         before = wal_bytes(self._path)
         loop = asyncio.get_running_loop()
-        if before <= self._wal_limit or loop.time() < self._truncate_after:
+        if before > self._wal_limit and loop.time() >= self._truncate_after:
+            return await self._truncate(before)
+        if written is None or written <= self._wal_limit // 2:
             return False
+        async with self._lock:
+            started = time.perf_counter()
+            left = await self._in_thread(_checkpoint)
+            held_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info("store.wal_rewinding", wal_frame_bytes=written, lock_held_ms=held_ms, left_bytes=left)
+        return True
+
+    async def _truncate(self, before: int) -> bool:
+        loop = asyncio.get_running_loop()
         async with self._lock:
             started = time.perf_counter()
             done = await self._in_thread(_truncate)

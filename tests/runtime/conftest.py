@@ -175,4 +175,3 @@ def redis_namespace() -> Iterator[str]:
         keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
         if keys:
             client.delete(*keys)
-

@@ -80,7 +80,8 @@ async def test_marks_made_together_each_get_their_own_outcome(store: Store) -> N
         store.mark_user_message_sent("h1", "c3", "miaw-3", "d3"),
         return_exceptions=True,
     )
-    assert outcomes[0] is None and outcomes[2] is None
+    assert outcomes[0] is None
+    assert outcomes[2] is None
     assert isinstance(outcomes[1], KeyError)
     for client_id, miaw_id in (("c1", "miaw-1"), ("c3", "miaw-3")):
         stored = await store.get_user_message("h1", client_id)

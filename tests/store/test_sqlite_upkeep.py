@@ -3,6 +3,9 @@ are purged with everything they hold after the retention horizon, as the Redis e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import sqlite3
 from pathlib import Path
 
@@ -103,3 +106,35 @@ async def test_the_upkeep_purges_by_itself(tmp_path: Path) -> None:
         await wait_for(lambda: _rows(path, "old") == [0, 0, 0], "the purge", seconds=10)
     finally:
         await store.close()
+
+
+async def test_steady_writes_keep_the_wal_under_its_limit_without_emptying_it(
+    tmp_path: Path, log_output: io.StringIO
+) -> None:
+    # Under writes that never pause, passive checkpoints alone never let SQLite rewind the WAL; the upkeep
+    # copies the rest under the store's lock at half the limit, and the next write rewinds it.
+    path = tmp_path / "store.db"
+    limit = 512 * 1024
+    store = SqliteStore(path, checkpoint_interval_s=0.02, wal_limit_bytes=limit)
+    await store.open()
+    largest = 0
+
+    async def write_steadily() -> None:
+        nonlocal largest
+        n = 0
+        while True:
+            await store.put_connector(ConnectorRecord(f"c{n % 20}", {"blob": "x" * 4_000}, {}, 0.0))
+            largest = max(largest, wal_bytes(path))
+            n += 1
+            await asyncio.sleep(0)
+
+    writer = asyncio.get_running_loop().create_task(write_steadily())
+    try:
+        await wait_for(lambda: log_output.getvalue().count("store.wal_rewinding") >= 3, "three rewinds", seconds=20)
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await store.close()
+    assert largest <= limit
+    assert "store.wal_truncated" not in log_output.getvalue()
