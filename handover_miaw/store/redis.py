@@ -20,6 +20,7 @@ import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
+from handover_miaw.store import redis_pages as pages
 from handover_miaw.store.base import DuplicateHandoverError, StaleRecordError
 from handover_miaw.store.durability import Durability, from_redis_config, from_redis_info, unknown_redis
 from handover_miaw.store.leases import RedisLeases
@@ -44,10 +45,8 @@ from handover_miaw.store.redis_codec import (
     live_field,
 )
 from handover_miaw.store.redis_messages import RELEASE_MESSAGE, RESERVE_MESSAGE, RedisMessages
-from handover_miaw.store.redis_pages import PAGE_DELIVERIES, PAGE_HANDOVERS, handover_cursor, seq_cursor
 from handover_miaw.store.redis_scripts import (
     CREATE_HANDOVER,
-    DELIVERIES_AFTER,
     DUE_DELIVERIES,
     FIND_LIVE,
     LIST_DELIVERIES,
@@ -64,14 +63,14 @@ __all__ = ["RedisStore"]
 
 _SCRIPTS = (
     CREATE_HANDOVER,
-    DELIVERIES_AFTER,
+    pages.DELIVERIES_AFTER,
     DUE_DELIVERIES,
     FIND_LIVE,
     LIST_DELIVERIES,
     LIST_HANDOVERS,
     MARK_MESSAGE_SENT,
-    PAGE_DELIVERIES,
-    PAGE_HANDOVERS,
+    pages.PAGE_DELIVERIES,
+    pages.PAGE_HANDOVERS,
     RECORD_EVENT,
     REDRIVE,
     SETTLE,
@@ -116,7 +115,8 @@ class RedisStore(RedisMessages):
         self._ttl_ms = f"{round(ended_ttl_s * 1000)}:{round(dead_ttl_s * 1000)}"
         self._client: redis.asyncio.Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
-        self._events: ScriptBatch | None = None
+        # Events of many handovers arrive together under fan-in: their writes share round trips.
+        self._events = ScriptBatch(self._redis, lambda: self._scripts[RECORD_EVENT])
 
     # Lifecycle
 
@@ -139,14 +139,12 @@ class RedisStore(RedisMessages):
             await client.aclose()
             raise
         self._scripts = {script: client.register_script(script) for script in _SCRIPTS}
-        # Events of many handovers arrive together under fan-in: their writes share round trips.
-        self._events = ScriptBatch(self._redis, self._scripts[RECORD_EVENT])
         self._client = client
 
     async def close(self) -> None:
         """Close the connections; open() may be called again."""
         if self._client is not None:
-            client, self._client, self._events = self._client, None, None
+            client, self._client = self._client, None
             await client.aclose()
 
     async def ping(self) -> bool:
@@ -272,7 +270,7 @@ class RedisStore(RedisMessages):
         """Up to `limit` handovers, newest first, after the previous page's cursor (`score:member` of the
         last one in the creation index)."""
         index = "handovers" if state is None else f"handovers:{HandoverState(state).value}"
-        rows = await self._run(PAGE_HANDOVERS, index, limit, *handover_cursor(after))
+        rows = await self._run(pages.PAGE_HANDOVERS, index, limit, *pages.handover_cursor(after))
         items = [handover_from_row(row) for _score, _member, row in rows[:limit]]
         return Page(items, f"{rows[limit - 1][0]}:{rows[limit - 1][1]}" if len(rows) > limit else None)
 
@@ -321,12 +319,9 @@ class RedisStore(RedisMessages):
         entry = ("1", entry_id) if entry_id is not None else ("0", "")
         # Stored values are orjson's text of the float, so the same text means the same stamp.
         expected = "" if expected_updated_at is None else orjson.dumps(expected_updated_at).decode()
-        if self._events is None:
-            raise RuntimeError("the store is not open")
-        reply = await self._events.run(
-            [self._prefix, self._ttl_ms, handover_id, *entry, now, state, created_at, expected, len(pairs), *pairs,
-             *triples]
-        )  # fmt: skip
+        args: list[str | int | float] = [self._prefix, self._ttl_ms, handover_id, *entry, now, state, created_at]
+        args += [expected, len(pairs)]
+        reply = await self._events.run([*args, *pairs, *triples])
         status: str = self._checked(reply, handover_id)[0]
         if status == "stale":
             raise StaleRecordError(handover_id)
@@ -389,7 +384,7 @@ class RedisStore(RedisMessages):
     ) -> Page[Delivery]:
         """Up to `limit` deliveries by seq, after the previous page's cursor (the last seq)."""
         states = list(DeliveryState) if state is None else [DeliveryState(state)]
-        rows = await self._run(PAGE_DELIVERIES, limit, seq_cursor(after), *(s.value for s in states))
+        rows = await self._run(pages.PAGE_DELIVERIES, limit, pages.seq_cursor(after), *(s.value for s in states))
         found = sorted((delivery_from_row(row) for row in rows), key=lambda delivery: delivery.seq)
         items = found[:limit]
         return Page(items, str(items[-1].seq) if len(found) > limit else None)
@@ -401,4 +396,5 @@ class RedisStore(RedisMessages):
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:
         """A handover's deliveries in every state with seq > after_seq, in order (SSE replay)."""
-        return [delivery_from_row(row) for row in await self._run(DELIVERIES_AFTER, handover_id, int(after_seq), limit)]
+        rows = await self._run(pages.DELIVERIES_AFTER, handover_id, int(after_seq), limit)
+        return [delivery_from_row(row) for row in rows]

@@ -25,8 +25,9 @@ Args = Sequence[str | int | float]
 class ScriptBatch:
     """Runs a registered script for many callers, the calls of one loop turn in one pipeline."""
 
-    def __init__(self, client: Callable[[], redis.asyncio.Redis], script: AsyncScript) -> None:
-        """`client` is asked at every send (the store's, which raises once the store is closed)."""
+    def __init__(self, client: Callable[[], redis.asyncio.Redis], script: Callable[[], AsyncScript]) -> None:
+        """`client` and `script` are asked at every send (the store's: its client raises once it is closed,
+        and its scripts are registered anew on each open)."""
         self._client = client
         self._script = script
         self._queued: list[tuple[Args, asyncio.Future[Any]]] = []
@@ -55,15 +56,21 @@ class ScriptBatch:
                 future.cancel()
 
     async def _send_batch(self, batch: list[tuple[Args, asyncio.Future[Any]]]) -> None:
+        try:
+            client, script = self._client(), self._script()
+        except Exception as exc:  # the store closed meanwhile
+            for _, future in batch:
+                _settle(future, exc=exc)
+            return
         if len(batch) == 1:
-            await self._alone(*batch[0])
+            await self._alone(script, *batch[0])
             return
         if not batch:
             return
         try:
-            async with self._client().pipeline(transaction=False) as pipe:
+            async with client.pipeline(transaction=False) as pipe:
                 for args, _ in batch:
-                    pipe.evalsha(self._script.sha, 0, *args)
+                    pipe.evalsha(script.sha, 0, *args)
                 replies = await pipe.execute(raise_on_error=False)
         except Exception as exc:
             for _, future in batch:
@@ -71,15 +78,16 @@ class ScriptBatch:
             return
         for (args, future), reply in zip(batch, replies, strict=True):
             if isinstance(reply, NoScriptError):  # the server lost its scripts: a lone call loads it again
-                await self._alone(args, future)
+                await self._alone(script, args, future)
             elif isinstance(reply, Exception):
                 _settle(future, exc=reply)
             else:
                 _settle(future, reply)
 
-    async def _alone(self, args: Args, future: asyncio.Future[Any]) -> None:
+    @staticmethod
+    async def _alone(script: AsyncScript, args: Args, future: asyncio.Future[Any]) -> None:
         try:
-            reply = await self._script(args=list(args))
+            reply = await script(args=list(args))
         except Exception as exc:
             _settle(future, exc=exc)
         else:

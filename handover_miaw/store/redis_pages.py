@@ -12,7 +12,18 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["PAGE_DELIVERIES", "PAGE_HANDOVERS", "handover_cursor", "seq_cursor"]
+__all__ = ["DELIVERIES_AFTER", "PAGE_DELIVERIES", "PAGE_HANDOVERS", "handover_cursor", "seq_cursor"]
+
+# ARGV: 3 handover id, 4 after seq, 5 limit. A handover's deliveries past a seq, in order (SSE replay).
+DELIVERIES_AFTER = """
+local P, out = ARGV[1], {}
+local ids = redis.call('ZRANGEBYSCORE', P .. 'outbox:' .. ARGV[3], '(' .. ARGV[4], '+inf', 'LIMIT', 0, ARGV[5])
+for _, did in ipairs(ids) do
+  local row = redis.call('HGETALL', P .. 'delivery:' .. did)
+  if #row > 0 then out[#out + 1] = row end
+end
+return out
+"""
 
 # ARGV: 3 index name, 4 limit, 5 cursor score or '', 6 cursor member. Newest first: {score, member, hash}.
 PAGE_HANDOVERS = """

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 __all__ = [
     "CREATE_HANDOVER",
-    "DELIVERIES_AFTER",
     "DUE_DELIVERIES",
     "FIND_LIVE",
     "LIST_DELIVERIES",
@@ -150,11 +149,8 @@ local function apply(id, new_state, created_at, pairs)
   end
   if state == 'ended' or old_state == 'ended' then
     local lf = live_field(h)
-    if state == 'ended' and redis.call('HGET', P .. 'live', lf) == id then
-      redis.call('HDEL', P .. 'live', lf)
-    elseif state ~= 'ended' then
-      redis.call('HSET', P .. 'live', lf, id)
-    end
+    if state ~= 'ended' then redis.call('HSET', P .. 'live', lf, id)
+    elseif redis.call('HGET', P .. 'live', lf) == id then redis.call('HDEL', P .. 'live', lf) end
   end
 end
 
@@ -390,20 +386,6 @@ for i = 4, #ARGV do
   local rows = read_index(P .. 'deliveries:' .. ARGV[i], false, tonumber(ARGV[3]),
     function(m) return k('delivery', m) end)
   for _, row in ipairs(rows) do out[#out + 1] = row end
-end
-return out
-"""
-)
-
-# ARGV: 3 handover id, 4 after seq, 5 limit.
-DELIVERIES_AFTER = (
-    _PRELUDE
-    + """
-local out = {}
-local ids = redis.call('ZRANGEBYSCORE', k('outbox', ARGV[3]), '(' .. ARGV[4], '+inf', 'LIMIT', 0, ARGV[5])
-for _, did in ipairs(ids) do
-  local row = redis.call('HGETALL', k('delivery', did))
-  if #row > 0 then out[#out + 1] = row end
 end
 return out
 """
