@@ -80,6 +80,18 @@ class Rig:
         return found
 
 
+def _refuse_settling(tmp_path: Path, *, refuse: bool) -> None:
+    """A real write failure of the store, switched on or off: SQLite aborts the update that settles a delivery."""
+    with sqlite3.connect(tmp_path / "store.db") as side:
+        if refuse:
+            side.execute(
+                "CREATE TRIGGER refuse_settling BEFORE UPDATE OF state ON deliveries WHEN NEW.state = 'delivered' "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
+            )
+        else:
+            side.execute("DROP TRIGGER refuse_settling")
+
+
 def _envelope(delivery_id: str, handover_id: str) -> dict[str, Any]:
     return envelope(
         id=delivery_id,
@@ -236,12 +248,7 @@ async def test_a_delivery_still_failing_at_the_horizon_is_dead_and_frees_its_han
 
 async def test_an_acknowledged_delivery_the_store_cannot_mark_is_not_posted_again(rig: Rig, tmp_path: Path) -> None:
     await rig.enqueue("h1", "d1")
-    # A real write failure of the store: SQLite aborts the update that settles a delivery.
-    with sqlite3.connect(tmp_path / "store.db") as side:
-        side.execute(
-            "CREATE TRIGGER refuse_settling BEFORE UPDATE OF state ON deliveries WHEN NEW.state = 'delivered' "
-            "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
-        )
+    _refuse_settling(tmp_path, refuse=True)
     # Held back at least 0.25 s after each refused outcome (equal jitter on 0.5 s, never growing).
     dispatcher = rig.dispatcher(backoff=Backoff(base=0.5, factor=1.0, cap=0.5))
 
@@ -257,8 +264,7 @@ async def test_an_acknowledged_delivery_the_store_cannot_mark_is_not_posted_agai
     assert rig.receiver.posts == ["d1"], "the receiver acknowledged it: only the outcome is written again"
     assert (await rig.stored("d1")).state is DeliveryState.PENDING
 
-    with sqlite3.connect(tmp_path / "store.db") as side:
-        side.execute("DROP TRIGGER refuse_settling")
+    _refuse_settling(tmp_path, refuse=False)
 
     async def settled() -> bool:
         await dispatcher.drain_once()
@@ -277,11 +283,7 @@ async def test_a_pass_s_acknowledged_deliveries_are_marked_together_none_lost_no
     await rig.enqueue("h2", "b1")
     await rig.enqueue("h3", "c1")
     rig.receiver.script["c1"] = [(503, {})]
-    with sqlite3.connect(tmp_path / "store.db") as side:
-        side.execute(
-            "CREATE TRIGGER refuse_settling BEFORE UPDATE OF state ON deliveries WHEN NEW.state = 'delivered' "
-            "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
-        )
+    _refuse_settling(tmp_path, refuse=True)
     dispatcher = rig.dispatcher(backoff=Backoff(base=0.5, factor=1.0, cap=0.5))
 
     assert await dispatcher.drain_once() == 3
@@ -290,8 +292,7 @@ async def test_a_pass_s_acknowledged_deliveries_are_marked_together_none_lost_no
     assert [(await rig.stored(d)).state for d in ("a1", "b1")] == [DeliveryState.PENDING] * 2
     assert ((await rig.stored("c1")).attempts, (await rig.stored("c1")).last_error) == (1, "HTTP 503")
 
-    with sqlite3.connect(tmp_path / "store.db") as side:
-        side.execute("DROP TRIGGER refuse_settling")
+    _refuse_settling(tmp_path, refuse=False)
     rig.clock.now += 1.0  # c1's retry is due
 
     async def settled() -> bool:

@@ -53,6 +53,17 @@ async def _expiry(bot: Bot, hid: str) -> float:
     return record.token_expires_at
 
 
+async def _warned_authenticated_handover(bot: Bot) -> tuple[str, str, float]:
+    """An authenticated handover with an agent, once its token's expiry was announced; its id, conversation
+    id and the token's expiry."""
+    await bot.connector()
+    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
+    hid, cid = handover["id"], handover["conversationId"]
+    await bot.sim.accept(cid, agent="Maria")
+    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
+    return hid, cid, await _expiry(bot, hid)
+
+
 async def test_anonymous_user_is_warned_then_the_handover_ends(bot: Bot) -> None:
     await bot.connector()
     handover = await bot.start()
@@ -71,12 +82,7 @@ async def test_anonymous_user_is_warned_then_the_handover_ends(bot: Bot) -> None
 
 
 async def test_fresh_identity_token_carries_the_handover_past_the_expiry(bot: Bot) -> None:
-    await bot.connector()
-    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
-    hid, cid = handover["id"], handover["conversationId"]
-    await bot.sim.accept(cid, agent="Maria")
-    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
-    first_expiry = await _expiry(bot, hid)
+    hid, cid, first_expiry = await _warned_authenticated_handover(bot)
     response = await bot.api.post(f"/v1/handovers/{hid}/identity", json={"identityToken": FRESH_IDENTITY})
     assert response.status == 200, await response.text()
     assert (await response.json())["state"] == "active"
@@ -130,12 +136,7 @@ async def test_a_token_renewed_through_another_process_carries_the_served_handov
     # Another runtime process answered the bot's POST /identity: it stored the new token, while this process
     # serves the stream with the old one. Its watchdog must not end the handover at the old token's expiry,
     # and its stream must go on with the new token.
-    await bot.connector()
-    handover = await bot.start(settings={"useIdentityToken": True, "identityToken": IDENTITY})
-    hid, cid = handover["id"], handover["conversationId"]
-    await bot.sim.accept(cid, agent="Maria")
-    await wait_for(lambda: "token_expiring" in bot.receiver.statuses(hid), "the warning", seconds=LIFETIME_S)
-    first_expiry = await _expiry(bot, hid)
+    hid, cid, first_expiry = await _warned_authenticated_handover(bot)
     async with MiawClient(bot.sim_url, ORG_ID, "Bot_Handover_Custom") as elsewhere:
         renewed = await elsewhere.authenticated_access_token(FRESH_IDENTITY)
     assert renewed.expires_at is not None
