@@ -118,11 +118,12 @@ class SecretRegistry:
     def any_secret_key(self, keys: tuple[str, ...]) -> bool:
         """True when one of these field names is secret; remembered per tuple, for lines that always carry
         the same fields (the access line)."""
-        verdict = self._key_verdicts.get(keys)
+        verdicts = self._key_verdicts  # replaced, not cleared, by add_keys: a verdict never outlives its keys
+        verdict = verdicts.get(keys)
         if verdict is None:
             verdict = any(self.is_secret_key(key) for key in keys)
-            if len(self._key_verdicts) < _KEY_VERDICTS:
-                self._key_verdicts[keys] = verdict
+            if len(verdicts) < _KEY_VERDICTS:
+                verdicts[keys] = verdict
         return verdict
 
     def scrub_text(self, text: str) -> str:
@@ -207,14 +208,16 @@ def _needs_redaction(access: dict[str, Any]) -> bool:
     message = access["event"]
     if secrets.scrub_text(message) != message:
         return True
-    names: list[str] = []
-    for key, value in access.items():
-        names.append(key)
-        for name, item in value.items() if isinstance(value, dict) else ((key, value),):
-            if name is not key:
-                names.append(name)
-            if isinstance(item, str) and item not in message and secrets.scrub_text(item) != item:
-                return True
+    names: list[str] = [*access]
+    for value in access.values():
+        if isinstance(value, dict):
+            names.extend(value)
+        for item in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(item, str):
+                if item not in message and secrets.scrub_text(item) != item:
+                    return True
+            elif not isinstance(item, int | float | None):
+                return True  # a shape this check does not walk: the full redaction does
     return secrets.any_secret_key(tuple(names))
 
 

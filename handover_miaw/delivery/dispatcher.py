@@ -71,7 +71,6 @@ class Dispatcher:
     # The session's resolver checks the addresses of names; a URL holding an address is checked here.
     policy: TargetPolicy = field(default_factory=TargetPolicy)
     # A pass's connector reads, shared by its attempts (they start together: each read its own before).
-    _connectors: dict[str, asyncio.Future[ConnectorRecord | None]] = field(default_factory=dict)
     _held: dict[str, float] = field(default_factory=dict)
     # Deliveries whose outcome the store refused: id -> (not before, in monotonic time; failures in a row).
     _holds: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -104,12 +103,14 @@ class Dispatcher:
         due = [d for d in due if self._holds.get(d.id, (0.0, 0))[0] <= now]
         if not due:
             return 0
-        self._connectors = {}
         # The holder keeps a handover's outbox while it drains it (every attempt renews the lease); a dead
         # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL may
         # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
         mine = [d for d in due if await self._hold_outbox(d.handover_id)]
-        outcomes = await asyncio.gather(*(self._attempt(d) for d in mine), return_exceptions=True)
+        connectors = await self._connectors(mine)
+        outcomes = await asyncio.gather(
+            *(self._attempt(d, connectors[d.connector]) for d in mine), return_exceptions=True
+        )
         acknowledged: list[tuple[Delivery, float]] = []
         for delivery, outcome in zip(mine, outcomes, strict=True):
             if isinstance(outcome, Exception):
@@ -156,34 +157,27 @@ class Dispatcher:
         self._held.pop(handover_id, None)
         return False
 
-    async def _connector(self, name: str) -> ConnectorRecord | None:
-        # The attempts of a pass run at once, so a plain cache was empty for all of them: a pass of 100
-        # deliveries read the connector 100 times, a Redis round trip each. The first reads it (inline, as
-        # before: no task, which cost SQLite's one-delivery passes a loop turn); the others await its read.
-        shared = self._connectors.get(name)
-        if shared is not None:
-            return await shared
-        shared = self._connectors[name] = asyncio.get_running_loop().create_future()
-        try:
-            record = await self.store.get_connector(name)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                shared.set_exception(exc)
-                shared.exception()  # raised to this caller below: not an unretrieved error when no one waits
-            else:
-                shared.cancel()
-            raise
-        shared.set_result(record)
-        return record
+    async def _connectors(self, deliveries: list[Delivery]) -> dict[str, ConnectorRecord | Exception | None]:
+        """Each connector of a pass read once, before its attempts run: read per attempt, a pass of 100
+        deliveries read it 100 times, a Redis round trip each. A failed read is that connector's attempts'
+        outcome (they are held back)."""
+        connectors: dict[str, ConnectorRecord | Exception | None] = {}
+        for name in dict.fromkeys(d.connector for d in deliveries):
+            try:
+                connectors[name] = await self.store.get_connector(name)
+            except Exception as exc:
+                connectors[name] = exc
+        return connectors
 
-    async def _attempt(self, delivery: Delivery) -> float | None:
+    async def _attempt(self, delivery: Delivery, connector: ConnectorRecord | Exception | None) -> float | None:
         """One attempt; when the receiver acknowledged it (now or on an earlier pass), that time, for it to
         be marked with the pass's others. Raises only when the store fails (reading the connector,
         recording a failure)."""
         acknowledged = self._acknowledged.get(delivery.id)
         if acknowledged is not None:
             return acknowledged
-        connector = await self._connector(delivery.connector)
+        if isinstance(connector, Exception):
+            raise connector
         if connector is None:
             await self._fail(delivery, None, None, "connector no longer exists", final=True)
             return None

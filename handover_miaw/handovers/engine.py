@@ -205,8 +205,8 @@ class HandoverEngine:
             stored_calls = stored_calls or more
             if decided is not None:
                 tokens.add(decided.access_token)
-        if updated is None:
-            return None
+        if updated is None or not tokens:
+            return updated  # missing, or found ended: nothing was applied here
         if stored_calls and live is not None:  # without a live view the calls stay stored for the serving process
             done: dict[str, Any] = {"pending_effects": None}
             if updated.state is HandoverState.ENDED:

@@ -82,11 +82,12 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def _checkpoint(conn: sqlite3.Connection) -> int:
-    """A PASSIVE checkpoint; the bytes of WAL frames written since the WAL was last rewound."""
-    _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    return max(int(frames), 0) * int(page_size)
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
+    """A PASSIVE checkpoint; the bytes of WAL frames written since the WAL was last rewound, and of those
+    it has not copied into the database (another connection's reader holds them back)."""
+    _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return max(int(frames), 0) * page_size, max(int(frames) - int(copied), 0) * page_size
 
 
 def _truncate(conn: sqlite3.Connection) -> bool:
@@ -162,7 +163,8 @@ class Upkeep:
             while True:
                 await asyncio.sleep(self._interval_s)
                 try:
-                    await self.bound_wal(await self._in_thread(_checkpoint))
+                    written, _ = await self._in_thread(_checkpoint)
+                    await self.bound_wal(written)
                     if loop.time() >= next_purge:
                         next_purge = loop.time() + self._purge_interval_s
                         await self.purge()
@@ -180,13 +182,15 @@ class Upkeep:
         ran. `written`: the bytes of frames since the last rewind, as the last PASSIVE checkpoint said."""
         before = wal_bytes(self._path)
         loop = asyncio.get_running_loop()
-        if before > self._wal_limit and loop.time() >= self._truncate_after:
+        if loop.time() < self._truncate_after:
+            return False  # a reader of another process holds the WAL: nothing can be rewound or emptied yet
+        if before > self._wal_limit:
             return await self._truncate(before)
         if written is None or written <= self._wal_limit // 2:
             return False
         async with self._lock:
             started = time.perf_counter()
-            left = await self._in_thread(_checkpoint)
+            _, left = await self._in_thread(_checkpoint)
             held_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info("store.wal_rewinding", wal_frame_bytes=written, lock_held_ms=held_ms, left_bytes=left)
         return True
