@@ -1,7 +1,9 @@
-"""Profile the runtime on the relay or fan-in path with py-spy: `python -m bench.profile relay|fanin [SECONDS]`.
+"""Profile the runtime on the relay or fan-in path with py-spy: `python -m bench.profile relay|fanin|bare [SECONDS]`.
 
-Writes collapsed stacks (GIL-holding samples only: where the event loop spends CPU) to
-bench/results/profile-<path>.txt and prints the top functions by self and inclusive time."""
+`bare` profiles the bare relay (bench._bare_relay, the relay benchmark's floor) under the same load, so the
+two relay profiles can be set side by side. Writes collapsed stacks (GIL-holding samples only: where the
+event loop spends CPU) to bench/results/profile-<path>.txt and prints the top functions by self and
+inclusive time."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import time
 from bench import bench_fanin, bench_relay
 from bench.common import stack
 from bench.figures import RESULTS
+from bench.processes import spawn
 
 
 async def main(path: str, seconds: float) -> str:
@@ -28,6 +31,19 @@ async def main(path: str, seconds: float) -> str:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             fig = await bench_relay.relay_runtime(st, ids, 1_000_000, 64, "p", seconds)
+        elif path == "bare":
+            bare = spawn("bare", "bench._bare_relay", ["--sim", st.sim.url, "--conversations", "200", "--uvloop"])
+            try:
+                await bench_relay.relay_bare(st.http, bare.url, 200, 1000, 64, 30)
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "-p", str(bare.pid), "-d", str(int(seconds)), "-o", str(out),
+                     "--format", "raw", "-r", "250", "--gil"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                fig = await bench_relay.relay_bare(st.http, bare.url, 200, 1_000_000, 64, seconds)
+                spy.wait(seconds + 30)
+            finally:
+                bare.stop()
         else:
             conversations = await bench_fanin.prepare(st, 200)
             spy = subprocess.Popen(

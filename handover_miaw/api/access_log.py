@@ -7,6 +7,7 @@ formatter (logs.py) renders access records in one step, with the same redaction 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -57,4 +58,10 @@ class AccessLogger(AbstractAccessLogger):
 
 def _local_time(seconds_ago: float) -> str:
     """When a request began, as aiohttp's `%t` writes it (local time with its offset)."""
-    return time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(time.time() - seconds_ago))
+    return _local_second(int(time.time() - seconds_ago))
+
+
+@functools.lru_cache(maxsize=4)
+def _local_second(second: int) -> str:
+    # Once per second, not per line: localtime and strftime were the access line's largest single cost.
+    return time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))

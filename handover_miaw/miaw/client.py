@@ -12,6 +12,7 @@ ever reaches a log line or an error message.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -363,7 +364,13 @@ class MiawClient:
         return await self._http.open_stream("/eventrouter/v1/sse", headers, token, session)
 
     def _conv(self, conversation_id: str) -> str:
-        return f"{_API}/conversation/{quote(conversation_id, safe='')}"
+        return _conversation_path(conversation_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _conversation_path(conversation_id: str) -> str:
+    # Made once per conversation, not per call: quote() was a visible share of a relayed message's cost.
+    return f"{_API}/conversation/{quote(conversation_id, safe='')}"
 
 
 def _client_timestamp(body: object) -> int | None:

@@ -90,6 +90,23 @@ class SSEParser:
             self._pending_cr = False
             if text[0] == "\n":
                 start = 1
+        if "\r" not in text:
+            # LF alone ends lines (as MIAW's stream does): str.split instead of the regex and one join per
+            # line, for half the parser's cost per event.
+            lines = text[start:].split("\n") if start else text.split("\n")
+            tail = lines.pop()
+            if lines:
+                if self._line_parts:
+                    lines[0] = "".join(self._line_parts) + lines[0]
+                    self._line_parts.clear()
+                    self._line_chars = 0
+                for line in lines:
+                    self._process_line(line, events)
+            if tail:
+                self._line_parts.append(tail)
+                self._line_chars += len(tail)
+                self._check_size()
+            return events
         for match in _LINE_END.finditer(text, start):
             self._line_parts.append(text[start : match.start()])
             line = "".join(self._line_parts)

@@ -143,3 +143,23 @@ def test_chunking_does_not_change_the_events(lines: list[str], newline: str, cut
     points = sorted({min(c, len(raw)) for c in cuts})
     pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert parse(*pieces) == parse(raw)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["data: x", "data:", "id: 1", "event: e", ": c", "", "retry: 5", "data: ü"]),
+            st.sampled_from(["\n", "\r\n"]),
+        ),
+        max_size=30,
+    ),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_lf_and_crlf_mixed_in_one_stream_give_the_crlf_events(lines: list[tuple[str, str]], cuts: list[int]) -> None:
+    # Chunks with LF alone take the split path, chunks with a CR the general one; a line may start in one
+    # and end in the other.
+    raw = "".join(line + end for line, end in lines).encode()
+    points = sorted({min(c, len(raw)) for c in cuts})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    reference = "".join(line + "\r\n" for line, _ in lines).encode()
+    assert parse(*pieces) == parse(reference)
