@@ -12,6 +12,7 @@ import sys
 import time
 
 from bench.processes import raise_nofile
+from handover_miaw.api.app import reserve_descriptors
 
 NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments")
 
@@ -28,6 +29,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     raise_nofile()
+    reserve_descriptors()  # the load generator's streams, as every child's (processes.run_child)
     if importlib.util.find_spec("uvloop") is None:
         args.std_loop = True
     failed = []

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from handover_miaw.api.app import reserve_descriptors
+
 __all__ = ["Proc", "raise_nofile", "run_child", "serve_until_signalled", "spawn"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +68,11 @@ async def serve_until_signalled(
 
 
 def run_child(main: Coroutine[Any, Any, None], *, use_uvloop: bool) -> None:
-    """Run a child process's main coroutine, on uvloop when asked, with the open-file limit raised."""
+    """Run a child process's main coroutine, on uvloop when asked, with the open-file limit raised and the
+    descriptor table sized for it while the process has one thread (as `serve` does: reserve_descriptors),
+    so that no process of a run, the simulator and the floors included, stalls when its table would grow."""
     raise_nofile()
+    reserve_descriptors()
     if use_uvloop:
         import uvloop
 

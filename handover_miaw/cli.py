@@ -60,7 +60,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from handover_miaw.api import create_app
-    from handover_miaw.api.app import hide_server_version, server_options, tune_gc
+    from handover_miaw.api.app import hide_server_version, reserve_descriptors, server_options, tune_gc
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
     from handover_miaw.logs import configure_logging
@@ -88,6 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"handover-miaw: refusing to start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     hide_server_version()
+    reserve_descriptors()  # before any thread starts
     app = create_app(settings, manifest)
     tune_gc()
     web.run_app(
