@@ -10,8 +10,6 @@ same processors.
 from __future__ import annotations
 
 import bisect
-import datetime
-import functools
 import logging
 import sys
 import threading
@@ -20,6 +18,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from handover_miaw.timestamps import iso_utc_micros
 
 __all__ = [
     "DELIVERY_SECRETS",
@@ -192,7 +192,7 @@ class _JsonFormatter(structlog.stdlib.ProcessorFormatter):
             "event": record.getMessage(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "timestamp": _utc_iso(record.created),
+            "timestamp": iso_utc_micros(record.created),
         }
         event.update((name, fields[name]) for name in _ACCESS_FIELDS if name in fields)
         if not _needs_redaction(event):
@@ -220,22 +220,6 @@ def _needs_redaction(access: dict[str, Any]) -> bool:
             elif not isinstance(item, int | float | None):
                 return True  # a shape this check does not walk: the full redaction does
     return secrets.any_secret_key(tuple(names))
-
-
-def _utc_iso(created: float) -> str:
-    """A record's time as structlog's TimeStamper(fmt="iso", utc=True) writes it: the date and time of the
-    second made once per second (a datetime per line was a visible share of the access line's cost), its
-    microseconds rounded as datetime.fromtimestamp rounds them (half to even, carried into the second)."""
-    second = int(created)
-    micros = round((created - second) * 1e6)
-    if micros >= 1_000_000:
-        second, micros = second + 1, micros - 1_000_000
-    return f"{_utc_second(second)}.{micros:06d}Z" if micros else f"{_utc_second(second)}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _utc_second(second: int) -> str:
-    return datetime.datetime.fromtimestamp(second, datetime.UTC).isoformat().replace("+00:00", "")
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: Any = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import io
 import json
 import logging
@@ -185,14 +184,3 @@ def test_the_runtime_access_line_on_a_terminal_is_rendered_by_the_console_render
     text = stream.getvalue()
     assert '"GET /healthz HTTP/1.1" 200' in text
     assert not text.lstrip().startswith("{")
-
-
-@pytest.mark.parametrize(
-    "created",
-    [1764655800.0, 1764655800.5, 1764655800.123456, 1764655800.9999996, 1000000.0000004, 1000000.0000005,
-     1000000.0000015, 1000000.9999995, 1000000.9999996, 951782400.25, 4102444799.999999],
-)  # fmt: skip
-def test_the_access_line_time_is_spelled_as_every_other_line(created: float) -> None:
-    # The date and time of a second are made once; the microseconds round (and carry) as datetime's do.
-    expected = datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat().replace("+00:00", "Z")
-    assert logs._utc_iso(created) == expected
