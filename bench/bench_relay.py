@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,6 +146,10 @@ async def measure(
         return sorted(figs, key=lambda f: f["per_second"])[len(figs) // 2]
 
     raw_fig, bare_fig, rt_fig = (median(paths[k]) for k in ("raw", "bare", "runtime"))
+    per_round = [
+        round(rt["cpu_us_per_message"]["runtime"] / bare["cpu_us_per_message"]["bare_relay"], 3)
+        for rt, bare in zip(paths["runtime"], paths["bare"], strict=True)
+    ]
     raw_cpu = raw_fig["cpu_us_per_message"]
     rt_cpu = rt_fig["cpu_us_per_message"]
     # On a machine where every process shares the same cores, the ratio cannot exceed the ratio of the
@@ -162,6 +167,13 @@ async def measure(
         "bare_ratio": round(bare_fig["per_second"] / raw_fig["per_second"], 3),
         "runtime_vs_bare": round(rt_fig["per_second"] / bare_fig["per_second"], 3),
         "cpu_bound_ratio": round(raw_total / rt_total, 3),
+        # Issue 17's figure: the runtime's CPU per message over the bare relay's, from each path's median
+        # round; and, steadier on shared cores whose speed drifts, the same ratio of each round's two
+        # neighbouring measurements, and its median.
+        "cpu_runtime_over_bare": round(rt_cpu["runtime"] / bare_fig["cpu_us_per_message"]["bare_relay"], 3),
+        "cpu_runtime_over_bare_per_round": per_round,
+        "cpu_runtime_over_bare_paired_median": round(statistics.median(per_round), 3),
+        "target_cpu_runtime_over_bare": 1.4,
         "target_ratio": 0.45,
         "per_round_per_second": {k: [f["per_second"] for f in figs] for k, figs in paths.items()},
     }
@@ -184,6 +196,9 @@ def table(title: str, fig: dict[str, Any]) -> None:
     print(f"ratio runtime/raw = {fig['ratio']:.3f} (target ≥ {fig['target_ratio']}); bare relay/raw = "
           f"{fig['bare_ratio']:.3f}; runtime/bare relay = {fig['runtime_vs_bare']:.3f}; the CPU each path costs "
           f"per message allows at most {fig['cpu_bound_ratio']:.3f} on shared cores")  # fmt: skip
+    print(f"runtime/bare relay CPU per message = {fig['cpu_runtime_over_bare']:.3f} (median rounds; target ≤ "
+          f"{fig['target_cpu_runtime_over_bare']}); paired by round {fig['cpu_runtime_over_bare_per_round']}, "
+          f"median {fig['cpu_runtime_over_bare_paired_median']:.3f}")  # fmt: skip
     relay, call = (fig["runtime"]["server_histograms"][k] for k in ("message_relay", "miaw_send_message"))
     print(f"runtime /metrics: relay p50 {relay['p50_ms']} ms p99 {relay['p99_ms']} ms ({relay['count']} messages); "
           f"MIAW send p50 {call['p50_ms']} ms p99 {call['p99_ms']} ms")  # fmt: skip
@@ -192,7 +207,7 @@ def table(title: str, fig: dict[str, Any]) -> None:
 def sizes(quick: bool) -> dict[str, Any]:
     if quick:
         return {"handovers": 50, "count": 2_000, "concurrency": 64, "time_box": 10.0, "rounds": 1}
-    return {"handovers": 200, "count": 15_000, "concurrency": 64, "time_box": 30.0, "rounds": 3}
+    return {"handovers": 200, "count": 15_000, "concurrency": 64, "time_box": 30.0, "rounds": 5}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
