@@ -56,6 +56,8 @@ class GuardedResolver(AbstractResolver):
 
 
 def delivery_session(policy: TargetPolicy, resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
-    """The HTTP session deliveries go through: every connection's addresses checked against `policy`."""
+    """The HTTP session deliveries go through: every connection's addresses checked against `policy`.
+    It keeps no cookies: a delivery is signed, and a cookie one receiver set must not ride along on the
+    deliveries of other handovers and connectors to the same host."""
     connector = aiohttp.TCPConnector(limit=256, resolver=GuardedResolver(policy, resolver))
-    return aiohttp.ClientSession(connector=connector)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())

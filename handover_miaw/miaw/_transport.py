@@ -50,10 +50,15 @@ def stream_session(*, connect_timeout: float = 10.0) -> aiohttp.ClientSession:
     number 101 wait forever for a free connection, and the default 300 s total timeout kills every
     stream after five minutes. This session has no connection limit and no total timeout; each REST
     call carries its own timeout and streams use a read timeout as liveness check.
+
+    It keeps no cookies: MIAW authenticates every call by its bearer token, and one session serves every
+    handover of every connector, so a cookie set on one conversation's answer (a load balancer's, a
+    `BrowserId`) would be sent with every other end user's calls to that host.
     """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
