@@ -34,6 +34,9 @@ class LiveHandover:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The token expiry the agent and the bot were last warned about (the warning is given once per token).
     warned_for: float | None = None
+    # The watchdog's last verdict: nothing is due before `at` while record, token and warning are these
+    # (record, token, warned_for, at): compared by identity, as both are replaced, never changed.
+    quiet: tuple[HandoverRecord, AccessToken, float | None, float] | None = None
 
     def adopt(self, record: HandoverRecord) -> None:
         """Take the stored record as this handover's, with the access token stored in it when that is another

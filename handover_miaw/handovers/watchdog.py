@@ -15,7 +15,7 @@ import structlog
 
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.engine import HandoverEngine
-from handover_miaw.handovers.timers import TimerPolicy, due
+from handover_miaw.handovers.timers import TimerPolicy, due, next_due
 
 __all__ = ["Watchdog"]
 
@@ -49,8 +49,19 @@ class Watchdog:
         applied = 0
         for live in self._engine.served():
             now = self.clock()
+            quiet = live.quiet
+            if (
+                quiet is not None
+                and now < quiet[3]
+                and quiet[0] is live.record
+                and quiet[1] is live.token
+                and quiet[2] == live.warned_for
+            ):
+                continue  # nothing can be due yet (timers.next_due) and nothing it was decided on changed
             event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
             if event is None:
+                until = next_due(live.record, live.token.expires_at, live.warned_for, self.policy)
+                live.quiet = (live.record, live.token, live.warned_for, until)
                 continue
             try:
                 # Decided again on what is stored: a token renewed through another process moves the expiry.

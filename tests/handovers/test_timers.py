@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handover_miaw.handovers.machine import (
     Deliver,
@@ -13,7 +17,7 @@ from handover_miaw.handovers.machine import (
     TokenExpiring,
     step,
 )
-from handover_miaw.handovers.timers import TimerPolicy, due
+from handover_miaw.handovers.timers import TimerPolicy, due, next_due
 from handover_miaw.store.records import HandoverState
 from tests.store.factories import T0, handover
 
@@ -69,3 +73,32 @@ def test_token_expiring_tells_the_bot_and_the_agent_with_stable_keys() -> None:
     assert deliver.data["expiresAt"].endswith("Z")
     assert "60 seconds" in notify.text
     assert deliver.key == notify.key == f"token_expiring:{int(EXP)}"
+
+
+@given(
+    state=st.sampled_from(list(HandoverState)),
+    expires_in=st.one_of(st.none(), st.floats(min_value=-500, max_value=5000)),
+    warned=st.sampled_from(["none", "this", "other"]),
+    queued_ago=st.one_of(st.none(), st.floats(min_value=0, max_value=1000)),
+    queue_timeout_s=st.sampled_from([0.0, 300.0, 0.5]),
+    probe=st.floats(min_value=0, max_value=1),
+)
+def test_next_due_is_the_first_time_anything_is_due(
+    state: HandoverState,
+    expires_in: float | None,
+    warned: str,
+    queued_ago: float | None,
+    queue_timeout_s: float,
+    probe: float,
+) -> None:
+    # The watchdog skips a handover until next_due: nothing may be due before it, something is due at it.
+    policy = TimerPolicy(token_warning_s=60, queue_timeout_s=queue_timeout_s)
+    record = handover(state=state, queued_at=None if queued_ago is None else T0 - queued_ago)
+    expires_at = None if expires_in is None else T0 + expires_in
+    warned_for = {"none": None, "this": expires_at, "other": T0 - 1}[warned]
+    at = next_due(record, expires_at, warned_for, policy)
+    if math.isinf(at):
+        assert due(record, expires_at, warned_for, T0 + 10_000, policy) is None
+        return
+    assert due(record, expires_at, warned_for, at, policy) is not None
+    assert due(record, expires_at, warned_for, at - 0.001 - probe * 5000, policy) is None
