@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench.processes import raise_nofile
-from handover_miaw.api.app import reserve_descriptors
+from handover_miaw.descriptors import reserve_descriptors
 
 NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handover_miaw.api.app import reserve_descriptors
+from handover_miaw.descriptors import reserve_descriptors
 
 __all__ = ["Proc", "raise_nofile", "run_child", "serve_until_signalled", "spawn"]
 

@@ -60,9 +60,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from handover_miaw.api import create_app
-    from handover_miaw.api.app import hide_server_version, reserve_descriptors, server_options, tune_gc
+    from handover_miaw.api.app import hide_server_version, server_options, tune_gc
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
+    from handover_miaw.descriptors import reserve_descriptors
     from handover_miaw.logs import configure_logging
     from handover_miaw.manifest import load_manifest
     from handover_miaw.settings import Settings

@@ -6,6 +6,7 @@ Environment variables are `HANDOVER_MIAW_<NAME>` (e.g. `HANDOVER_MIAW_API_KEYS=k
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -109,8 +110,12 @@ class Settings:
                     f"API key {index} of {len(self.api_keys)} is {len(key)} characters long; keys must have at "
                     f"least {MIN_API_KEY_LENGTH} (make one with `openssl rand -hex 32`)"
                 )
-        if self.retention_s < 0 or self.dead_letter_retention_s < 0:
+        if not (self.retention_s >= 0 and self.dead_letter_retention_s >= 0):  # NaN too
             found.append("HANDOVER_MIAW_RETENTION_S and HANDOVER_MIAW_DEAD_LETTER_RETENTION_S cannot be negative")
+        for name in _SECONDS:
+            value = getattr(self, name)
+            if name not in {"retention_s", "dead_letter_retention_s"} and not (math.isfinite(value) and value >= 0):
+                found.append(f"{ENV_PREFIX}{name.upper()} must be a number of seconds, 0 or more (got {value})")
         if self.wal_limit_bytes < 1:
             found.append("HANDOVER_MIAW_WAL_LIMIT_BYTES must be at least 1")
         try:
@@ -134,20 +139,24 @@ class Settings:
         return cls(**values)
 
 
+# The settings given in seconds.
+_SECONDS = (
+    "delivery_horizon_s",
+    "heartbeat_timeout_s",
+    "miaw_timeout_s",
+    "token_warning_s",
+    "queue_timeout_s",
+    "lease_ttl_s",
+    "retention_s",
+    "dead_letter_retention_s",
+    "header_timeout_s",
+)
+
+
 def _convert(name: str, raw: str) -> Any:
     if name in {"port", "max_body_bytes", "max_file_bytes", "max_event_subscribers", "wal_limit_bytes"}:
         return int(raw)
-    if name in {
-        "delivery_horizon_s",
-        "heartbeat_timeout_s",
-        "miaw_timeout_s",
-        "token_warning_s",
-        "queue_timeout_s",
-        "lease_ttl_s",
-        "retention_s",
-        "dead_letter_retention_s",
-        "header_timeout_s",
-    }:
+    if name in _SECONDS:
         return float(raw)
     if name in {"data_dir", "connectors"}:
         return Path(raw)

@@ -1,5 +1,6 @@
 """The one timestamp format of everything the runtime hands out: ISO 8601 in UTC with milliseconds and
-a `Z` (`2026-12-01T20:22:18.123Z`, also valid RFC 3339). The store keeps epoch seconds. Pure."""
+a `Z` (`2026-12-01T20:22:18.123Z`, also valid RFC 3339); log lines carry microseconds, as structlog
+writes them. The store keeps epoch seconds. Pure."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ def iso_utc_micros(epoch: float) -> str:
 
 def _split(epoch: float) -> tuple[int, int]:
     # The date and time of a second are spelled once (_second): a datetime per timestamp was a visible
-    # share of each delivery's and each access line's cost. The microseconds round as
-    # datetime.fromtimestamp rounds them (half to even), carried into the second.
-    second = math.floor(epoch)
-    micros = round((epoch - second) * 1e6)
+    # share of each delivery's and each access line's cost. The microseconds are taken as
+    # datetime.fromtimestamp takes them (CPython's _PyTime_DoubleToDenominator): the fraction rounded half
+    # to even, a carry moving the second either way.
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
     if micros >= 1_000_000:
-        second, micros = second + 1, micros - 1_000_000
-    return second, micros
+        micros, whole = micros - 1_000_000, whole + 1
+    elif micros < 0:
+        micros, whole = micros + 1_000_000, whole - 1
+    return int(whole), micros
 
 
 @functools.lru_cache(maxsize=8)

@@ -14,7 +14,8 @@ from handover_miaw.timestamps import iso_utc, iso_utc_micros, iso_utc_or_none
 EDGES = [
     0.0, 1.0, 1764655800.0, 1764655800.5, 1764655800.123456, 1764655800.9999996, 1764655800.9995,
     1000000.0000004, 1000000.0000005, 1000000.0000015, 1000000.9999995, 1000000.9999996,
-    951782399.9999999, 4102444799.999999, 1767225599.99999, 1767225599.9999997, -1.25, -0.0000004,
+    951782399.9999999, 4102444799.999999, 1767225599.99999, 1767225599.9999997,
+    -1.25, -0.0000004, -1.0000015, -0.0000005, -86400.9999995,
 ]  # fmt: skip
 
 
@@ -31,7 +32,7 @@ def test_edges_are_spelled_as_datetime_spells_them(epoch: float) -> None:
 def test_random_times_are_spelled_as_datetime_spells_them() -> None:
     rng = random.Random(17)
     for _ in range(20_000):
-        epoch = rng.uniform(0, 4_102_444_800) if rng.random() < 0.5 else 1_764_655_800 + rng.random()
+        epoch = rng.uniform(-1e9, 4_102_444_800) if rng.random() < 0.5 else 1_764_655_800 + rng.random()
         assert iso_utc(epoch) == _datetime(epoch, timespec="milliseconds")
         assert iso_utc_micros(epoch) == _datetime(epoch)
 

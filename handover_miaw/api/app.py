@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
-import resource
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,12 +44,10 @@ from handover_miaw.store import create_store
 from handover_miaw.store.records import Retention
 
 __all__ = [
-    "DESCRIPTOR_TABLE",
     "GC_THRESHOLDS",
     "SERVER_NAME",
     "create_app",
     "hide_server_version",
-    "reserve_descriptors",
     "server_options",
     "tune_gc",
 ]
@@ -61,10 +57,6 @@ __all__ = [
 # reference counting; what the higher threshold lets pile up is at most that many container objects of
 # cyclic garbage.
 GC_THRESHOLDS = (10_000, 10, 10)
-
-# How many descriptors the process's table is sized for at start (reserve_descriptors): every live handover
-# holds its event stream's connection, so the table grows with them; 8 bytes of kernel memory each.
-DESCRIPTOR_TABLE = 65_536
 
 log = structlog.get_logger(__name__)
 
@@ -148,29 +140,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def reserve_descriptors(size: int = DESCRIPTOR_TABLE) -> None:
-    """Size the process's descriptor table for `size` descriptors (at most the soft RLIMIT_NOFILE) once,
-    at start, while the process has one thread.
-
-    Linux doubles the table when a new descriptor passes its size (256, 512, 1024, ...), and in a process
-    with threads (the store's, the resolver's) each doubling waits for an RCU grace period: 6-19 ms here
-    during which the event loop stands still, inside whichever start opened the 256th connection; the
-    slowest starts of `python -m bench start` were exactly those. A descriptor placed at the top and closed
-    again leaves the table at that size, which Linux never shrinks, so no later doubling happens."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    top = size - 1 if soft == resource.RLIM_INFINITY else min(size, soft) - 1
-    with contextlib.suppress(OSError):
-        os.fstat(top)
-        return  # already open, so the table is that large (and dup2 would close it)
-    probe = os.open(os.devnull, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # a limit lowered meanwhile: the table grows as it always did
-            os.dup2(probe, top, inheritable=False)
-            os.close(top)
-    finally:
-        os.close(probe)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

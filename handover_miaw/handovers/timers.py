@@ -1,8 +1,8 @@
 """Time-driven inputs of a live handover: the token's expiry and the queue limit. Pure: no I/O, no clock.
 
-The watchdog asks `due()` about each live handover on every tick and feeds the answer to the
-state machine, so the decisions are the same after a restart (they read only stored fields and the
-token) and each rule is a unit test:
+The watchdog asks `due()` about each live handover once `next_due()` says something can be due (or what
+it decided on was replaced) and feeds the answer to the state machine, so the decisions are the same
+after a restart (they read only stored fields and the token) and each rule is a unit test:
 
 | condition                                          | input                                            |
 |----------------------------------------------------|--------------------------------------------------|
@@ -69,8 +69,9 @@ def next_due(
         return math.inf
     times = [math.inf]
     if token_expires_at is not None:
-        warned = warned_for == token_expires_at
-        times.append(token_expires_at if warned else token_expires_at - policy.token_warning_s)
+        times.append(token_expires_at)
+        if warned_for != token_expires_at:
+            times.append(token_expires_at - policy.token_warning_s)
     if policy.queue_timeout_s > 0 and record.state is HandoverState.QUEUED and record.queued_at is not None:
         times.append(record.queued_at + policy.queue_timeout_s)
     return min(times)

@@ -34,7 +34,7 @@ class Watchdog:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
-        self.policy = policy
+        self._policy = policy  # fixed: the verdicts kept on each handover (LiveHandover.quiet) assume it
         self.interval_s = interval_s
         self.clock = clock
 
@@ -58,15 +58,15 @@ class Watchdog:
                 and quiet[2] == live.warned_for
             ):
                 continue  # nothing can be due yet (timers.next_due) and nothing it was decided on changed
-            event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
+            event = due(live.record, live.token.expires_at, live.warned_for, now, self._policy)
             if event is None:
-                until = next_due(live.record, live.token.expires_at, live.warned_for, self.policy)
+                until = next_due(live.record, live.token.expires_at, live.warned_for, self._policy)
                 live.quiet = (live.record, live.token, live.warned_for, until)
                 continue
             try:
                 # Decided again on what is stored: a token renewed through another process moves the expiry.
                 await self._engine.refresh(live)
-                event = due(live.record, live.token.expires_at, live.warned_for, now, self.policy)
+                event = due(live.record, live.token.expires_at, live.warned_for, now, self._policy)
                 if event is None:
                     continue
                 await self._engine.apply(live.record.id, event, entry_id=None)

@@ -81,6 +81,7 @@ def test_token_expiring_tells_the_bot_and_the_agent_with_stable_keys() -> None:
     warned=st.sampled_from(["none", "this", "other"]),
     queued_ago=st.one_of(st.none(), st.floats(min_value=0, max_value=1000)),
     queue_timeout_s=st.sampled_from([0.0, 300.0, 0.5]),
+    warning_s=st.sampled_from([60.0, 0.0, -30.0]),  # negative: refused by the settings, still a lower bound
     probe=st.floats(min_value=0, max_value=1),
 )
 def test_next_due_is_the_first_time_anything_is_due(
@@ -89,10 +90,11 @@ def test_next_due_is_the_first_time_anything_is_due(
     warned: str,
     queued_ago: float | None,
     queue_timeout_s: float,
+    warning_s: float,
     probe: float,
 ) -> None:
     # The watchdog skips a handover until next_due: nothing may be due before it, something is due at it.
-    policy = TimerPolicy(token_warning_s=60, queue_timeout_s=queue_timeout_s)
+    policy = TimerPolicy(token_warning_s=warning_s, queue_timeout_s=queue_timeout_s)
     record = handover(state=state, queued_at=None if queued_ago is None else T0 - queued_ago)
     expires_at = None if expires_in is None else T0 + expires_in
     warned_for = {"none": None, "this": expires_at, "other": T0 - 1}[warned]

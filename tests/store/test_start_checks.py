@@ -94,7 +94,16 @@ def test_redacted_url_keeps_everything_but_the_password() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("RETENTION_S", "-1"), ("DEAD_LETTER_RETENTION_S", "-5"), ("WAL_LIMIT_BYTES", "0")],
+    [
+        ("RETENTION_S", "-1"),
+        ("DEAD_LETTER_RETENTION_S", "-5"),
+        ("RETENTION_S", "nan"),
+        ("WAL_LIMIT_BYTES", "0"),
+        ("TOKEN_WARNING_S", "-30"),
+        ("TOKEN_WARNING_S", "nan"),
+        ("QUEUE_TIMEOUT_S", "inf"),
+        ("HEARTBEAT_TIMEOUT_S", "-1"),
+    ],
 )
 def test_bounds_that_make_no_sense_refuse_the_start(tmp_path: Path, name: str, value: str) -> None:
     result = subprocess.run(
