@@ -7,12 +7,14 @@ self-signed certificate is trusted through OpenSSL's standard `SSL_CERT_FILE` va
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from aiohttp.log import access_logger
 
 from bench.processes import run_child, serve_until_signalled
+from bench.stalls import watch_stalls
 from handover_miaw.api import create_app, server_options
 from handover_miaw.api.app import tune_gc
 from handover_miaw.logs import configure_logging
@@ -32,6 +34,8 @@ async def main(args: argparse.Namespace) -> None:
     configure_logging(settings.log_level)
     app = create_app(settings)
     tune_gc()  # as serve does
+    if stalls_ms := os.environ.get("BENCH_STALLS"):
+        watch_stalls(float(stalls_ms))
     # The access line of every request, as `serve` writes it (web.run_app's default logger) at INFO.
     options = {**server_options(settings), "access_log": access_logger}
     await serve_until_signalled(app, cleanup_timeout=30, server_options=options)
