@@ -11,11 +11,21 @@ import asyncio
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench import bench_fanin, bench_relay
 from bench.common import stack
 from bench.figures import RESULTS
 from bench.processes import spawn
+
+
+def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording `pid` for `seconds` into `out` (collapsed stacks, GIL-holding samples)."""
+    return subprocess.Popen(
+        ["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)), "-o", str(out), "--format", "raw",
+         "-r", "250", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 async def main(path: str, seconds: float) -> str:
@@ -25,32 +35,20 @@ async def main(path: str, seconds: float) -> str:
             views, _ = await st.start_handovers(200, 32, prefix="prof")
             ids = [v["id"] for v in views]
             await bench_relay.relay_runtime(st, ids, 1000, 64, "warm", 30)
-            spy = subprocess.Popen(
-                ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
-                 "--format", "raw", "-r", "250", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            spy = _spy(st.runtime.pid, seconds, out)
             fig = await bench_relay.relay_runtime(st, ids, 1_000_000, 64, "p", seconds)
         elif path == "bare":
             bare = spawn("bare", "bench._bare_relay", ["--sim", st.sim.url, "--conversations", "200", "--uvloop"])
             try:
                 await bench_relay.relay_bare(st.http, bare.url, 200, 1000, 64, 30)
-                spy = subprocess.Popen(
-                    ["py-spy", "record", "-p", str(bare.pid), "-d", str(int(seconds)), "-o", str(out),
-                     "--format", "raw", "-r", "250", "--gil"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                spy = _spy(bare.pid, seconds, out)
                 fig = await bench_relay.relay_bare(st.http, bare.url, 200, 1_000_000, 64, seconds)
-                spy.wait(seconds + 30)
+                spy.wait(seconds + 30)  # before the floor stops
             finally:
                 bare.stop()
         else:
             conversations = await bench_fanin.prepare(st, 200)
-            spy = subprocess.Popen(
-                ["py-spy", "record", "-p", str(st.runtime.pid), "-d", str(int(seconds)), "-o", str(out),
-                 "--format", "raw", "-r", "250", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            spy = _spy(st.runtime.pid, seconds, out)
             fig = await bench_fanin.runtime_phase(st, conversations, int(1500 * seconds), 1500, seconds + 30)
         spy.wait(seconds + 30)
         time.sleep(0.1)
