@@ -37,9 +37,10 @@ def reserve_descriptors(size: int = DESCRIPTOR_TABLE) -> None:
     except OSError:  # no /dev/null, or no descriptor left: the table grows as it always did
         return
     try:
-        os.dup2(probe, top, inheritable=False)
-        os.close(top)
-    except OSError:  # the limit lowered meanwhile, or the probe is the top itself
+        if probe != top:  # else the table already reaches the top
+            os.dup2(probe, top, inheritable=False)
+            os.close(top)
+    except OSError:  # the limit lowered meanwhile
         pass
     finally:
         os.close(probe)

@@ -110,11 +110,11 @@ class Settings:
                     f"API key {index} of {len(self.api_keys)} is {len(key)} characters long; keys must have at "
                     f"least {MIN_API_KEY_LENGTH} (make one with `openssl rand -hex 32`)"
                 )
-        if not (self.retention_s >= 0 and self.dead_letter_retention_s >= 0):  # NaN too
-            found.append("HANDOVER_MIAW_RETENTION_S and HANDOVER_MIAW_DEAD_LETTER_RETENTION_S cannot be negative")
         for name in _SECONDS:
             value = getattr(self, name)
-            if name not in {"retention_s", "dead_letter_retention_s"} and not (math.isfinite(value) and value >= 0):
+            if name in _MORE_THAN_ZERO and not (math.isfinite(value) and value > 0):
+                found.append(f"{ENV_PREFIX}{name.upper()} must be a number of seconds above 0 (got {value})")
+            elif not (math.isfinite(value) and value >= 0):
                 found.append(f"{ENV_PREFIX}{name.upper()} must be a number of seconds, 0 or more (got {value})")
         if self.wal_limit_bytes < 1:
             found.append("HANDOVER_MIAW_WAL_LIMIT_BYTES must be at least 1")
@@ -139,7 +139,9 @@ class Settings:
         return cls(**values)
 
 
-# The settings given in seconds.
+# The settings given in seconds, and those of them 0 would break: a lease of no time, a MIAW call or a
+# stream read that times out at once, a slow-header limit aiohttp then drops.
+_MORE_THAN_ZERO = frozenset({"lease_ttl_s", "miaw_timeout_s", "heartbeat_timeout_s", "header_timeout_s"})
 _SECONDS = (
     "delivery_horizon_s",
     "heartbeat_timeout_s",

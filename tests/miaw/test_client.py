@@ -317,7 +317,9 @@ async def test_unknown_conversation_everywhere(
         await call(client, token, str(uuid.uuid4()))
 
 
-@pytest.mark.parametrize("conversation_id", ["3f2a0c1e-9b7d-4c2e-8a1f-0d9e8c7b6a5f", "a/b", "ü?#", "~._-", "x y%20"])
+@pytest.mark.parametrize(
+    "conversation_id", ["3f2a0c1e-9b7d-4c2e-8a1f-0d9e8c7b6a5f", "a/b", "ü?#", "~._-", "x y%20", "", "abc\n"]
+)
 def test_a_conversation_path_quotes_as_quote_does(conversation_id: str) -> None:
     from urllib.parse import quote
 
