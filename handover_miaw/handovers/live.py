@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import structlog
 
@@ -18,9 +19,19 @@ from handover_miaw.miaw import AccessToken, MiawClient
 from handover_miaw.miaw.stream import EventStream
 from handover_miaw.store.records import HandoverRecord, HandoverState
 
-__all__ = ["LiveHandover", "Supervisor", "stored_token"]
+__all__ = ["LiveHandover", "Quiet", "Supervisor", "stored_token"]
 
 log = structlog.get_logger(__name__)
+
+
+class Quiet(NamedTuple):
+    """Nothing is due before `until` while the record, token and warning are these: the watchdog compares
+    record and token by identity, as both are replaced, never changed."""
+
+    record: HandoverRecord
+    token: AccessToken
+    warned_for: float | None
+    until: float
 
 
 @dataclass
@@ -34,9 +45,8 @@ class LiveHandover:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The token expiry the agent and the bot were last warned about (the warning is given once per token).
     warned_for: float | None = None
-    # The watchdog's last verdict: nothing is due before `at` while record, token and warning are these
-    # (record, token, warned_for, at): compared by identity, as both are replaced, never changed.
-    quiet: tuple[HandoverRecord, AccessToken, float | None, float] | None = None
+    # The watchdog's last verdict on this handover (see Quiet).
+    quiet: Quiet | None = None
 
     def adopt(self, record: HandoverRecord) -> None:
         """Take the stored record as this handover's, with the access token stored in it when that is another

@@ -15,6 +15,7 @@ import structlog
 
 from handover_miaw.handovers import machine
 from handover_miaw.handovers.engine import HandoverEngine
+from handover_miaw.handovers.live import Quiet
 from handover_miaw.handovers.timers import TimerPolicy, due, next_due
 
 __all__ = ["Watchdog"]
@@ -52,16 +53,16 @@ class Watchdog:
             quiet = live.quiet
             if (
                 quiet is not None
-                and now < quiet[3]
-                and quiet[0] is live.record
-                and quiet[1] is live.token
-                and quiet[2] == live.warned_for
+                and now < quiet.until
+                and quiet.record is live.record
+                and quiet.token is live.token
+                and quiet.warned_for == live.warned_for
             ):
                 continue  # nothing can be due yet (timers.next_due) and nothing it was decided on changed
             event = due(live.record, live.token.expires_at, live.warned_for, now, self._policy)
             if event is None:
                 until = next_due(live.record, live.token.expires_at, live.warned_for, self._policy)
-                live.quiet = (live.record, live.token, live.warned_for, until)
+                live.quiet = Quiet(live.record, live.token, live.warned_for, until)
                 continue
             try:
                 # Decided again on what is stored: a token renewed through another process moves the expiry.
