@@ -10,7 +10,7 @@ from typing import Any
 from handover_miaw.store.records import Delivery, DeliveryState, Page
 from handover_miaw.store.sqlite_connection import SqliteConnection
 from handover_miaw.store.sqlite_pages import deliveries_page
-from handover_miaw.store.sqlite_schema import SELECT_DELIVERIES, SELECT_DUE, delivery_from_row
+from handover_miaw.store.sqlite_schema import SELECT_DELIVERIES, SELECT_DUE, delivery_from_row, delivery_state_where
 
 __all__ = ["SqliteOutbox"]
 
@@ -97,7 +97,8 @@ class SqliteOutbox(SqliteConnection):
             rows = await self._fetchall(f"{SELECT_DELIVERIES} ORDER BY seq LIMIT ?", (limit,))
         else:
             rows = await self._fetchall(
-                f"{SELECT_DELIVERIES} WHERE state = ? ORDER BY seq LIMIT ?", (DeliveryState(state).value, limit)
+                f"{SELECT_DELIVERIES} WHERE {delivery_state_where(state)} ORDER BY seq LIMIT ?",
+                (DeliveryState(state).value, limit),
             )
         return [delivery_from_row(row) for row in rows]
 
@@ -108,8 +109,11 @@ class SqliteOutbox(SqliteConnection):
         return await self._read(lambda conn: deliveries_page(conn, state, limit, after))
 
     async def count_deliveries(self, state: DeliveryState) -> int:
-        """How many deliveries are in this state (read off the (state, seq) index)."""
-        row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state = ?", (DeliveryState(state).value,))
+        """How many deliveries are in this state (pending and dead ones read off their partial index)."""
+        row = await self._fetchone(
+            f"SELECT COUNT(*) FROM deliveries WHERE {delivery_state_where(state)}",  # noqa: S608 - fixed text
+            (DeliveryState(state).value,),
+        )
         return int(row[0])
 
     async def deliveries_after(self, handover_id: str, after_seq: int, limit: int = 500) -> list[Delivery]:

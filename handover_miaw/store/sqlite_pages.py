@@ -17,6 +17,7 @@ from handover_miaw.store.sqlite_schema import (
     HANDOVER_COLUMNS,
     connector_from_row,
     delivery_from_row,
+    delivery_state_where,
     handover_from_row,
 )
 
@@ -59,7 +60,7 @@ def deliveries_page(
     params: list[object] = [_int_cursor(after)]
     where = "seq > ?"
     if state is not None:
-        where, params = f"state = ? AND {where}", [DeliveryState(state).value, *params]
+        where, params = f"{delivery_state_where(state)} AND {where}", [DeliveryState(state).value, *params]
     rows = conn.execute(f"{_DELIVERIES} WHERE {where} ORDER BY seq LIMIT ?", (*params, limit + 1)).fetchall()
     items = [delivery_from_row(row) for row in rows[:limit]]
     return Page(items, str(items[-1].seq) if len(rows) > limit else None)

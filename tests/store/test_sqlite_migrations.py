@@ -1,0 +1,95 @@
+"""The SQLite schema's migrations: a file written by an older runtime opens with its rows intact and read
+through the indexes the current queries are written for."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from handover_miaw.store import SqliteStore
+from handover_miaw.store.records import DeliveryState
+from handover_miaw.store.sqlite_pages import deliveries_page
+from handover_miaw.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SELECT_DUE
+from tests.store.factories import T0
+
+_V3_HANDOVER = (
+    "INSERT INTO handovers (id, connector, session_id, user_id, state, conversation_id, settings, transcript, "
+    "context, routing_attributes, created_at, updated_at) "
+    "VALUES (?, 'acme', ?, 'u1', 'active', ?, '{}', '[]', '{}', '{}', ?, ?)"
+)
+_V3_DELIVERY = (
+    "INSERT INTO deliveries (id, handover_id, connector, type, payload, state, attempts, next_attempt_at, "
+    "created_at) VALUES (?, ?, 'acme', 'agent.message', '{}', ?, 0, ?, ?)"
+)
+
+
+def _write_v3(path: Path) -> None:
+    """A file as the runtime of schema version 3 left it: deliveries of two handovers in every state."""
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for statements in MIGRATIONS[:3]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+        for handover_id in ("h1", "h2"):
+            conn.execute(_V3_HANDOVER, (handover_id, f"s-{handover_id}", f"c-{handover_id}", T0, T0))
+        for n, (handover_id, state) in enumerate(
+            [("h1", "delivered"), ("h1", "pending"), ("h1", "pending"), ("h2", "dead"), ("h2", "pending")]
+        ):
+            conn.execute(_V3_DELIVERY, (f"d{n + 1}", handover_id, state, T0, T0))
+    conn.close()
+
+
+def _plan(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> str:
+    return " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+async def test_a_version_3_file_opens_with_its_deliveries_in_the_same_states(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    _write_v3(path)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert [d.id for d in await store.due_deliveries(T0)] == ["d2", "d5"]
+        assert await store.count_deliveries(DeliveryState.PENDING) == 3
+        assert await store.count_deliveries(DeliveryState.DEAD) == 1
+        assert await store.count_deliveries(DeliveryState.DELIVERED) == 1
+        by_state = {state: [d.id for d in (await store.deliveries_page(state, 10)).items] for state in DeliveryState}
+        assert by_state == {
+            DeliveryState.PENDING: ["d2", "d3", "d5"],
+            DeliveryState.DELIVERED: ["d1"],
+            DeliveryState.DEAD: ["d4"],
+        }
+        assert [d.id for d in await store.list_deliveries(DeliveryState.PENDING)] == ["d2", "d3", "d5"]
+        await store.mark_delivered("d2", T0 + 1)
+        assert [d.id for d in await store.due_deliveries(T0 + 1)] == ["d3", "d5"]
+        assert [d.id for d in await store.list_deliveries(DeliveryState.DELIVERED)] == ["d1", "d2"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    assert {"deliveries_pending_head", "deliveries_unsettled_seq"} <= indexes
+    assert not {"deliveries_state_head", "deliveries_state_seq"} & indexes
+    conn.close()
+
+
+def test_the_outbox_reads_only_unsettled_deliveries_off_their_partial_indexes(tmp_path: Path) -> None:
+    """The head-of-line query and the pages of pending or dead deliveries repeat the partial indexes'
+    conditions; without them SQLite scans every delivery ever kept."""
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        for statements in MIGRATIONS:
+            for statement in statements:
+                conn.execute(statement)
+        assert "COVERING INDEX deliveries_pending_head" in _plan(conn, SELECT_DUE, (T0, 100))
+        plans = {}
+        for state in DeliveryState:
+            statements: list[str] = []
+            conn.set_trace_callback(statements.append)
+            deliveries_page(conn, state, 10, None)
+            conn.set_trace_callback(None)
+            plans[state] = _plan(conn, statements[0].replace(f"'{state.value}'", "?"), (state.value,))
+    conn.close()
+    assert "deliveries_unsettled_seq" in plans[DeliveryState.PENDING]
+    assert "deliveries_unsettled_seq" in plans[DeliveryState.DEAD]
+    assert "INTEGER PRIMARY KEY" in plans[DeliveryState.DELIVERED]
