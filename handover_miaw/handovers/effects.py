@@ -1,17 +1,24 @@
 """The MIAW calls a transition's effects ask for (read the routing status, close the conversation, notify the
-agent), made for the engine; what a call observed comes back as the machine's next input."""
+agent), made for the engine; what a call observed comes back as the machine's next input. Each call is
+stored with its transition first, and taken off the stored record once made (`clear_calls`)."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
 from handover_miaw.handovers import machine
+from handover_miaw.handovers.credentials import erased_tokens
 from handover_miaw.handovers.ids import derived_message_id
 from handover_miaw.handovers.live import LiveHandover
 from handover_miaw.miaw import MiawError
+from handover_miaw.store.base import StaleRecordError, Store
 from handover_miaw.store.records import HandoverRecord
 
-__all__ = ["make_call"]
+__all__ = ["clear_calls", "make_call"]
 
 log = structlog.get_logger(__name__)
 
@@ -42,3 +49,36 @@ async def make_call(record: HandoverRecord, live: LiveHandover | None, effect: m
             # Without the status a leave cannot be told from a transfer: treat it as a leave.
             return machine.RoutingStatusObserved("UNKNOWN", effect.cause_entry_id)
     return None
+
+
+async def clear_calls(
+    store: Store,
+    record: HandoverRecord,
+    made: list[dict[str, Any]],
+    clock: Callable[[], float],
+    *,
+    attempts: int,
+) -> HandoverRecord:
+    """Take the MIAW calls made here off the stored record, and an ended handover's tokens with the last;
+    the record as stored after.
+
+    Guarded like every engine write, read again up to `attempts` times: a call another process stored
+    meanwhile stays stored for whoever makes it (an unguarded write erased them all, and one whose process
+    stopped before making it was never made).
+    """
+    for _ in range(attempts):
+        left = [call for call in record.pending_effects or [] if call not in made]
+        changes: dict[str, Any] = {"pending_effects": left or None}
+        if not left and not record.is_live:
+            changes.update(erased_tokens(record))
+        changes["updated_at"] = clock()
+        try:
+            await store.record_event(record.id, None, changes, [], expected_updated_at=record.updated_at)
+        except StaleRecordError:
+            fresh = await store.get_handover(record.id)
+            if fresh is None:
+                return record  # deleted meanwhile (retention): nothing is left to clear
+            record = fresh
+            continue
+        return dataclasses.replace(record, **changes)
+    raise StaleRecordError(record.id)

@@ -26,7 +26,7 @@ from handover_miaw.handovers import machine
 from handover_miaw.handovers.calls import CallLog, for_handover
 from handover_miaw.handovers.connectors import Connectors
 from handover_miaw.handovers.credentials import erased_tokens, token_to_keep
-from handover_miaw.handovers.effects import make_call
+from handover_miaw.handovers.effects import clear_calls, make_call
 from handover_miaw.handovers.live import LiveHandover, Supervisor, stored_token
 from handover_miaw.handovers.node_settings import NodeSettings
 from handover_miaw.handovers.ownership import StreamLeases
@@ -196,23 +196,19 @@ class HandoverEngine:
         cursor: str | None,
     ) -> HandoverRecord | None:
         """Apply the input from `record` (None: the stored one), then the input its effects observed (the
-        routing status read after an agent left), until none is left; then clear the stored MIAW calls, which
-        are all made by then. None when the handover does not exist; an ended one is returned as it is."""
-        decided, updated, follow_up, stored_calls = await self._step(handover_id, record, live, event, entry_id, cursor)
+        routing status read after an agent left), until none is left; then clear the stored MIAW calls
+        made here by then. None when the handover does not exist; an ended one is returned as it is."""
+        decided, updated, follow_up, made = await self._step(handover_id, record, live, event, entry_id, cursor)
         tokens = {decided.access_token} if decided is not None else set()
         while follow_up is not None and updated is not None:
             decided, updated, follow_up, more = await self._step(handover_id, updated, live, follow_up, None, None)
-            stored_calls = stored_calls or more
+            made = [*made, *more]
             if decided is not None:
                 tokens.add(decided.access_token)
         if updated is None or not tokens:
             return updated  # missing, or found ended: nothing was applied here
-        if stored_calls and live is not None:  # without a live view the calls stay stored for the serving process
-            done: dict[str, Any] = {"pending_effects": None}
-            if updated.state is HandoverState.ENDED:
-                done.update(erased_tokens(updated))
-            updated = await self._store.update_handover(handover_id, done)
-            live.record = updated
+        if made and live is not None:  # without a live view the calls stay stored for the serving process
+            updated = live.record = await clear_calls(self._store, updated, made, self._clock, attempts=_STALE_READS)
         if updated.state is HandoverState.ENDED:
             self._calls.ended(handover_id)
             await self._stop_serving(handover_id)
@@ -228,19 +224,19 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
-    ) -> tuple[HandoverRecord | None, HandoverRecord | None, machine.Input | None, bool]:
+    ) -> tuple[HandoverRecord | None, HandoverRecord | None, machine.Input | None, list[dict[str, Any]]]:
         """One input, decided on `record` (None: read it first). Every write is guarded by the updated_at of
         the copy it was decided on and raises StaleRecordError, before any effect, when another writer came
         in between (another process ended the handover, renewed its token): the input is then decided again
         on the record read back, which an ended handover ignores.
 
         Returns the record the input was decided on, then _transition's answer; (None, the record as read,
-        None, False) when it is missing or ended, with nothing applied."""
+        None, []) when it is missing or ended, with nothing applied."""
         for _ in range(_STALE_READS):
             if record is None:
                 record = await self._read(handover_id, live)
                 if record is None or not record.is_live:
-                    return None, record, None, False
+                    return None, record, None, []
             try:
                 return record, *await self._transition(record, live, event, entry_id, cursor)
             except StaleRecordError:
@@ -254,9 +250,9 @@ class HandoverEngine:
         event: machine.Input,
         entry_id: str | None,
         cursor: str | None,
-    ) -> tuple[HandoverRecord, machine.Input | None, bool]:
+    ) -> tuple[HandoverRecord, machine.Input | None, list[dict[str, Any]]]:
         """One step: decide, store (changed fields, cursor, deliveries, the MIAW calls to make) in one write,
-        make the calls. Returns the record after, the input a call observed, and whether calls were stored."""
+        make the calls. Returns the record after, the input a call observed, and the calls stored."""
         policy = machine.Policy(
             forward_events=await self._connectors.forwards_events(record.connector),
             end_on_participant_change=NodeSettings.ends_on_participant_change(record.settings),
@@ -291,11 +287,11 @@ class HandoverEngine:
         elif transition.new_state is HandoverState.ENDED:
             changes.update(erased_tokens(record))
         if not changes and not deliveries and entry_id is None:
-            return record, None, False
+            return record, None, []
         changes["updated_at"] = now  # stamped here, so the record kept in memory is the stored one
         guard = record.updated_at
         if not await self._store.record_event(record.id, entry_id, changes, deliveries, expected_updated_at=guard):
-            return record, None, False  # a duplicate MIAW entry: already processed
+            return record, None, []  # a duplicate MIAW entry: already processed
         updated = dataclasses.replace(record, **changes)
         if live is not None:
             live.record = updated
@@ -313,7 +309,7 @@ class HandoverEngine:
         follow_up: machine.Input | None = None
         for effect in transition.effects:
             follow_up = await make_call(updated, live, effect) or follow_up
-        return updated, follow_up, bool(calls)
+        return updated, follow_up, calls
 
     async def end_now(self, handover_id: str, status: str, reason: str, view: LiveHandover | None = None) -> None:
         """End a handover now for a reason the runtime found (MIAW refused, the token expired, ...)."""
@@ -363,10 +359,7 @@ class HandoverEngine:
             follow_up = await make_call(live.record, live, effect) if effect is not None else None
             if follow_up is not None:
                 await self._apply_locked(live.record.id, live.record, live, follow_up, None, None)
-        done: dict[str, Any] = {"pending_effects": None}
-        if not live.record.is_live:
-            done.update(erased_tokens(live.record))
-        live.record = await self._store.update_handover(live.record.id, done)
+        live.record = await clear_calls(self._store, live.record, pending, self._clock, attempts=_STALE_READS)
 
     async def finish_ended(self) -> int:
         """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""

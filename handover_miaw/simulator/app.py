@@ -43,6 +43,8 @@ async def miaw_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return await handler(request)
         except SimulatorError as exc:
             return error_response(exc.status, exc.code, exc.message)
+    if (hold := sim.faults.holds.get(endpoint)) is not None:
+        await hold.wait()
     delay = sim.faults.latency_s.get(endpoint)
     if delay:
         await asyncio.sleep(delay)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from .state import SimulatorError
 
-__all__ = ["ENDPOINTS", "FaultPlan", "HttpFailure"]
+__all__ = ["ENDPOINTS", "FaultPlan", "Hold", "HttpFailure"]
 
 ENDPOINTS: frozenset[str] = frozenset(
     {
@@ -43,11 +44,30 @@ class HttpFailure:
 
 
 @dataclass
+class Hold:
+    """Calls of one endpoint kept waiting until released: a test catches a call in flight this way, and does
+    what another process would do meanwhile (no HTTP control: it is meant for an in-process simulator)."""
+
+    arrived: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait(self) -> None:
+        """Count the call and wait for the release."""
+        self.arrived += 1
+        await self._released.wait()
+
+    def release(self) -> None:
+        """Let every held call, and every later one, go on."""
+        self._released.set()
+
+
+@dataclass
 class FaultPlan:
     """Mutable set of active faults; the app consults it on every call and every event."""
 
     http: dict[str, HttpFailure] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
     drop_every_n_events: int | None = None
     duplicate_remaining: int = 0
     heartbeat_stopped: bool = False
@@ -88,6 +108,12 @@ class FaultPlan:
             self.latency_s.pop(endpoint, None)
         else:
             self.latency_s[endpoint] = seconds
+
+    def hold(self, endpoint: str) -> Hold:
+        """Keep the calls of ``endpoint`` waiting until the returned hold is released."""
+        self.check_endpoint(endpoint)
+        self.holds[endpoint] = hold = Hold()
+        return hold
 
     def take_duplicate(self) -> bool:
         """True if the event being published must be emitted twice."""

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from . import events
 from .config import SimulatorConfig
-from .faults import FaultPlan
+from .faults import FaultPlan, Hold
 from .hub import EventHub, StoredEvent
 from .state import Clock, Conversation, EndUserMessage, Entry, Sender, SimulatorError, Store
 from .tokens import TokenIssuer
@@ -341,6 +341,10 @@ class Simulator:
     def add_latency(self, endpoint: str, seconds: float) -> None:
         """Delay every call of ``endpoint`` by ``seconds``."""
         self.faults.add_latency(endpoint, seconds)
+
+    def hold(self, endpoint: str) -> Hold:
+        """Keep every call of ``endpoint`` waiting until the returned hold is released (in-process only)."""
+        return self.faults.hold(endpoint)
 
     def expire_tokens(self) -> None:
         """Every token issued so far answers 401 from now on; open streams end (reconnects get 401)."""

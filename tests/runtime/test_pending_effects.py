@@ -82,3 +82,39 @@ def handover_settings(_settings: Settings) -> dict[str, Any]:
     from handover_miaw.manifest import load_manifest
 
     return load_manifest().node_with_defaults({})
+
+
+async def test_calls_another_process_stored_meanwhile_stay_stored(
+    start_runtime: Factory, settings: Settings, sim: Simulator, receiver: Receiver, sim_url: str
+) -> None:
+    runtime = await start_runtime()
+    bot = Bot(runtime, sim, receiver, sim_url)
+    await bot.connector()
+    handover = await bot.start()
+    hid, cid = handover["id"], handover["conversationId"]
+    await sim.accept(cid, agent="Maria")
+    await bot.wait_state(hid, "active")
+    hold = sim.hold("routing_status")
+    await sim.leave(cid)
+    await wait_for(lambda: hold.arrived == 1, "the leave's status read, in flight")
+    other = create_store(settings.store_url)
+    await other.open()
+    try:
+        # Another process stores a call of its own with a transition, guarded as the engine's writes are,
+        # while this one's read is in flight; it makes that call itself (or its successor does).
+        stored = await other.get_handover(hid)
+        assert stored is not None
+        assert stored.pending_effects == [{"type": "routing_status", "cause": stored.pending_effects[0]["cause"]}]
+        theirs = {"type": "notify", "text": "Back in a minute", "key": "other-process"}
+        changes = {"pending_effects": [*stored.pending_effects, theirs], "updated_at": stored.updated_at + 1}
+        assert await other.record_event(hid, None, changes, [], expected_updated_at=stored.updated_at)
+        hold.release()
+
+        async def only_theirs_left() -> bool:
+            record = await other.get_handover(hid)
+            return record is not None and record.pending_effects == [theirs]
+
+        await wait_for(only_theirs_left, "the status read taken off the stored calls, the other call kept")
+    finally:
+        await other.close()
+    assert (await bot.wait_state(hid, "active"))["state"] == "active"
