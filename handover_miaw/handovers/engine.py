@@ -359,7 +359,12 @@ class HandoverEngine:
             follow_up = await make_call(live.record, live, effect) if effect is not None else None
             if follow_up is not None:
                 await self._apply_locked(live.record.id, live.record, live, follow_up, None, None)
-        live.record = await clear_calls(self._store, live.record, pending, self._clock, attempts=_STALE_READS)
+        try:
+            live.record = await clear_calls(self._store, live.record, pending, self._clock, attempts=_STALE_READS)
+        except StaleRecordError:
+            # Other writers kept changing it: the calls stay stored and are made again by the next attach
+            # (each is safe to repeat), rather than this failing a start or an ownership round.
+            log.warning("handover.effects_not_cleared", handover_id=live.record.id)
 
     async def finish_ended(self) -> int:
         """At start: finish the stored MIAW calls of recently ended handovers (a conversation to close)."""

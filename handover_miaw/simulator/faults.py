@@ -112,8 +112,16 @@ class FaultPlan:
     def hold(self, endpoint: str) -> Hold:
         """Keep the calls of ``endpoint`` waiting until the returned hold is released."""
         self.check_endpoint(endpoint)
+        if (previous := self.holds.get(endpoint)) is not None:
+            previous.release()
         self.holds[endpoint] = hold = Hold()
         return hold
+
+    def release_holds(self) -> None:
+        """Let every held call go on, and hold no more."""
+        for hold in self.holds.values():
+            hold.release()
+        self.holds.clear()
 
     def take_duplicate(self) -> bool:
         """True if the event being published must be emitted twice."""

@@ -362,5 +362,6 @@ class Simulator:
         self.faults.heartbeat_stopped = stopped
 
     def reset_faults(self) -> None:
-        """Remove every injected fault."""
+        """Remove every injected fault (held calls go on)."""
+        self.faults.release_holds()
         self.faults = FaultPlan()

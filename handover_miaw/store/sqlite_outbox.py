@@ -109,7 +109,8 @@ class SqliteOutbox(SqliteConnection):
         return await self._read(lambda conn: deliveries_page(conn, state, limit, after))
 
     async def count_deliveries(self, state: DeliveryState) -> int:
-        """How many deliveries are in this state (pending and dead ones read off their partial index)."""
+        """How many deliveries are in this state: pending and dead ones counted off their partial index,
+        delivered ones by a scan of the table (nothing on a hot or periodic path asks for those)."""
         row = await self._fetchone(
             f"SELECT COUNT(*) FROM deliveries WHERE {delivery_state_where(state)}",  # noqa: S608 - fixed text
             (DeliveryState(state).value,),

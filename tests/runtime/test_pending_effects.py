@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from handover_miaw.settings import Settings
 from handover_miaw.simulator import Simulator
 from handover_miaw.store import create_store
 from tests.waiting import wait_for
 
-from .conftest import Bot, Factory, Receiver
+from .conftest import REDIS, Bot, Factory, Receiver
 
 
 async def _crash_with(settings: Settings, handover_id: str, changes: dict[str, Any]) -> None:
@@ -84,10 +86,20 @@ def handover_settings(_settings: Settings) -> dict[str, Any]:
     return load_manifest().node_with_defaults({})
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "redis"])
 async def test_calls_another_process_stored_meanwhile_stay_stored(
-    start_runtime: Factory, settings: Settings, sim: Simulator, receiver: Receiver, sim_url: str
+    engine: str,
+    start_runtime: Factory,
+    settings: Settings,
+    sim: Simulator,
+    receiver: Receiver,
+    sim_url: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    runtime = await start_runtime()
+    store_url = (
+        settings.store_url if engine == "sqlite" else f"{REDIS}?namespace={request.getfixturevalue('redis_namespace')}"
+    )
+    runtime = await start_runtime(store=store_url)
     bot = Bot(runtime, sim, receiver, sim_url)
     await bot.connector()
     handover = await bot.start()
@@ -97,18 +109,20 @@ async def test_calls_another_process_stored_meanwhile_stay_stored(
     hold = sim.hold("routing_status")
     await sim.leave(cid)
     await wait_for(lambda: hold.arrived == 1, "the leave's status read, in flight")
-    other = create_store(settings.store_url)
+    other = create_store(store_url)
     await other.open()
     try:
-        # Another process stores a call of its own with a transition, guarded as the engine's writes are,
-        # while this one's read is in flight; it makes that call itself (or its successor does).
-        stored = await other.get_handover(hid)
-        assert stored is not None
-        assert stored.pending_effects == [{"type": "routing_status", "cause": stored.pending_effects[0]["cause"]}]
-        theirs = {"type": "notify", "text": "Back in a minute", "key": "other-process"}
-        changes = {"pending_effects": [*stored.pending_effects, theirs], "updated_at": stored.updated_at + 1}
-        assert await other.record_event(hid, None, changes, [], expected_updated_at=stored.updated_at)
-        hold.release()
+        try:
+            # Another process stores a call of its own with a transition, guarded as the engine's writes
+            # are, while this one's read is in flight; it makes that call itself (or its successor does).
+            stored = await other.get_handover(hid)
+            assert stored is not None
+            assert stored.pending_effects == [{"type": "routing_status", "cause": stored.pending_effects[0]["cause"]}]
+            theirs = {"type": "notify", "text": "Back in a minute", "key": "other-process"}
+            changes = {"pending_effects": [*stored.pending_effects, theirs], "updated_at": stored.updated_at + 1}
+            assert await other.record_event(hid, None, changes, [], expected_updated_at=stored.updated_at)
+        finally:
+            hold.release()
 
         async def only_theirs_left() -> bool:
             record = await other.get_handover(hid)
