@@ -1,0 +1,92 @@
+"""Two checkouts of the runtime side by side on the fan-in path: `python -m bench.ab A_DIR B_DIR`.
+
+Each checkout (`git worktree add --detach /tmp/a REV`) gets a stack of its own (simulator, runtime, webhook
+receiver), both started at once; then phases of the same events alternate between them, the order swapped
+every round, and each round's runtime CPU per event gives a B/A ratio. The median of those pairs is
+printed and written to bench/results/ab.json (`--name`). On shared cores a whole `python -m bench fanin`
+moves ±15 % from run to run, so a change of a few percent shows only when the two runtimes take turns
+under the same conditions; this is how the changes and the experiments named in the README's Performance
+section were judged. The load client and the receiver are this checkout's, the same for both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench import bench_fanin, processes
+from bench.common import Stack, stack
+from bench.figures import write_results
+
+
+def _revision(root: Path) -> str:
+    """The checkout's commit, `+dirty` when its files differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return f"{commit}+dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else commit
+
+
+async def _stack_in(exits: contextlib.AsyncExitStack, root: Path) -> Stack:
+    """A stack whose runtime and simulator run from `root` (spawn starts its children there)."""
+    processes.ROOT = root
+    return await exits.enter_async_context(stack())
+
+
+async def compare(a: Path, b: Path, *, rounds: int, count: int, rate: float) -> dict[str, Any]:
+    """Alternate fan-in phases of `count` events at `rate` between the two checkouts' runtimes."""
+    original = processes.ROOT
+    async with contextlib.AsyncExitStack() as exits:
+        try:
+            sides = {"A": await _stack_in(exits, a), "B": await _stack_in(exits, b)}
+        finally:
+            processes.ROOT = original
+        conversations = {name: await bench_fanin.prepare(st, 200) for name, st in sides.items()}
+        for name, st in sides.items():  # warm-up: caches, the first pages of the store
+            await bench_fanin.runtime_phase(st, conversations[name], 2000, rate, 120)
+        cpu: dict[str, list[float]] = {"A": [], "B": []}
+        for index in range(rounds):
+            for name in ("A", "B") if index % 2 == 0 else ("B", "A"):
+                fig = await bench_fanin.runtime_phase(sides[name], conversations[name], count, rate, 300)
+                cpu[name].append(fig["runtime_cpu_us_per_event"])
+            print(f"round {index + 1}: A {cpu['A'][-1]} µs  B {cpu['B'][-1]} µs  B/A {cpu['B'][-1] / cpu['A'][-1]:.3f}")
+    pairs = [after / before for before, after in zip(cpu["A"], cpu["B"], strict=True)]
+    return {
+        "a": {"dir": str(a), "commit": _revision(a)},
+        "b": {"dir": str(b), "commit": _revision(b)},
+        "rate": rate,
+        "events_per_phase": count,
+        "cpu_us_per_event": cpu,
+        "paired_b_over_a": {"median": round(statistics.median(pairs), 3), "min": round(min(pairs), 3),
+                            "max": round(max(pairs), 3)},
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser.add_argument("a", type=Path, help="checkout A (the baseline)")
+    parser.add_argument("b", type=Path, help="checkout B (the change)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--count", type=int, default=6000, help="events per phase (default 6000)")
+    parser.add_argument("--rate", type=float, default=3000.0, help="events/s offered (default 3000: saturation)")
+    parser.add_argument("--name", default="ab", help="results/<name>.json (default ab)")
+    args = parser.parse_args()
+    processes.raise_nofile()
+    figures = asyncio.run(
+        compare(args.a.resolve(), args.b.resolve(), rounds=args.rounds, count=args.count, rate=args.rate)
+    )
+    paired = figures["paired_b_over_a"]
+    spread = f"rounds {paired['min']} to {paired['max']}"
+    print(f"runtime CPU per event, B/A paired by round: median {paired['median']} ({spread})")
+    print(f"→ {write_results(args.name, figures, quick=False)}")
+
+
+if __name__ == "__main__":
+    main()
