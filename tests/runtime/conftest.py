@@ -137,6 +137,15 @@ class Bot:
         handover: dict[str, Any] = await response.json()
         return handover
 
+    async def with_agent(self, agent: str = "Maria") -> tuple[str, str]:
+        """A handover started and accepted by `agent`, once the runtime has it active: (its id, MIAW's
+        conversation id)."""
+        handover = await self.start()
+        hid, cid = handover["id"], handover["conversationId"]
+        await self.sim.accept(cid, agent=agent)
+        await self.wait_state(hid, "active")
+        return hid, cid
+
     async def handover(self, handover_id: str) -> dict[str, Any]:
         response = await self.api.get(f"/v1/handovers/{handover_id}")
         assert response.status == 200

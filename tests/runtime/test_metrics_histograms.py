@@ -35,10 +35,7 @@ async def _histograms(bot: Bot) -> dict[str, dict[tuple[tuple[str, str], ...], d
 async def test_every_histogram_is_observed_through_a_whole_handover(bot: Bot) -> None:
     await bot.connector("acme")
     sim, rx = bot.sim, bot.receiver
-    handover = await bot.start()
-    hid, cid = handover["id"], handover["conversationId"]
-    await sim.accept(cid, agent="Maria")
-    await bot.wait_state(hid, "active")
+    hid, cid = await bot.with_agent()
     rx.fail_next = 1  # the first push answers 503: an attempt with outcome 5xx, then a retried 2xx
     await sim.send_text(cid, "Hi, how can I help?")
     await wait_for(lambda: len(rx.of_type("agent.message", hid)) == 1, "the agent message", seconds=10)

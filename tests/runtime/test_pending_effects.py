@@ -56,10 +56,7 @@ async def test_a_stored_routing_status_read_classifies_the_leave_after_a_restart
     first = await start_runtime()
     bot = Bot(first, sim, receiver, sim_url)
     await bot.connector()
-    handover = await bot.start()
-    hid, cid = handover["id"], handover["conversationId"]
-    await sim.accept(cid, agent="Maria")
-    await bot.wait_state(hid, "active")
+    hid, cid = await bot.with_agent()
     await sim.leave(cid)
     # The leave is processed (and recorded) by this process; with End on Participant Change off it stays active.
     await wait_for(lambda: any(c.endpoint == "routing_status" for c in sim.calls), "the first status read")
@@ -102,10 +99,7 @@ async def test_calls_another_process_stored_meanwhile_stay_stored(
     runtime = await start_runtime(store=store_url)
     bot = Bot(runtime, sim, receiver, sim_url)
     await bot.connector()
-    handover = await bot.start()
-    hid, cid = handover["id"], handover["conversationId"]
-    await sim.accept(cid, agent="Maria")
-    await bot.wait_state(hid, "active")
+    hid, cid = await bot.with_agent()
     hold = sim.hold("routing_status")
     await sim.leave(cid)
     await wait_for(lambda: hold.arrived == 1, "the leave's status read, in flight")
