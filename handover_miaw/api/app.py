@@ -30,6 +30,7 @@ from handover_miaw.api.routes_handovers import routes as handover_routes
 from handover_miaw.api.routes_meta import routes as meta_routes
 from handover_miaw.api.routes_tools import routes as tool_routes
 from handover_miaw.api.routes_ui import add_ui
+from handover_miaw.api.server_log import SERVER_LOGGER
 from handover_miaw.delivery.dispatcher import Dispatcher
 from handover_miaw.delivery.guard import delivery_session as delivery_session_for
 from handover_miaw.delivery.outbox import Outbox
@@ -148,9 +149,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
     aiohttp closes a connection whose request head has not arrived `keepalive_timeout` after it opened or
     after the previous answer (the timer is not moved by partial data), which is the slow-header limit; it
     is also how long an idle keep-alive connection is kept. The access line is aiohttp's, made cheaper
-    (api.access_log).
+    (api.access_log); the server's own lines go through api.server_log.
     """
-    return {"keepalive_timeout": settings.header_timeout_s, "access_log_class": AccessLogger}
+    return {"keepalive_timeout": settings.header_timeout_s, "access_log_class": AccessLogger, "logger": SERVER_LOGGER}
 
 
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:

@@ -6,11 +6,12 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from handover_miaw.api.app_keys import API_DOC, SETTINGS
 from handover_miaw.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
-__all__ = ["check_length", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["check_length", "cut_short", "is_json_media_type", "json_body", "read_body"]
 
 
 def is_json_media_type(content_type: str, charset: str | None) -> bool:
@@ -36,11 +37,27 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """
     check_length(request, limit)
     body = bytearray()
-    while chunk := await request.content.read(limit + 1 - len(body)):
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    try:
+        while chunk := await request.content.read(limit + 1 - len(body)):
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    except ConnectionResetError:
+        raise cut_short() from None
+    except HttpProcessingError:
+        # aiohttp's message may quote the framing the client sent; the body's bytes are never passed on.
+        raise MalformedRequestError(
+            "the request body could not be read: its chunked transfer encoding or content encoding is broken"
+        ) from None
     return bytes(body)
+
+
+def cut_short() -> MalformedRequestError:
+    """The error for a body cut short: the client closed the connection before its last byte (Content-Length
+    not reached, or mid-chunk), which aiohttp reports as ConnectionResetError. It is the client's doing, so a
+    400, not an internal error logged with its traceback (one for every such disconnect, on networks that
+    drop connections every day)."""
+    return MalformedRequestError("the connection closed before the whole request body arrived")
 
 
 async def json_body(request: web.Request, operation_id: str) -> Any:

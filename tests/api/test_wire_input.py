@@ -1,7 +1,8 @@
-"""Hostile or slow clients at the socket. Bad bytes in Authorization, broken multipart and Last-Event-ID
-in digits other than ASCII's get a 4xx with the JSON error body, never a 500 or a traceback in the log; a
-connection that does not send its request head in time is closed; every answer says `Server:
-handover-miaw` without versions, a 401 `WWW-Authenticate: Bearer`."""
+"""Hostile or slow clients at the socket. Bad bytes in Authorization, broken multipart, Last-Event-ID
+in digits other than ASCII's and a body the client cuts short get a 4xx with the JSON error body, never a
+500 or a traceback in the log; a request aiohttp cannot parse is its 400 and a warning without the
+client's bytes; a connection that does not send its request head in time is closed; every answer says
+`Server: handover-miaw` without versions, a 401 `WWW-Authenticate: Bearer`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import aiohttp
 import orjson
 import pytest
 
+from handover_miaw.simulator import Simulator
 from tests.api.conftest import API_KEY, WireFactory, WireRuntime, connector_body
 from tests.api.wire_client import WireConnection, WireResponse, chunked, request_head
 from tests.processes import RuntimeProcess, free_port
+from tests.waiting import wait_for
 
 UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "a valid API key is required"}}
 
@@ -207,3 +210,72 @@ async def test_multipart_parts_count_against_one_budget(wire_runtime: WireFactor
     await connection.send_each(chunked(part * 60, len(part))[:-1])
     error = _error(await connection.response(), 413)
     assert error["code"] == "payload_too_large"
+
+
+def _answered(caplog: pytest.LogCaptureFixture, path: str) -> list[str]:
+    """The access lines the runtime wrote for `path`."""
+    return [r.getMessage() for r in caplog.records if r.name == "aiohttp.access" and f" {path} " in r.getMessage()]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("endpoint", ["messages", "files"])
+async def test_a_body_the_client_cuts_short_is_a_400_not_an_internal_error(
+    live: tuple[WireRuntime, str],
+    caplog: pytest.LogCaptureFixture,
+    sim: Simulator,
+    framing: str,
+    endpoint: str,
+) -> None:
+    """A client that closes the connection before its body's last byte (a dropped mobile link) got a 500
+    and a traceback logged as an internal error; it is a 400 of the client's, and nothing is sent on."""
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    runtime, handover_id = live
+    path = f"/v1/handovers/{handover_id}/{endpoint}"
+    if endpoint == "messages":
+        content_type, body = "application/json", orjson.dumps({"id": "m1", "text": "a message cut in two"})
+    else:
+        content_type = "multipart/form-data; boundary=x"
+        body = b"--x\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\nContent-Type: application/pdf"
+        body += b"\r\n\r\n" + b"%PDF" * 1000 + b"\r\n--x--\r\n"
+    sent_before = sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls)
+    connection = await runtime.connect()
+    if framing == "content-length":
+        headers: dict[str, str | bytes] = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        await connection.send(request_head("POST", path, headers) + body[: len(body) // 2])
+    else:
+        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        await connection.send(request_head("POST", path, headers))
+        await connection.send_each(chunked(body, 64)[: len(body) // 128])
+    await runtime.probe.received(len(body) // 2 - 64)
+    connection.writer.close()  # gone, the rest of the body never sent
+    await wait_for(lambda: bool(_answered(caplog, path)), "the runtime's answer to the request cut short")
+    assert [line.split('" ')[1].split()[0] for line in _answered(caplog, path)] == ["400"]
+    _no_error_logged(caplog)
+    assert sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls) == sent_before
+    whole = orjson.dumps({"id": "m2", "text": "the next one arrives whole"})
+    async with runtime.http.post(f"{runtime.url}/v1/handovers/{handover_id}/messages", data=whole,
+                                 headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+        assert response.status == 202, await response.text()
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b'5\r\n{"id": "secret-in-the-body"}\r\n0\r\n\r\n',  # five bytes announced, more sent
+        b'zz\r\n{"id": "secret-in-the-body"}\r\n0\r\n\r\n',  # no chunk size at all
+    ],
+    ids=["chunk-overrun", "chunk-size"],
+)
+async def test_a_request_the_server_cannot_parse_is_a_warning_without_the_clients_bytes(
+    live: tuple[WireRuntime, str], caplog: pytest.LogCaptureFixture, framing: bytes
+) -> None:
+    """aiohttp answers 400 itself, and logged the request as an error with a traceback quoting the body."""
+    runtime, handover_id = live
+    connection = await runtime.connect()
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    await connection.send(request_head("POST", f"/v1/handovers/{handover_id}/messages", headers) + framing)
+    assert (await connection.response()).status == 400
+    _no_error_logged(caplog)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "malformed_request" in r.getMessage()]
+    assert [r.getMessage() for r in warnings] == ["http.malformed_request from 127.0.0.1: BadHttpMessage (400)"]
+    assert not any("secret-in-the-body" in (r.getMessage() + (r.exc_text or "")) for r in caplog.records)

@@ -1,0 +1,34 @@
+"""The HTTP server's own lines (aiohttp's RequestHandler logs through the logger it is given).
+
+aiohttp logs a request it cannot parse — a broken chunk, a header line past its limit, a bad
+Content-Length — as an error with its traceback, and the exception's message quotes the bytes the client
+sent (a piece of the body, perhaps with a credential in it). Those requests are answered 400: they are the
+client's fault, as a request with a bad method is, which aiohttp already logs at debug level. So they
+become a warning naming what was wrong and who sent it, without the traceback or the quoted bytes; an
+error of the server itself (anything else) stays an error with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+__all__ = ["SERVER_LOGGER"]
+
+
+class _ClientFaults(logging.Filter):
+    """Turns aiohttp's error line for an unparseable request into a warning without the client's bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+            record.msg, record.args = "http.malformed_request from %s: %s (%d)", (remote, type(exc).__name__, exc.code)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+SERVER_LOGGER = logging.getLogger("handover_miaw.api.server")
+SERVER_LOGGER.addFilter(_ClientFaults())
