@@ -6,6 +6,7 @@
     │   ├── SchemaViolationError       422       fails the OpenAPI / manifest schema (problems listed)
     │   ├── InvalidNameError           422       a name in the path breaks its rule (names.py)
     │   ├── PayloadTooLargeError       413       over the size limit
+    │   ├── BodyStalledError           408       the body stopped arriving (the connection is closed)
     │   └── UnsupportedMediaTypeError  415       a body that is not JSON, a file type MIAW rejects
     ├── NotFoundError                  404       unknown connector or handover
     ├── TooManyRequestsError           429       a per-handover limit is reached (e.g. /events readers)
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from handover_miaw.problems import Problem
 
 __all__ = [
+    "BodyStalledError",
     "HandoverError",
     "IdConflictError",
     "InputError",
@@ -59,6 +61,13 @@ class InputError(HandoverError):
 
     code = "invalid_request"
     status = 400
+
+
+class BodyStalledError(InputError):
+    """No byte of the request body arrived for the idle limit; the connection is closed after the answer."""
+
+    code = "request_timeout"
+    status = 408
 
 
 class MalformedRequestError(InputError):

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from handover_miaw.api.app_keys import SETTINGS
 from handover_miaw.api.responses import json_response
-from handover_miaw.errors import HandoverError, SchemaViolationError
+from handover_miaw.errors import BodyStalledError, HandoverError, SchemaViolationError
 from handover_miaw.logs import secrets
 
 __all__ = ["PUBLIC_PATHS", "PUBLIC_PREFIXES", "error_response", "errors_middleware"]
@@ -66,6 +66,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except SchemaViolationError as exc:
         problems = [p.as_dict() for p in exc.problems]
         return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer, problems=problems)
+    except BodyStalledError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+        response.force_close()  # what is left of the body may never come: aiohttp would wait to drain it
+        return response
     except HandoverError as exc:
         return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer)
     except web.HTTPRequestEntityTooLarge:

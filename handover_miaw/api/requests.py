@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from handover_miaw.api.app_keys import API_DOC, SETTINGS
-from handover_miaw.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from handover_miaw.errors import (
+    BodyStalledError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
-__all__ = ["check_length", "cut_short", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["BodyReads", "check_length", "cut_short", "is_json_media_type", "json_body", "read_body"]
+
+T = TypeVar("T")
 
 
 def is_json_media_type(content_type: str, charset: str | None) -> bool:
@@ -28,8 +37,33 @@ def check_length(request: web.Request, limit: int) -> None:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes")
 
 
+class BodyReads:
+    """Waits on a request body's reads, each given up with 408 when no byte arrives for `idle_s`.
+
+    aiohttp closes a connection whose request head is slow (`keepalive_timeout`, app.server_options) but
+    puts no limit on the body: a client gone without a word (a mobile link lost, no FIN, no RST) after its
+    head held the handler, its buffers and the connection for good. As nginx's `client_body_timeout`, the
+    limit is on each wait, not on the whole body: an upload on a slow link takes as long as it needs.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self._content = request.content
+        self._idle_s = request.app[SETTINGS].header_timeout_s
+
+    async def __call__(self, read: Awaitable[T]) -> T:
+        """`read`'s result; BodyStalledError when it waits `idle_s` for a byte."""
+        if self._content.is_eof():  # the whole body is here (most bodies): no read can wait, no timer
+            return await read
+        try:
+            async with asyncio.timeout(self._idle_s):
+                return await read
+        except TimeoutError:
+            raise BodyStalledError(f"the request body stopped arriving: no byte for {self._idle_s:g} s") from None
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, however many network reads it takes; 413 as soon as it passes `limit` bytes.
+    """The whole body, however many network reads it takes; 413 as soon as it passes `limit` bytes, 408
+    when it stops arriving (BodyReads).
 
     `StreamReader.read(n)` returns what has arrived so far, not `n` bytes, so a body split by the network
     (or sent chunked) needs a loop; aiohttp's `Request.read()` has one but only for the application-wide
@@ -37,8 +71,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """
     check_length(request, limit)
     body = bytearray()
+    reads = BodyReads(request)
     try:
-        while chunk := await request.content.read(limit + 1 - len(body)):
+        while chunk := await reads(request.content.read(limit + 1 - len(body))):
             body += chunk
             if len(body) > limit:
                 raise PayloadTooLargeError(f"the request body is over {limit} bytes")

@@ -14,7 +14,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from handover_miaw.api.app_keys import HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
-from handover_miaw.api.requests import check_length, cut_short, json_body
+from handover_miaw.api.requests import BodyReads, check_length, cut_short, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
@@ -171,7 +171,7 @@ async def send_file(request: web.Request) -> web.Response:
         raise MalformedRequestError("files are sent as multipart/form-data with a `file` part")
     check_length(request, limit + MULTIPART_OVERHEAD_BYTES)
     try:
-        upload = await _read_upload(await request.multipart(), limit)
+        upload = await _read_upload(await request.multipart(), limit, BodyReads(request))
     except ConnectionResetError:
         raise cut_short() from None
     except (ValueError, KeyError, HttpProcessingError) as exc:
@@ -199,12 +199,12 @@ class _Upload:
     client_id: str | None = None
 
 
-async def _read_upload(reader: MultipartReader, limit: int) -> _Upload:
+async def _read_upload(reader: MultipartReader, limit: int, reads: BodyReads) -> _Upload:
     upload = _Upload()
     found = False
     # Every part counts against one budget, so many small parts (or unknown ones) cannot add up past it.
     budget = _Budget(limit + MULTIPART_OVERHEAD_BYTES)
-    while (part := await reader.next()) is not None:
+    while (part := await reads(reader.next())) is not None:
         if not isinstance(part, BodyPartReader):
             raise MalformedRequestError("nested multipart bodies are not accepted")
         name = part.name
@@ -215,9 +215,9 @@ async def _read_upload(reader: MultipartReader, limit: int) -> _Upload:
                 raise UnsupportedMediaTypeError(
                     f"files of type {upload.content_type[:100]!r} are not accepted", pointer="/file"
                 )
-            upload.data, found = await _read_limited(part, limit, budget), True
+            upload.data, found = await _read_limited(part, limit, budget, reads), True
         else:
-            value = (await _read_limited(part, 4096, budget)).decode("utf-8", "replace")
+            value = (await _read_limited(part, 4096, budget, reads)).decode("utf-8", "replace")
             if name == "text":
                 upload.text = value
             elif name == "id":
@@ -232,11 +232,11 @@ class _Budget:
     left: int
 
 
-async def _read_limited(part: BodyPartReader, limit: int, budget: _Budget) -> bytes:
+async def _read_limited(part: BodyPartReader, limit: int, budget: _Budget, reads: BodyReads) -> bytes:
     chunks: list[bytes] = []
     size = 0
     name = (part.name or "")[:100]
-    while chunk := await part.read_chunk(65536):
+    while chunk := await reads(part.read_chunk(65536)):
         size += len(chunk)
         budget.left -= len(chunk)
         if size > limit:

@@ -279,3 +279,42 @@ async def test_a_request_the_server_cannot_parse_is_a_warning_without_the_client
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "malformed_request" in r.getMessage()]
     assert [r.getMessage() for r in warnings] == ["http.malformed_request from 127.0.0.1: BadHttpMessage (400)"]
     assert not any("secret-in-the-body" in (r.getMessage() + (r.exc_text or "")) for r in caplog.records)
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("endpoint", ["messages", "files"])
+async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_is_closed(
+    wire_runtime: WireFactory, sim_url: str, sim: Simulator, caplog: pytest.LogCaptureFixture, framing: str,
+    endpoint: str,
+) -> None:  # fmt: skip
+    """A client gone silent after half its body (no FIN, no RST: a lost mobile link) held the handler and
+    the connection for good; the body's reads now wait `header_timeout_s` for a byte at most."""
+    runtime = await wire_runtime(header_timeout_s=0.5)
+    async with runtime.http.put(f"{runtime.url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+        assert response.status == 201
+    body = {"connector": "acme", "sessionId": "s1", "userId": "ann"}
+    async with runtime.http.post(f"{runtime.url}/v1/handovers", json=body) as response:
+        handover_id = (await response.json())["id"]
+    path = f"/v1/handovers/{handover_id}/{endpoint}"
+    if endpoint == "messages":
+        content_type, whole = "application/json", orjson.dumps({"id": "m1", "text": "a message that stops"})
+    else:
+        content_type = "multipart/form-data; boundary=x"
+        whole = b"--x\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\nContent-Type: application/pdf"
+        whole += b"\r\n\r\n" + b"%PDF" * 1000 + b"\r\n--x--\r\n"
+    sent_before = sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls)
+    connection = await runtime.connect()
+    if framing == "content-length":
+        headers: dict[str, str | bytes] = {"Content-Type": content_type, "Content-Length": str(len(whole))}
+        await connection.send(request_head("POST", path, headers) + whole[: len(whole) // 2])
+    else:
+        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        await connection.send(request_head("POST", path, headers))
+        await connection.send_each(chunked(whole, 64)[: len(whole) // 128])
+    response = await connection.response(seconds=5.0)
+    error = _error(response, 408)
+    assert error == {"code": "request_timeout", "message": "the request body stopped arriving: no byte for 0.5 s"}
+    assert response.headers["connection"].lower() == "close"
+    assert await connection.closed_by_peer(5.0) == b""
+    _no_error_logged(caplog)
+    assert sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls) == sent_before
