@@ -148,18 +148,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
     aiohttp closes a connection whose request head has not arrived `keepalive_timeout` after it opened or
     after the previous answer (the timer is not moved by partial data), which is the slow-header limit; it
-    is also how long an idle keep-alive connection is kept. A request answered before its whole body was
-    read (413, 401, 408: requests.BodyReads) has what is left of its body read and dropped for as long
-    again (`lingering_time`, aiohttp's 10 s otherwise), so that the client, still sending, reads the answer
-    instead of a reset; then the connection is closed. The access line is aiohttp's, made cheaper
+    is also how long an idle keep-alive connection is kept. The access line is aiohttp's, made cheaper
     (api.access_log); the server's own lines go through api.server_log.
     """
-    return {
-        "keepalive_timeout": settings.header_timeout_s,
-        "lingering_time": settings.header_timeout_s,
-        "access_log_class": AccessLogger,
-        "logger": SERVER_LOGGER,
-    }
+    return {"keepalive_timeout": settings.header_timeout_s, "access_log_class": AccessLogger, "logger": SERVER_LOGGER}
 
 
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:

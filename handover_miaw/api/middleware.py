@@ -68,7 +68,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer, problems=problems)
     except BodyStalledError as exc:
         response = error_response(exc.status, exc.code, exc.message)
-        response.force_close()  # what is left of the body may never come: aiohttp would wait to drain it
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        # Closed once answered: aiohttp would otherwise read and drop the rest of the body for its
+        # lingering time (10 s), and what is left of this one may never come.
+        request.protocol.force_close()
         return response
     except HandoverError as exc:
         return error_response(exc.status, exc.code, exc.message, pointer=exc.pointer)

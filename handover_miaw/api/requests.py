@@ -79,8 +79,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
                 raise PayloadTooLargeError(f"the request body is over {limit} bytes")
     except ConnectionResetError:
         raise cut_short() from None
-    except HttpProcessingError:
-        # aiohttp's message may quote the framing the client sent; the body's bytes are never passed on.
+    except (HttpProcessingError, web.RequestPayloadError):
+        # aiohttp raises the second, around the first, when the framing breaks after the head; its message
+        # may quote the bytes the client sent, and the body's bytes are never passed on.
         raise MalformedRequestError(
             "the request body could not be read: its chunked transfer encoding or content encoding is broken"
         ) from None

@@ -174,7 +174,7 @@ async def send_file(request: web.Request) -> web.Response:
         upload = await _read_upload(await request.multipart(), limit, BodyReads(request))
     except ConnectionResetError:
         raise cut_short() from None
-    except (ValueError, KeyError, HttpProcessingError) as exc:
+    except (ValueError, KeyError, HttpProcessingError, web.RequestPayloadError) as exc:
         # aiohttp's multipart reader raises these for a missing boundary, a body that does not start with
         # it, or broken part headers; its messages quote the body, so they are not passed on.
         raise MalformedRequestError(

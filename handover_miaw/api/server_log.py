@@ -21,13 +21,25 @@ class _ClientFaults(logging.Filter):
     """Turns aiohttp's error line for an unparseable request into a warning without the client's bytes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
-            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
-            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
-            record.msg, record.args = "http.malformed_request from %s: %s (%d)", (remote, type(exc).__name__, exc.code)
-            record.exc_info = record.exc_text = None
-        return True
+        fault = _client_fault(record.exc_info[1] if record.exc_info else None)
+        if fault is None or record.levelno < logging.ERROR:  # aiohttp's debug lines stay as they are
+            return True
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        # "Error handling request from %s" names the client; its drain's "Unhandled exception" does not.
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+        record.msg, record.args = "http.malformed_request from %s: %s (%d)", (remote, type(fault).__name__, fault.code)
+        record.exc_info = record.exc_text = None
+        # The logger let the record through as an error: a level set above warnings drops it here.
+        return SERVER_LOGGER.isEnabledFor(logging.WARNING)
+
+
+def _client_fault(exc: BaseException | None) -> HttpProcessingError | None:
+    """The 4xx parse error behind `exc`: itself, or the cause aiohttp wraps in RequestPayloadError when a
+    body's framing or encoding breaks after its head (read again by the drain after the answer)."""
+    for candidate in (exc, exc.__cause__ if exc is not None else None):
+        if isinstance(candidate, HttpProcessingError) and 400 <= candidate.code < 500:
+            return candidate
+    return None
 
 
 SERVER_LOGGER = logging.getLogger("handover_miaw.api.server")

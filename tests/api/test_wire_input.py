@@ -318,3 +318,19 @@ async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_is_closed(
     assert await connection.closed_by_peer(5.0) == b""
     _no_error_logged(caplog)
     assert sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls) == sent_before
+
+
+async def test_a_body_whose_content_encoding_is_broken_is_a_400(
+    live: tuple[WireRuntime, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp wraps the decoding error in RequestPayloadError, which is no HttpProcessingError: it was a 500
+    and two tracebacks."""
+    runtime, handover_id = live
+    body = b"secret-in-the-body, and not gzip at all"
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = await _send(runtime, "POST", f"/v1/handovers/{handover_id}/messages", headers, body)
+    error = _error(response, 400)
+    assert error["code"] == "malformed_request"
+    assert "encoding is broken" in error["message"]
+    _no_error_logged(caplog)
+    assert not any("secret-in-the-body" in (r.getMessage() + (r.exc_text or "")) for r in caplog.records)
