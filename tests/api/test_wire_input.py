@@ -212,6 +212,31 @@ async def test_multipart_parts_count_against_one_budget(wire_runtime: WireFactor
     assert error["code"] == "payload_too_large"
 
 
+def _sent_on(sim: Simulator) -> int:
+    """User messages and files the simulator has been sent so far."""
+    return sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls)
+
+
+async def _send_half(runtime: WireRuntime, path: str, endpoint: str, framing: str) -> tuple[WireConnection, int]:
+    """A valid body for `endpoint` (a message, or a file as multipart), its head and its first half sent
+    with Content-Length or in 64-byte chunks; the connection, and how many body bytes went out."""
+    if endpoint == "messages":
+        content_type, body = "application/json", orjson.dumps({"id": "m1", "text": "a message sent in half"})
+    else:
+        content_type = "multipart/form-data; boundary=x"
+        body = b"--x\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\nContent-Type: application/pdf"
+        body += b"\r\n\r\n" + b"%PDF" * 1000 + b"\r\n--x--\r\n"
+    connection = await runtime.connect()
+    if framing == "content-length":
+        headers: dict[str, str | bytes] = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        await connection.send(request_head("POST", path, headers) + body[: len(body) // 2])
+    else:
+        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        await connection.send(request_head("POST", path, headers))
+        await connection.send_each(chunked(body, 64)[: len(body) // 128])
+    return connection, len(body) // 2
+
+
 def _answered(caplog: pytest.LogCaptureFixture, path: str) -> list[str]:
     """The access lines the runtime wrote for `path`."""
     return [r.getMessage() for r in caplog.records if r.name == "aiohttp.access" and f" {path} " in r.getMessage()]
@@ -231,27 +256,14 @@ async def test_a_body_the_client_cuts_short_is_a_400_not_an_internal_error(
     caplog.set_level(logging.INFO, logger="aiohttp.access")
     runtime, handover_id = live
     path = f"/v1/handovers/{handover_id}/{endpoint}"
-    if endpoint == "messages":
-        content_type, body = "application/json", orjson.dumps({"id": "m1", "text": "a message cut in two"})
-    else:
-        content_type = "multipart/form-data; boundary=x"
-        body = b"--x\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\nContent-Type: application/pdf"
-        body += b"\r\n\r\n" + b"%PDF" * 1000 + b"\r\n--x--\r\n"
-    sent_before = sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls)
-    connection = await runtime.connect()
-    if framing == "content-length":
-        headers: dict[str, str | bytes] = {"Content-Type": content_type, "Content-Length": str(len(body))}
-        await connection.send(request_head("POST", path, headers) + body[: len(body) // 2])
-    else:
-        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
-        await connection.send(request_head("POST", path, headers))
-        await connection.send_each(chunked(body, 64)[: len(body) // 128])
-    await runtime.probe.received(len(body) // 2 - 64)
+    sent_before = _sent_on(sim)
+    connection, half = await _send_half(runtime, path, endpoint, framing)
+    await runtime.probe.received(half - 64)
     connection.writer.close()  # gone, the rest of the body never sent
     await wait_for(lambda: bool(_answered(caplog, path)), "the runtime's answer to the request cut short")
     assert [line.split('" ')[1].split()[0] for line in _answered(caplog, path)] == ["400"]
     _no_error_logged(caplog)
-    assert sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls) == sent_before
+    assert _sent_on(sim) == sent_before
     whole = orjson.dumps({"id": "m2", "text": "the next one arrives whole"})
     async with runtime.http.post(f"{runtime.url}/v1/handovers/{handover_id}/messages", data=whole,
                                  headers={"Content-Type": "application/json"}) as response:  # fmt: skip
@@ -296,28 +308,15 @@ async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_is_closed(
     async with runtime.http.post(f"{runtime.url}/v1/handovers", json=body) as response:
         handover_id = (await response.json())["id"]
     path = f"/v1/handovers/{handover_id}/{endpoint}"
-    if endpoint == "messages":
-        content_type, whole = "application/json", orjson.dumps({"id": "m1", "text": "a message that stops"})
-    else:
-        content_type = "multipart/form-data; boundary=x"
-        whole = b"--x\r\nContent-Disposition: form-data; name=file; filename=a.pdf\r\nContent-Type: application/pdf"
-        whole += b"\r\n\r\n" + b"%PDF" * 1000 + b"\r\n--x--\r\n"
-    sent_before = sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls)
-    connection = await runtime.connect()
-    if framing == "content-length":
-        headers: dict[str, str | bytes] = {"Content-Type": content_type, "Content-Length": str(len(whole))}
-        await connection.send(request_head("POST", path, headers) + whole[: len(whole) // 2])
-    else:
-        headers = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
-        await connection.send(request_head("POST", path, headers))
-        await connection.send_each(chunked(whole, 64)[: len(whole) // 128])
-    response = await connection.response(seconds=5.0)
-    error = _error(response, 408)
+    sent_before = _sent_on(sim)
+    connection, _ = await _send_half(runtime, path, endpoint, framing)
+    answer = await connection.response(seconds=5.0)
+    error = _error(answer, 408)
     assert error == {"code": "request_timeout", "message": "the request body stopped arriving: no byte for 0.5 s"}
-    assert response.headers["connection"].lower() == "close"
+    assert answer.headers["connection"].lower() == "close"
     assert await connection.closed_by_peer(5.0) == b""
     _no_error_logged(caplog)
-    assert sum(c.endpoint in {"send_message", "send_file"} for c in sim.calls) == sent_before
+    assert _sent_on(sim) == sent_before
 
 
 async def test_a_body_whose_content_encoding_is_broken_is_a_400(
@@ -327,7 +326,7 @@ async def test_a_body_whose_content_encoding_is_broken_is_a_400(
     and two tracebacks."""
     runtime, handover_id = live
     body = b"secret-in-the-body, and not gzip at all"
-    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    headers: dict[str, str | bytes] = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     response = await _send(runtime, "POST", f"/v1/handovers/{handover_id}/messages", headers, body)
     error = _error(response, 400)
     assert error["code"] == "malformed_request"
