@@ -44,14 +44,7 @@ from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.records import Retention
 
-__all__ = [
-    "GC_THRESHOLDS",
-    "SERVER_NAME",
-    "create_app",
-    "hide_server_version",
-    "server_options",
-    "tune_gc",
-]
+__all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
 
 # The young generation's collection threshold: at CPython's 700 the runtime collected every few requests,
 # a visible share of its CPU per message (`python -m bench relay`). Requests make short-lived objects freed by

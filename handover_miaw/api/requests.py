@@ -18,7 +18,7 @@ from handover_miaw.errors import (
     UnsupportedMediaTypeError,
 )
 
-__all__ = ["BodyReads", "check_length", "cut_short", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["BodyReads", "check_length", "is_json_media_type", "json_body", "read_body"]
 
 T = TypeVar("T")
 
@@ -38,12 +38,17 @@ def check_length(request: web.Request, limit: int) -> None:
 
 
 class BodyReads:
-    """Waits on a request body's reads, each given up with 408 when no byte arrives for `idle_s`.
+    """Waits on a request body's reads (the JSON reader's and the multipart reader's), and turns a body
+    that stops or is cut short into the client's error.
 
-    aiohttp closes a connection whose request head is slow (`keepalive_timeout`, app.server_options) but
-    puts no limit on the body: a client gone without a word (a mobile link lost, no FIN, no RST) after its
-    head held the handler, its buffers and the connection for good. As nginx's `client_body_timeout`, the
-    limit is on each wait, not on the whole body: an upload on a slow link takes as long as it needs.
+    - No byte for `idle_s`: 408. aiohttp closes a connection whose request head is slow (`keepalive_timeout`,
+      app.server_options) but puts no limit on the body: a client gone without a word (a mobile link lost,
+      no FIN, no RST) after its head held the handler, its buffers and the connection for good. As nginx's
+      `client_body_timeout`, the limit is on each wait, not on the whole body: an upload on a slow link
+      takes as long as it needs.
+    - The connection closed before the body's last byte (Content-Length not reached, or mid-chunk), which
+      aiohttp reports as ConnectionResetError: 400. It was a 500 logged with its traceback, one for every
+      such disconnect, on networks that drop connections every day.
     """
 
     def __init__(self, request: web.Request) -> None:
@@ -51,19 +56,22 @@ class BodyReads:
         self._idle_s = request.app[SETTINGS].header_timeout_s
 
     async def __call__(self, read: Awaitable[T]) -> T:
-        """`read`'s result; BodyStalledError when it waits `idle_s` for a byte."""
-        if self._content.is_eof():  # the whole body is here (most bodies): no read can wait, no timer
-            return await read
+        """`read`'s result; BodyStalledError when it waits `idle_s` for a byte, MalformedRequestError when
+        the client closed the connection before the body's end."""
         try:
+            if self._content.is_eof():  # the whole body is here (most bodies): no read can wait, no timer
+                return await read
             async with asyncio.timeout(self._idle_s):
                 return await read
         except TimeoutError:
             raise BodyStalledError(f"the request body stopped arriving: no byte for {self._idle_s:g} s") from None
+        except ConnectionResetError:
+            raise MalformedRequestError("the connection closed before the whole request body arrived") from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, however many network reads it takes; 413 as soon as it passes `limit` bytes, 408
-    when it stops arriving (BodyReads).
+    when it stops arriving, 400 when it is cut short or its framing broken (BodyReads).
 
     `StreamReader.read(n)` returns what has arrived so far, not `n` bytes, so a body split by the network
     (or sent chunked) needs a loop; aiohttp's `Request.read()` has one but only for the application-wide
@@ -77,8 +85,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             body += chunk
             if len(body) > limit:
                 raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-    except ConnectionResetError:
-        raise cut_short() from None
     except (HttpProcessingError, web.RequestPayloadError):
         # aiohttp raises the second, around the first, when the framing breaks after the head; its message
         # may quote the bytes the client sent, and the body's bytes are never passed on.
@@ -86,14 +92,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             "the request body could not be read: its chunked transfer encoding or content encoding is broken"
         ) from None
     return bytes(body)
-
-
-def cut_short() -> MalformedRequestError:
-    """The error for a body cut short: the client closed the connection before its last byte (Content-Length
-    not reached, or mid-chunk), which aiohttp reports as ConnectionResetError. It is the client's doing, so a
-    400, not an internal error logged with its traceback (one for every such disconnect, on networks that
-    drop connections every day)."""
-    return MalformedRequestError("the connection closed before the whole request body arrived")
 
 
 async def json_body(request: web.Request, operation_id: str) -> Any:

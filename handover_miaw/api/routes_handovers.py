@@ -14,7 +14,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from handover_miaw.api.app_keys import HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
-from handover_miaw.api.requests import BodyReads, check_length, cut_short, json_body
+from handover_miaw.api.requests import BodyReads, check_length, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
@@ -172,8 +172,6 @@ async def send_file(request: web.Request) -> web.Response:
     check_length(request, limit + MULTIPART_OVERHEAD_BYTES)
     try:
         upload = await _read_upload(await request.multipart(), limit, BodyReads(request))
-    except ConnectionResetError:
-        raise cut_short() from None
     except (ValueError, KeyError, HttpProcessingError, web.RequestPayloadError) as exc:
         # aiohttp's multipart reader raises these for a missing boundary, a body that does not start with
         # it, or broken part headers; its messages quote the body, so they are not passed on.
