@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [name ...]`: run every benchmark (or the named ones) in order.
 
-Names: validation, relay, fanin, start, concurrency, redis, soak, instruments.
+Names: validation, relay, fanin, start, concurrency, redis, soak, instruments, store.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from bench.processes import raise_nofile
 from handover_miaw.descriptors import reserve_descriptors
 
-NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments")
+NAMES = ("validation", "relay", "fanin", "start", "concurrency", "redis", "soak", "instruments", "store")
 
 
 def main() -> int:
