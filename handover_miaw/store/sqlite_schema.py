@@ -178,7 +178,19 @@ _SCHEMA_V4 = (
     "CREATE INDEX deliveries_pending_head ON deliveries (handover_id, seq, state) WHERE state = 'pending'",
     "CREATE INDEX deliveries_unsettled_seq ON deliveries (state, seq) WHERE state != 'delivered'",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+# v5: one index over the deliveries not yet delivered instead of those two. Every delivery entered both when
+# stored and left both when delivered, so each agent event wrote a page of each twice; one index leaves
+# 10.2 WAL frames per event committed alone instead of 12.2 (`python -m bench store`). Led by state, then
+# handover: the head of line is each handover's first entry in the pending range, read off it alone as
+# before; a page of pending or dead deliveries by seq now reads that state's range and keeps the page's
+# rows in a sorter, which costs in proportion to the deliveries in that state (20 ms per page with 100,000
+# pending, where the head-of-line query already costs 12 ms on both layouts).
+_SCHEMA_V5 = (
+    "DROP INDEX deliveries_pending_head",
+    "DROP INDEX deliveries_unsettled_seq",
+    "CREATE INDEX deliveries_unsettled ON deliveries (state, handover_id, seq) WHERE state != 'delivered'",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)
@@ -191,12 +203,15 @@ INSERT_HANDOVER = (
     f"VALUES ({', '.join('?' for _ in HANDOVER_COLUMNS)})"
 )
 # Head of line: each handover's oldest pending delivery, offered only once it is due. MIN(seq) per handover is
-# read off deliveries_pending_head alone (covering, already grouped by handover, no temporary sort). A delivery waiting
-# for its retry therefore holds back the later ones of its handover; dead ones are not pending, so they
-# do not.
+# read off the pending range of deliveries_unsettled alone (covering, already grouped by handover, no temporary
+# sort); SQLite does not prove that `state = 'pending'` implies the index's `state != 'delivered'`, so the
+# query says both. A delivery waiting for its retry therefore holds back the later ones of its handover; dead
+# ones are not pending, so they do not.
 SELECT_DUE = f"""
     {SELECT_DELIVERIES}
-    WHERE seq IN (SELECT MIN(seq) FROM deliveries WHERE state = 'pending' GROUP BY handover_id)
+    WHERE seq IN (
+        SELECT MIN(seq) FROM deliveries WHERE state = 'pending' AND state != 'delivered' GROUP BY handover_id
+    )
       AND next_attempt_at <= ?
     ORDER BY seq
     LIMIT ?
@@ -206,7 +221,7 @@ SELECT_DUE = f"""
 def delivery_state_where(state: DeliveryState) -> str:
     """The WHERE terms selecting deliveries in one state (its value bound as the one parameter).
 
-    Pending and dead ones are read off the partial index deliveries_unsettled_seq: SQLite uses a partial
+    Pending and dead ones are read off the partial index deliveries_unsettled: SQLite uses a partial
     index only when it can prove the query's WHERE implies the index's condition, and with the state bound
     as a parameter it proves `state != 'delivered'` only from that same term. Delivered ones, most rows,
     are read off the table in seq order.
