@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from handover_miaw.store.durability import Durability, sqlite_durability
 from handover_miaw.store.records import Retention
 from handover_miaw.store.sqlite_group import GroupCommit, in_transaction
@@ -29,6 +31,8 @@ from handover_miaw.store.sqlite_schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSIO
 from handover_miaw.store.sqlite_upkeep import Upkeep
 
 __all__ = ["SqliteConnection"]
+
+log = structlog.get_logger(__name__)
 
 
 T = TypeVar("T")
@@ -61,11 +65,15 @@ def _migrate(conn: sqlite3.Connection) -> None:
         raise RuntimeError(f"store schema version {version} is newer than this runtime's {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
         return
+    started = time.perf_counter()
     for statements in MIGRATIONS[version:]:
         for statement in statements:
             conn.execute(statement)
     # An int we computed, not input: PRAGMA takes no bound parameters.
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    if version:  # a new file is not news; an upgrade that copied a table can take a while, and says so
+        log.info("store.migrated", from_version=version, to_version=SCHEMA_VERSION,
+                 seconds=round(time.perf_counter() - started, 3))  # fmt: skip
 
 
 class SqliteConnection:

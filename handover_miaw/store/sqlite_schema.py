@@ -136,8 +136,7 @@ _SCHEMA_V1 = (
         PRIMARY KEY (handover_id, client_message_id)
     ) WITHOUT ROWID
     """,
-    # AUTOINCREMENT: a seq is never reused, even after the newest rows are deleted, so an SSE client's
-    # replay cursor (deliveries_after) can never point at a different delivery later.
+    # AUTOINCREMENT (until v6): a seq was never reused, even after the newest rows were deleted.
     """
     CREATE TABLE deliveries (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -180,17 +179,56 @@ _SCHEMA_V4 = (
 )
 # v5: one index over the deliveries not yet delivered instead of those two. Every delivery entered both when
 # stored and left both when delivered, so each agent event wrote a page of each twice; one index leaves
-# 10.2 WAL frames per event committed alone instead of 12.2 (`python -m bench store`). Led by state, then
+# 10.3 WAL frames per event committed alone instead of 12.2 (`python -m bench store`). Led by state, then
 # handover: the head of line is each handover's first entry in the pending range, read off it alone as
-# before; a page of pending or dead deliveries by seq now reads that state's range and keeps the page's
-# rows in a sorter, which costs in proportion to the deliveries in that state (20 ms per page with 100,000
-# pending, where the head-of-line query already costs 12 ms on both layouts).
+# before. The price: a page of pending deliveries by seq reads the whole pending range, whatever its cursor,
+# and sorts it, on the loop under the store's lock: 17-26 ms a page with 100,000 pending, so paging through
+# such a backlog costs in proportion to its square. Every dispatcher pass already reads that range for the
+# head of line (12 ms at 100,000 pending, on both layouts); only an operator's listing pays the rest. Dead
+# ones, which pages went through the same way here, have an index of their own since v6.
 _SCHEMA_V5 = (
     "DROP INDEX deliveries_pending_head",
     "DROP INDEX deliveries_unsettled_seq",
     "CREATE INDEX deliveries_unsettled ON deliveries (state, handover_id, seq) WHERE state != 'delivered'",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+# v6: the deliveries table without AUTOINCREMENT, which wrote its counter's page in sqlite_sequence on every
+# delivery stored: 10.1 WAL frames per agent event committed alone, 9.1 without (`python -m bench store`). A seq
+# is now one more than the largest kept, so the seqs of the newest deliveries can come again once their
+# handovers are purged. Nothing can tell: a handover's deliveries are only ever deleted with the handover, so
+# each handover's seqs still only grow while it exists, and an SSE client's replay cursor (deliveries_after)
+# reads its own handover's only. SQLite cannot drop AUTOINCREMENT from a table, so the first start on this
+# version copies the table (seqs kept) and builds its indexes again, once, in one transaction: 7.6 s for a
+# million deliveries on this project's 2-core machine, with the WAL growing to about twice the table's size
+# until the checkpoint after it (`store.migrated` in the log says how long it took).
+_SCHEMA_V6 = (
+    """
+    CREATE TABLE deliveries_v6 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        handover_id TEXT NOT NULL REFERENCES handovers (id) ON DELETE CASCADE,
+        connector TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        last_error TEXT,
+        delivered_at REAL
+    )
+    """,
+    f"INSERT INTO deliveries_v6 ({', '.join(DELIVERY_COLUMNS)}) "  # noqa: S608 - fixed column names
+    f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM deliveries",
+    "DROP TABLE deliveries",
+    "ALTER TABLE deliveries_v6 RENAME TO deliveries",
+    "CREATE INDEX deliveries_handover_seq ON deliveries (handover_id, seq)",
+    "CREATE INDEX deliveries_unsettled ON deliveries (state, handover_id, seq) WHERE state != 'delivered'",
+    # The dead letters by seq, so that their pages stop at the cursor again as they did before v5 (an operator
+    # paging them after an outage held the loop 17-26 ms a page with 100,000 of them); a delivery enters it
+    # only when it dies, so no agent event writes it.
+    "CREATE INDEX deliveries_dead ON deliveries (seq) WHERE state = 'dead'",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 HANDOVER_FIELDS = frozenset(HANDOVER_COLUMNS)
@@ -221,14 +259,17 @@ SELECT_DUE = f"""
 def delivery_state_where(state: DeliveryState) -> str:
     """The WHERE terms selecting deliveries in one state (its value bound as the one parameter).
 
-    Pending and dead ones are read off the partial index deliveries_unsettled: SQLite uses a partial
-    index only when it can prove the query's WHERE implies the index's condition, and with the state bound
-    as a parameter it proves `state != 'delivered'` only from that same term. Delivered ones, most rows,
-    are read off the table in seq order.
+    Pending ones are read off the partial index deliveries_unsettled, dead ones off deliveries_dead: SQLite
+    uses a partial index only when it can prove the query's WHERE implies the index's condition, and with the
+    state bound as a parameter it proves it only from that same term. Delivered ones, most rows, are read
+    off the table in seq order.
     """
-    if DeliveryState(state) is DeliveryState.DELIVERED:
-        return "state = ?"
-    return "state = ? AND state != 'delivered'"
+    chosen = DeliveryState(state)
+    if chosen is DeliveryState.PENDING:
+        return "state = ? AND state != 'delivered'"
+    if chosen is DeliveryState.DEAD:
+        return "state = ? AND state = 'dead'"
+    return "state = ?"
 
 
 def handover_assignments(changes: Mapping[str, Any], now: float) -> tuple[str, list[Any]]:

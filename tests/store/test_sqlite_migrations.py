@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from handover_miaw.store import SqliteStore
-from handover_miaw.store.records import DeliveryState
+from handover_miaw.store.records import DeliveryState, NewDelivery
 from handover_miaw.store.sqlite_pages import deliveries_page
 from handover_miaw.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, SELECT_DUE
 from tests.store.factories import T0
@@ -89,10 +89,65 @@ def test_the_outbox_reads_only_unsettled_deliveries_off_their_partial_indexes(tm
             conn.set_trace_callback(statements.append)
             deliveries_page(conn, state, 10, None)
             conn.set_trace_callback(None)
-            plans[state] = _plan(conn, statements[0].replace(f"'{state.value}'", "?"), (state.value,))
+            plans[state] = _plan(conn, statements[0].replace(f"'{state.value}'", "?", 1), (state.value,))
     conn.close()
     assert "COVERING INDEX deliveries_unsettled (state=?)" in due
     assert "TEMP B-TREE" not in due  # grouped by handover by the index itself
     assert "deliveries_unsettled" in plans[DeliveryState.PENDING]
-    assert "deliveries_unsettled" in plans[DeliveryState.DEAD]
+    assert "INDEX deliveries_dead (seq>?)" in plans[DeliveryState.DEAD]
+    assert "TEMP B-TREE" not in plans[DeliveryState.DEAD]  # a page of dead letters stops at its cursor
     assert "INTEGER PRIMARY KEY" in plans[DeliveryState.DELIVERED]
+
+
+def _write_v5(path: Path) -> None:
+    """A file of schema version 5: one handover's deliveries 7, 8 and 12, the counter of AUTOINCREMENT at 20
+    (the rows after 12 gone with their handovers)."""
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for statements in MIGRATIONS[:5]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 5")
+        conn.execute(_V3_HANDOVER, ("h1", "s-h1", "c-h1", T0, T0))
+        for seq, state in ((7, "delivered"), (8, "pending"), (12, "dead")):
+            conn.execute(
+                "INSERT INTO deliveries (seq, id, handover_id, connector, type, payload, state, attempts, "
+                "next_attempt_at, created_at) VALUES (?, ?, 'h1', 'acme', 'agent.message', '{}', ?, 0, ?, ?)",
+                (seq, f"d{seq}", state, T0, T0),
+            )
+        conn.execute("UPDATE sqlite_sequence SET seq = 20 WHERE name = 'deliveries'")
+    conn.close()
+
+
+async def test_a_version_5_file_keeps_its_seqs_and_numbers_on_from_the_largest_kept(tmp_path: Path) -> None:
+    """v6 copies the deliveries into a table without AUTOINCREMENT: every row and seq is kept, and the next
+    delivery takes the largest kept seq plus one, not the old counter's next."""
+    path = tmp_path / "store.db"
+    _write_v5(path)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert [(d.seq, d.id, d.state) for d in await store.list_deliveries()] == [
+            (7, "d7", DeliveryState.DELIVERED),
+            (8, "d8", DeliveryState.PENDING),
+            (12, "d12", DeliveryState.DEAD),
+        ]
+        assert [d.id for d in await store.due_deliveries(T0)] == ["d8"]
+        assert await store.record_event("h1", "entry-1", {}, [NewDelivery("d-new", "h1", "agent.message", {})])
+        assert [(d.seq, d.id) for d in await store.deliveries_after("h1", 8)] == [(12, "d12"), (13, "d-new")]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        table = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'deliveries'").fetchone()[0]
+        assert "AUTOINCREMENT" not in table.upper()
+        assert conn.execute("SELECT name FROM sqlite_sequence WHERE name = 'deliveries'").fetchall() == []
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+    conn.close()
+    assert {
+        "deliveries_handover_seq",
+        "deliveries_unsettled",
+        "deliveries_dead",
+        "sqlite_autoindex_deliveries_1",
+    } <= indexes
