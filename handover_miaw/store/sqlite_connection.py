@@ -50,30 +50,37 @@ def _connect(path: Path | str, wal_limit_bytes: int) -> sqlite3.Connection:
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         # When SQLite rewinds the WAL by itself it also shrinks the file to this size.
         conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit_bytes)}")
-        in_transaction(conn, _migrate)
+        # Off while migrating, as SQLite's procedure for changing a table asks (it cannot change inside a
+        # transaction): a migration that copies a table must keep the rows it finds, and one whose handover
+        # was deleted by hand (the sqlite3 shell enforces no foreign keys) would otherwise stop the start.
+        conn.execute("PRAGMA foreign_keys = OFF")
+        started = time.perf_counter()
+        migrated_from = in_transaction(conn, _migrate)
+        conn.execute("PRAGMA foreign_keys = ON")
+        if migrated_from:  # a new file is not news; an upgrade that copies a table takes a while, and says so
+            log.info("store.migrated", from_version=migrated_from, to_version=SCHEMA_VERSION,
+                     seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; the version the file had, 0 when it was new or already current."""
     # The version is read inside the write transaction, so two processes opening a new file at once
     # cannot both apply the same migration.
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"store schema version {version} is newer than this runtime's {SCHEMA_VERSION}")
     if version == SCHEMA_VERSION:
-        return
-    started = time.perf_counter()
+        return 0
     for statements in MIGRATIONS[version:]:
         for statement in statements:
             conn.execute(statement)
     # An int we computed, not input: PRAGMA takes no bound parameters.
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-    if version:  # a new file is not news; an upgrade that copied a table can take a while, and says so
-        log.info("store.migrated", from_version=version, to_version=SCHEMA_VERSION,
-                 seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    return version
 
 
 class SqliteConnection:

@@ -192,14 +192,18 @@ _SCHEMA_V5 = (
     "CREATE INDEX deliveries_unsettled ON deliveries (state, handover_id, seq) WHERE state != 'delivered'",
 )
 # v6: the deliveries table without AUTOINCREMENT, which wrote its counter's page in sqlite_sequence on every
-# delivery stored: 10.1 WAL frames per agent event committed alone, 9.1 without (`python -m bench store`). A seq
+# delivery stored: 10.3 WAL frames per agent event committed alone, 9.2 without (`python -m bench store`). A seq
 # is now one more than the largest kept, so the seqs of the newest deliveries can come again once their
-# handovers are purged. Nothing can tell: a handover's deliveries are only ever deleted with the handover, so
-# each handover's seqs still only grow while it exists, and an SSE client's replay cursor (deliveries_after)
-# reads its own handover's only. SQLite cannot drop AUTOINCREMENT from a table, so the first start on this
-# version copies the table (seqs kept) and builds its indexes again, once, in one transaction: 7.6 s for a
-# million deliveries on this project's 2-core machine, with the WAL growing to about twice the table's size
-# until the checkpoint after it (`store.migrated` in the log says how long it took).
+# handovers are purged. Nothing in the runtime depends on it: a handover's deliveries are only ever deleted
+# with the handover, so each handover's seqs still only grow while it exists, and an SSE client's replay
+# cursor (deliveries_after) reads its own handover's only. What can tell: an operator may see a number a
+# purged delivery had, and a cursor of GET /v1/deliveries held across such a purge may miss deliveries numbered
+# at or below it (Redis never reuses one). SQLite cannot drop AUTOINCREMENT from a table, so the first start on
+# this version copies the table (seqs and every row kept, foreign keys unchecked as for every migration) and
+# builds its indexes again, once, in one transaction holding the write lock: 7.6 s for a million deliveries on
+# this project's 2-core machine (`store.migrated` in the log says how long), while other processes on the file
+# wait up to busy_timeout (5 s) and then fail; the WAL grows to about twice the table's size until the next
+# checkpoint, and the old table's pages stay in the file, free for later writes (the README's upgrade note).
 _SCHEMA_V6 = (
     """
     CREATE TABLE deliveries_v6 (

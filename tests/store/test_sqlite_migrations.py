@@ -3,8 +3,11 @@ through the indexes the current queries are written for."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from pathlib import Path
+
+import orjson
 
 from handover_miaw.store import SqliteStore
 from handover_miaw.store.records import DeliveryState, NewDelivery
@@ -151,3 +154,33 @@ async def test_a_version_5_file_keeps_its_seqs_and_numbers_on_from_the_largest_k
         "deliveries_dead",
         "sqlite_autoindex_deliveries_1",
     } <= indexes
+
+
+async def test_a_delivery_whose_handover_was_deleted_by_hand_is_kept_and_the_store_opens(
+    tmp_path: Path, log_output: io.StringIO
+) -> None:
+    """The sqlite3 shell enforces no foreign keys, so a file can hold a delivery without its handover; v5
+    opened such a file, and the v6 copy keeps the row rather than stopping the start."""
+    path = tmp_path / "store.db"
+    _write_v5(path)
+    with sqlite3.connect(path, isolation_level=None) as conn:  # foreign keys off, as in the sqlite3 shell
+        conn.execute(
+            "INSERT INTO deliveries (seq, id, handover_id, connector, type, payload, state, attempts, "
+            "next_attempt_at, created_at) VALUES (30, 'orphan', 'gone', 'acme', 'agent.message', '{}', "
+            "'delivered', 1, ?, ?)",
+            (T0, T0),
+        )
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert [d.id for d in await store.list_deliveries()] == ["d7", "d8", "d12", "orphan"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == [("deliveries", 30, "handovers", 0)]
+    conn.close()
+    lines = [orjson.loads(line) for line in log_output.getvalue().splitlines()]
+    migrated = [line for line in lines if line["event"] == "store.migrated"]
+    assert [(m["from_version"], m["to_version"]) for m in migrated] == [(5, SCHEMA_VERSION)]
