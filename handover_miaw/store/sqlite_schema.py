@@ -204,6 +204,8 @@ _SCHEMA_V5 = (
 # this project's 2-core machine (`store.migrated` in the log says how long), while other processes on the file
 # wait up to busy_timeout (5 s) and then fail; the WAL grows to about twice the table's size until the next
 # checkpoint, and the old table's pages stay in the file, free for later writes (the README's upgrade note).
+# The table and its indexes are written out again rather than shared with v1 and v5: a shipped migration
+# must stay what it ran as, whatever a later one needs.
 _SCHEMA_V6 = (
     """
     CREATE TABLE deliveries_v6 (
