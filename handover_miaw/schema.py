@@ -20,13 +20,16 @@ import jsonschema_rs
 from handover_miaw.problems import Problem, pointer, sort_problems
 from handover_miaw.schema_formats import FORMATS
 
-__all__ = ["QUOTE_CHARS", "CompiledSchema", "quote"]
+__all__ = ["QUOTE_CHARS", "TOO_DEEP", "CompiledSchema", "quote"]
 
 # An error message quotes at most this many characters of the offending value.
 QUOTE_CHARS = 40
 _LONGEST_MESSAGE = 300
 
 _FORMAT_CHECKS = {name: fmt.check for name, fmt in FORMATS.items()}
+# jsonschema-rs raises ValueError instead of reporting once it descends about 255 levels into an instance, while
+# orjson (and Python's json) parse up to 1,024: such a document is refused with this problem at its root.
+TOO_DEEP = "the document is nested too deeply to be checked (more than 250 levels of arrays and objects)"
 
 
 def _format_name(error: jsonschema_rs.ValidationError) -> str | None:
@@ -48,15 +51,22 @@ class CompiledSchema:
 
     def is_valid(self, instance: Any) -> bool:
         """Fast path: True when the instance is valid."""
-        return bool(self._validator.is_valid(instance))
+        try:
+            return bool(self._validator.is_valid(instance))
+        except ValueError:  # past jsonschema-rs's recursion limit (TOO_DEEP)
+            return False
 
     def problems(self, instance: Any, *, quote_values: bool = True) -> list[Problem]:
         """Every problem of the instance, sorted by pointer; empty when valid. Without `quote_values`
         every message says "the value" instead of quoting it (for a summary that does not repeat it)."""
-        if self._validator.is_valid(instance):
-            return []
+        try:
+            if self._validator.is_valid(instance):
+                return []
+            errors = list(self._validator.iter_errors(instance))
+        except ValueError:  # past jsonschema-rs's recursion limit
+            return [Problem("", TOO_DEEP)]
         found: list[Problem] = []
-        for error in self._validator.iter_errors(instance):
+        for error in errors:
             found.extend(_explain(error, self.schema, quote_values=quote_values))
         return sort_problems(found)
 

@@ -30,7 +30,8 @@ def _limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and Arabic-Indic digits (which it reads).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise MalformedRequestError(f"limit must be a whole number from 1 to {MAX_LIMIT}", pointer="/limit")
     return int(raw)
 

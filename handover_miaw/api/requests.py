@@ -97,9 +97,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 async def json_body(request: web.Request, operation_id: str) -> Any:
     """The request's JSON body, checked against the operation's schema."""
     if not is_json_media_type(request.content_type, request.charset):
-        sent = request.content_type[:100]
+        # The header as sent: its media type alone hid why `application/json; charset=latin-1` was refused.
+        sent = request.headers.get("Content-Type", "")[:100]
         raise UnsupportedMediaTypeError(
-            f"the request body must be JSON, sent as Content-Type: application/json (got {sent!r})",
+            f"the request body must be JSON in UTF-8, sent as Content-Type: application/json (got {sent!r})",
             pointer="/Content-Type",
         )
     raw = await read_body(request, request.app[SETTINGS].max_body_bytes)

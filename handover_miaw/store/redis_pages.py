@@ -96,6 +96,6 @@ def seq_cursor(after: str | None) -> int:
     """The seq a delivery cursor names (0 for the first page); ValueError when it is not one."""
     if after is None:
         return 0
-    if not after.isdigit() or len(after) > 18:
+    if not (after.isascii() and after.isdigit()) or len(after) > 18:
         raise ValueError("not a delivery cursor")
     return int(after)

@@ -67,7 +67,23 @@ async def test_json_endpoints_refuse_other_content_types_with_415(acme: Bot, con
         assert error["code"] == "unsupported_media_type"
         assert error["pointer"] == "/Content-Type"
         assert "application/json" in error["message"]
+        if content_type is not None:  # the header as sent: a refused charset is named, not hidden
+            assert repr(content_type) in error["message"]
     assert await (await acme.api.get("/v1/handovers")).json() == before
+    assert acme.sim.conversation(handover["conversationId"]).end_user_messages == []
+
+
+@pytest.mark.parametrize("depth", [255, 256, 1000])
+async def test_a_body_nested_past_the_validators_limit_is_a_422_at_its_root(acme: Bot, depth: int) -> None:
+    # orjson parses 1,024 levels, jsonschema-rs gives up past about 255 with a ValueError: that was a 500.
+    handover = await acme.start()
+    nested = "[" * depth + "]" * depth
+    for method, path, _ in _json_operations(acme, handover["id"]):
+        body = b'{"id": "m1", "text": ' + nested.encode() + b"}"
+        response = await acme.api.request(method, path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 422, (path, depth, await response.text())
+        error = (await response.json())["error"]
+        assert error["code"] == "schema_violation", error
     assert acme.sim.conversation(handover["conversationId"]).end_user_messages == []
 
 

@@ -97,6 +97,13 @@ async def test_113_dead_letters_are_all_found_and_the_newest_redriven(
         ("limit=x", "/limit"),
         ("after=%25%25", "/after"),
         ("after=eHl6", "/after"),
+        # Digits other than ASCII's: "²" and "①" were a 500 (int() refused what str.isdigit() took), U+0661 was 1.
+        ("limit=%C2%B2", "/limit"),
+        ("limit=%E2%91%A0", "/limit"),
+        ("limit=%D9%A1", "/limit"),
+        ("limit=" + "9" * 5000, "/limit"),
+        # "1:99999999999999999999999": a handover cursor whose row number overflowed SQLite's integer (a 500).
+        ("after=MTo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ", "/after"),
     ],
 )
 async def test_bad_paging_parameters_are_400_naming_the_parameter(bot: Bot, query: str, pointer: str) -> None:

@@ -76,3 +76,21 @@ def test_every_problem_is_listed_and_no_secret_printed(capsys: pytest.CaptureFix
         "/connectors/acme/delivery/secret",
     ]
     assert lines[2] == f"{path}: /connectors/acme/delivery/secret: the value is shorter than 16 characters"
+
+
+@pytest.mark.parametrize("kind", ["connectors", "manifest"])
+def test_a_file_nested_past_the_validators_limit_is_exit_2_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    # jsonschema-rs raises ValueError about 255 levels down, where json parses 1,000: that was exit 1.
+    deep = "[" * 400 + "]" * 400
+    path = tmp_path / "deep.json"
+    if kind == "connectors":
+        body = json.dumps({"connectors": {"acme": {"config": {**CONFIG, "x": "DEEP"}, "delivery": {"format": "sse"}}}})
+    else:
+        body = json.dumps({"name": "DEEP"})
+    path.write_text(body.replace('"DEEP"', deep))
+    code, lines = _run(capsys, "--kind", kind, str(path))
+    assert code == 2, lines
+    assert lines[0].startswith(f"{path}: /"), lines
+    assert "the document is nested too deeply to be checked" in lines[0], lines
