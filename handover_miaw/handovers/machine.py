@@ -255,6 +255,11 @@ def _on_participants(snap: Snapshot, event: ParticipantChangedEvent) -> _Outcome
 
 
 def _transferred(snap: Snapshot, policy: Policy, key: str) -> _Outcome:
+    # MIAW tells of one transfer twice, in either order: the agent's leave (whose routing status reads TRANSFER)
+    # and a Transfer routing result. The first re-queues the handover without its agent; the second then finds
+    # it so, and the bot hears of the transfer once (it got two, the second naming no agent).
+    if snap.state is HandoverState.QUEUED and snap.agent_name is None:
+        return snap, []
     after = replace(snap, state=HandoverState.QUEUED, agent_name=None)
     return after, _forward(policy, _status("transferred", key, agent={"name": snap.agent_name}))
 

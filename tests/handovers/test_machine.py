@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from handover_miaw.handovers.machine import (
@@ -187,6 +189,22 @@ def test_transfer_routing_result_requeues() -> None:
     )
     assert t.new_state is S.QUEUED
     assert _delivered(t) == [("handover.status", "transferred")]
+
+
+@pytest.mark.parametrize("order", ["leave first", "routing result first"])
+def test_one_transfer_told_twice_by_miaw_reaches_the_bot_once(order: str) -> None:
+    leave = RoutingStatusObserved("TRANSFER", "p2")
+    result = RoutingResultEvent(entry_id="r2", routing_type="Transfer", failure_type="None")
+    first, second = (leave, result) if order == "leave first" else (result, leave)
+    snap = Snapshot(S.ACTIVE, agent_name="Maria")
+    told = step(snap, first, FORWARD)
+    assert _delivered(told) == [("handover.status", "transferred")]
+    again = step(replace(snap, state=S.QUEUED, agent_name=None), second, FORWARD)
+    assert _unchanged(again)
+    assert _delivered(again) == []
+    # The next agent's leave is another transfer, told again.
+    joined = step(replace(snap, state=S.QUEUED, agent_name=None), _agent_joins("Ann"), FORWARD)
+    assert joined.new_state is S.ACTIVE
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,21 @@ async def test_transfer_requeues_and_does_not_end(acme: Bot) -> None:
     assert joined["agent"] == {"name": "Bob"}
 
 
+async def test_a_transfer_reaches_the_bot_once_naming_the_agent_who_left(acme: Bot) -> None:
+    # MIAW tells of it twice (the agent's leave, then a Transfer routing result): the bot heard it twice.
+    await acme.connector(forwardEvents=True)
+    hid, cid = await _active(acme)
+    await acme.sim.transfer(cid, "Bob")
+    await acme.wait_state(hid, "queued")
+    await acme.sim.accept(cid)
+    await acme.wait_state(hid, "active")
+    await acme.sim.send_text(cid, "marker")  # delivered after every status of the transfer, in order
+    await wait_for(lambda: len(acme.receiver.of_type("agent.message", hid)) == 1, "the marker")
+    transferred = [d for d in acme.receiver.of_type("handover.status", hid) if d["data"]["status"] == "transferred"]
+    assert len(transferred) == 1, transferred
+    assert transferred[0]["data"]["agent"] == {"name": "Maria"}
+
+
 @pytest.mark.parametrize("forward", [True, False])
 async def test_forward_events_toggle(acme: Bot, forward: bool) -> None:
     await acme.connector(forwardEvents=forward)
