@@ -16,6 +16,7 @@ from handover_miaw.api.app_keys import HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import BodyReads, check_length, json_body
 from handover_miaw.api.responses import json_response
+from handover_miaw.api.upload_fields import checked_filename, checked_text_part
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
     MalformedRequestError,
@@ -207,7 +208,7 @@ async def _read_upload(reader: MultipartReader, limit: int, reads: BodyReads) ->
             raise MalformedRequestError("nested multipart bodies are not accepted")
         name = part.name
         if name == "file":
-            upload.filename = part.filename or upload.filename
+            upload.filename = checked_filename(part.filename) if part.filename else upload.filename
             upload.content_type = part.headers.get("Content-Type", upload.content_type).split(";")[0].strip().lower()
             if upload.content_type not in ACCEPTED_FILE_TYPES:
                 raise UnsupportedMediaTypeError(
@@ -215,11 +216,11 @@ async def _read_upload(reader: MultipartReader, limit: int, reads: BodyReads) ->
                 )
             upload.data, found = await _read_limited(part, limit, budget, reads), True
         else:
-            value = (await _read_limited(part, 4096, budget, reads)).decode("utf-8", "replace")
+            value = await _read_limited(part, 4096, budget, reads)
             if name == "text":
-                upload.text = value
+                upload.text = checked_text_part("text", value, min_chars=0, max_chars=1000)
             elif name == "id":
-                upload.client_id = value
+                upload.client_id = checked_text_part("id", value, min_chars=1, max_chars=200)
     if not found:
         raise MalformedRequestError("the `file` part is missing", pointer="/file")
     return upload

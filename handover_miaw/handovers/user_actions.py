@@ -44,6 +44,16 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _file_digest(data: bytes, filename: str, content_type: str, text: str | None) -> str:
+    """What tells two files apart under one id; prefixed, so that it never equals a text's (ids of files and
+    messages are one space: a message stored under a file's id, or the other way round, is a conflict)."""
+    digest = hashlib.sha256()
+    for part in (filename.encode(), content_type.encode(), (text or "").encode()):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    digest.update(data)
+    return "file:" + digest.hexdigest()[:32]
+
+
 @dataclass(slots=True)
 class _Flight:
     """A message being sent by this process: later requests for the same id await its outcome."""
@@ -54,7 +64,8 @@ class _Flight:
     outcome: asyncio.Future[tuple[str, bool]] | None = None
 
 
-_ID_CONFLICT = "this message id was already used for a different text"
+_ID_CONFLICT = "this message id was already used for a different text or a file"
+_FILE_ID_CONFLICT = "this id was already used for a different file or a message"
 
 
 class UserActions:
@@ -156,16 +167,20 @@ class UserActions:
         await self._store.mark_user_message_sent(handover_id, client_id, miaw_id, digest)
         return miaw_id, True
 
-    async def _sent_before(self, handover_id: str, client_id: str) -> tuple[str, bool]:
+    async def _sent_before(self, handover_id: str, client_id: str, digest: str) -> tuple[str, bool]:
         """The MIAW id for a caller's file id, and whether MIAW already accepted that file.
 
         The MIAW id is derived from the caller's id, so a retry re-sends under the same id whatever the store
         saw (MIAW answers a known id without posting it twice), and a file needs one store write, after MIAW
-        accepted it. An id stored by an earlier version (which reserved a random one first) is kept.
+        accepted it. An id stored by an earlier version (which reserved a random one first) is kept; one stored
+        for another file or a message is an IdConflictError (it was answered "sent" and dropped). A file
+        stored before files had a digest matches any.
         """
         stored = await self._store.get_user_message(handover_id, client_id)
         if stored is None:
             return derived_message_id(handover_id, "user", client_id), False
+        if stored.extra.get("digest", digest) != digest:
+            raise IdConflictError(_FILE_ID_CONFLICT, pointer="/id")
         return stored.miaw_message_id, stored.state == "sent"
 
     async def _send_text(self, live: LiveHandover, message_id: str, text: str) -> None:
@@ -214,8 +229,9 @@ class UserActions:
         """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now).
         Like a message, a file already sent under its id is answered even after the end."""
         message_id = new_miaw_id()
+        digest = _file_digest(data, filename, content_type, text)
         if client_id is not None:
-            message_id, sent = await self._sent_before(handover_id, client_id)
+            message_id, sent = await self._sent_before(handover_id, client_id, digest)
             if sent:
                 return message_id, False
         live = await self._engine.live(handover_id)
@@ -233,7 +249,7 @@ class UserActions:
         except MiawError as exc:
             raise await self._user_call_failed(live, exc) from exc
         if client_id is not None:
-            await self._store.mark_user_message_sent(handover_id, client_id, message_id)
+            await self._store.mark_user_message_sent(handover_id, client_id, message_id, digest)
         return message_id, True
 
     async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:

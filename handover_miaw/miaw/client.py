@@ -326,8 +326,10 @@ class MiawClient:
         entry_json = orjson.dumps(entry).decode()
 
         def form() -> aiohttp.FormData:
-            # A FormData can be sent only once, so every attempt builds its own.
-            built = aiohttp.FormData()
+            # A FormData can be sent only once, so every attempt builds its own. The file name goes as UTF-8, as
+            # browsers (MIAW's own web clients) send it: quoted, aiohttp percent-encodes it, and an agent saw
+            # "r%C3%A9sum%C3%A9.pdf". The API refuses names with control characters before this.
+            built = aiohttp.FormData(quote_fields=False)
             built.add_field("messageEntry", entry_json, content_type="application/json")
             built.add_field("fileData", data, filename=filename, content_type=mime_type)
             return built
