@@ -17,7 +17,8 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+import yarl
 
 __all__ = ["TargetPolicy", "control_character_problems", "parse_host_address"]
 
@@ -118,11 +119,13 @@ class TargetPolicy:
         if self.open:
             return None
         try:
-            parts = urlsplit(url)
-        except ValueError:
+            parsed = yarl.URL(url)
+            # The host as aiohttp connects to it: yarl applies IDNA's mapping (NFKC), so full-width digits and
+            # ideographic full stops spell 127.0.0.1 there, while urlsplit's host was a name and passed.
+            host = (parsed.raw_host or "").rstrip(".")
+        except ValueError:  # UnicodeError too, for a host IDNA refuses
             return "is not a URL"
-        host = (parts.hostname or "").rstrip(".")
-        if parts.scheme != "https":
+        if parsed.scheme != "https":
             return "must be an https URL"
         if not host:
             return "has no host"

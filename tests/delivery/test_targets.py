@@ -47,8 +47,21 @@ REFUSED = [
     "https://[::ffff:a9fe:a9fe]/",
     "https://[64:ff9b::a00:1]/",
     "https://[2002:a00:1::]/",
+    # Other scripts' digits and dots, which IDNA maps to ASCII before aiohttp connects: they passed as names,
+    # and aiohttp, which resolves no IP literal, reached the address.
+    "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11:18443/hook",
+    "https://127\u30020\u30020\u30021/",
+    "https://\u2460\u2461\u2466.0.0.1/",
+    "https://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/latest/meta-data/",
+    "https://\uff11\uff10.0.0.1/",
+    "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",
 ]
-ALLOWED = ["https://hooks.example.com/x", "https://8.8.8.8/", "https://[2001:4860:4860::8888]/"]
+ALLOWED = [
+    "https://hooks.example.com/x",
+    "https://8.8.8.8/",
+    "https://[2001:4860:4860::8888]/",
+    "https://b\u00fccher.example/hook",
+]
 
 
 @pytest.mark.parametrize("url", REFUSED)
