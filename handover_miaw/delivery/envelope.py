@@ -25,9 +25,9 @@ def verify_delivery(secret: str, raw_body: bytes, header: str, window_s: int = 3
     return hmac.compare_digest(expected, fields["v1"])
 ```
 
-Then de-duplicate on the envelope's `id` (deliveries are at least once) and answer 2xx; any other answer,
-a timeout or a refused connection is retried with backoff, in order per handover.
-"""
+Then de-duplicate on the envelope's `id` (deliveries are at least once) and answer 2xx; a 408, 425, 429 or 5xx,
+a timeout or a refused connection is retried with backoff, in order per handover, and any other answer
+dead-letters the delivery (redirects are not followed)."""
 
 from __future__ import annotations
 

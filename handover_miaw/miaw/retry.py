@@ -105,7 +105,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which float() refuses (a ValueError out of the verdict).
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)

@@ -23,6 +23,7 @@ from handover_miaw.backoff import Backoff
 from handover_miaw.delivery.dispatcher import Dispatcher
 from handover_miaw.delivery.envelope import SIGNATURE_HEADER, envelope, verify
 from handover_miaw.delivery.outbox import OutboxSignal
+from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
 from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.metrics import Metrics
 from handover_miaw.store import SqliteStore
@@ -322,3 +323,42 @@ async def test_a_connector_of_an_unknown_format_keeps_its_deliveries_for_a_re_dr
     await dispatcher.drain_once()
     assert (await rig.stored("d1")).state is DeliveryState.DEAD
     assert rig.receiver.posts == []
+
+
+async def test_a_retry_after_in_other_digits_is_a_failed_attempt_with_backoff(rig: Rig) -> None:
+    # "²" passed str.isdigit() and raised in float(): the attempt was taken for a store failure, never
+    # counted, and the delivery stayed pending at 0 attempts past its horizon.
+    await rig.enqueue("h1", "d1")
+    rig.receiver.script["d1"] = [(429, {"Retry-After": "\u00b2"})]
+    await rig.dispatcher().drain_once()
+    limited = await rig.stored("d1")
+    assert (limited.state, limited.attempts, limited.last_error) == (DeliveryState.PENDING, 1, "HTTP 429")
+    assert T0 < limited.next_attempt_at <= T0 + DELIVERY_BACKOFF.ceiling(1)
+
+
+async def test_a_receiver_s_endless_answer_is_read_no_further_than_needed(aiohttp_server: Any, tmp_path: Path) -> None:
+    # The answer was read whole: an endless one held the attempt to its timeout, and a large one sat in memory.
+    stop = asyncio.Event()
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        while not stop.is_set():
+            await response.write(b"x" * 65536)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hook", endless)
+    server = await aiohttp_server(app)
+    store = SqliteStore(tmp_path / "store.db", clock=Clock())
+    await store.open()
+    url = str(server.make_url("/hook"))
+    await store.put_connector(ConnectorRecord("acme", {}, {"format": "webhook", "url": url, "secret": SECRET}, T0))
+    async with aiohttp.ClientSession() as session:
+        rig = Rig(store, Clock(), Receiver(), session)
+        await rig.enqueue("h1", "d1")
+        await rig.dispatcher(request_timeout_s=20.0).drain_once()
+        assert (await rig.stored("d1")).state is DeliveryState.DELIVERED
+        stop.set()
+    await store.close()

@@ -25,6 +25,11 @@ def low() -> float:
         (429, 1, "7", FAR, Verdict(retry=True, delay=7.0)),
         (429, 1, "999999", FAR, Verdict(retry=True, delay=MAX_RETRY_AFTER_S)),
         (429, 1, "soon", FAR, Verdict(retry=True, delay=0.125)),  # unreadable: backoff
+        (429, 1, "\u00b2", FAR, Verdict(retry=True, delay=0.125)),  # a superscript two raised in float()
+        (429, 1, "0", FAR, Verdict(retry=True, delay=0.125)),  # never sooner than the backoff: it spun
+        (429, 3, "Thu, 01 Jan 1970 00:00:00 GMT", FAR, Verdict(retry=True, delay=0.5)),  # a date in the past
+        (408, 1, None, FAR, Verdict(retry=True, delay=0.125)),  # the receiver timed out reading: not final
+        (425, 1, None, FAR, Verdict(retry=True, delay=0.125)),
         (400, 1, None, FAR, Verdict(retry=False)),
         (404, 1, None, FAR, Verdict(retry=False)),
         (302, 1, None, FAR, Verdict(retry=False)),  # redirects are not followed, nor retried

@@ -44,6 +44,7 @@ def high() -> float:
         # ... and falls back to backoff when absent or unreadable (low jitter: half the ceiling).
         (429, 1, None, RetryDecision(True, 0.5, "rate_limited")),
         (429, 1, "soon", RetryDecision(True, 0.5, "rate_limited")),
+        (429, 1, "\u00b2", RetryDecision(True, 0.5, "rate_limited")),  # a superscript two raised in float()
         (429, 4, "1", RetryDecision(False, 0.0, "rate_limited_attempts_exhausted")),
         # 5xx: exponential backoff 1, 2, 4 (capped at 5), low jitter halves it.
         (500, 1, None, RetryDecision(True, 0.5, "status_500")),
