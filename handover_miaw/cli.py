@@ -63,6 +63,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from handover_miaw.api.app import hide_server_version, server_options, tune_gc
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
     from handover_miaw.api.openapi import ApiDocument
+    from handover_miaw.api.server_log import answer_unparseable_requests_in_json
     from handover_miaw.descriptors import reserve_descriptors
     from handover_miaw.logs import configure_logging
     from handover_miaw.manifest import load_manifest
@@ -89,6 +90,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"handover-miaw: refusing to start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     hide_server_version()
+    answer_unparseable_requests_in_json()
     reserve_descriptors()  # before any thread starts
     app = create_app(settings, manifest)
     tune_gc()

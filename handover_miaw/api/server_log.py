@@ -1,20 +1,28 @@
-"""The HTTP server's own lines (aiohttp's RequestHandler logs through the logger it is given).
+"""The HTTP server's own lines and answers (aiohttp's RequestHandler logs through the logger it is given, and
+answers a request it cannot parse itself, before any middleware).
 
 aiohttp logs a request it cannot parse — a broken chunk, a header line past its limit, a bad
 Content-Length — as an error with its traceback, and the exception's message quotes the bytes the client
 sent (a piece of the body, perhaps with a credential in it). Those requests are answered 400: they are the
 client's fault, as a request with a bad method is, which aiohttp already logs at debug level. So they
 become a warning naming what was wrong and who sent it, without the traceback or the quoted bytes; an
-error of the server itself (anything else) stays an error with its traceback.
+error of the server itself (anything else) stays an error with its traceback. The answer itself quoted the
+same bytes in a text/plain body (an API key too, in a header aiohttp refused); it becomes the API's JSON error,
+quoting nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["SERVER_LOGGER"]
+from handover_miaw.api.middleware import error_response
+
+__all__ = ["SERVER_LOGGER", "answer_unparseable_requests_in_json"]
 
 
 class _ClientFaults(logging.Filter):
@@ -44,3 +52,31 @@ def _client_fault(exc: BaseException | None) -> HttpProcessingError | None:
 
 SERVER_LOGGER = logging.getLogger("handover_miaw.api.server")
 SERVER_LOGGER.addFilter(_ClientFaults())
+
+
+def answer_unparseable_requests_in_json() -> None:
+    """Answer what aiohttp refuses before routing (a header it cannot parse, broken framing) with the API's
+    JSON error body, quoting none of the client's bytes; for the whole process, as aiohttp has no setting for
+    it. Called by `serve`, whose process is the runtime's."""
+    original = RequestHandler.handle_error
+    if getattr(original, "_answers_in_json", False):
+        return
+
+    def handle_error(
+        self: RequestHandler,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own first: it logs (through SERVER_LOGGER's filter) and raises when an answer has begun.
+        original(self, request, status, exc, message)
+        if 400 <= status < 500:
+            response = error_response(status, "malformed_request", f"the request could not be read as HTTP ({status})")
+        else:
+            response = error_response(500, "internal_error", "an internal error occurred")
+        response.force_close()
+        return response
+
+    handle_error._answers_in_json = True  # type: ignore[attr-defined]
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

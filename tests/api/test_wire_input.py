@@ -187,9 +187,48 @@ async def test_serve_closes_slow_connections_and_names_no_versions_even_to_garba
         refused = await garbage.response()
         assert refused.status == 400
         assert refused.headers["server"] == "handover-miaw"
+        assert refused.json()["error"]["code"] == "malformed_request"
         await garbage.close()
     finally:
         await runtime.stop()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Authorization: Bearer KEY\x01\r\n",  # a control character aiohttp refuses, quoting the header
+        b"Authorization: Bearer\r\n KEY\r\n",  # an obsolete line folding
+        b"X-Note: KEY\nAuthorization: Bearer KEY\r\n",  # a bare LF
+    ],
+    ids=["control-character", "folded", "bare-lf"],
+)
+async def test_a_request_aiohttp_refuses_is_answered_in_json_quoting_none_of_its_bytes(
+    tmp_path: Path, head: bytes
+) -> None:
+    # aiohttp's own text/plain 400 quoted the header it refused, the API key in it too.
+    key = "k" * 40
+    connectors = tmp_path / "connectors.json"
+    connectors.write_bytes(b'{"connectors": {}}')
+    env = {"HANDOVER_MIAW_API_KEYS": key, "HANDOVER_MIAW_LOG_LEVEL": "WARNING"}
+    runtime = RuntimeProcess(free_port(), tmp_path / "data", connectors, tmp_path / "runtime.log", env, extra_args=())
+    async with aiohttp.ClientSession() as http:
+        await runtime.start(http)
+    try:
+        connection = await WireConnection.open(runtime.port)
+        await connection.send(
+            b"GET /v1/connectors HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head.replace(b"KEY", key.encode()) + b"\r\n"
+        )
+        answer = await connection.response()
+        await connection.close()
+    finally:
+        await runtime.stop()
+    assert answer.status == 400
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json() == {
+        "error": {"code": "malformed_request", "message": "the request could not be read as HTTP (400)"}
+    }
+    assert key.encode() not in answer.body
+    assert key not in (tmp_path / "runtime.log").read_text()
 
 
 async def test_multipart_parts_count_against_one_budget(wire_runtime: WireFactory, sim_url: str) -> None:
