@@ -20,6 +20,7 @@ __all__ = [
     "CHECKSUMS",
     "FIXED_MTIME",
     "MAX_PACKAGE_BYTES",
+    "MAX_UNPACKED_BYTES",
     "REQUIRED_FILES",
     "BuildError",
     "BuiltPackage",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 MAX_PACKAGE_BYTES = 128 * 1024 * 1024
+# What a package may unpack to (its tar stream: headers and files), checked as it is read; this package's own
+# is about 1 MB.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 CHECKSUMS = "checksums.sha256"
 # 1980-01-01: the oldest time every archive tool (zip included) can represent.
 FIXED_MTIME = 315532800

@@ -13,7 +13,7 @@ from handover_miaw.manifest import ManifestError, load_manifest
 from handover_miaw.problems import sort_problems
 from handover_miaw.validate.package import check_package
 
-__all__ = ["check_archive"]
+__all__ = ["MAX_UPLOAD_UNPACKED_BYTES", "check_archive"]
 
 _MANIFEST = "extension.json"
 
@@ -56,12 +56,17 @@ def _inner_forms(archive: Path, folder: Path) -> dict[str, Any] | None:
     }
 
 
-def check_archive(data: bytes) -> dict[str, Any]:
-    """`{valid, problems, manifest?, schemas?}` for the archive's bytes; never raises on bad input."""
+# An upload is checked in the runtime's memory, a few at once: far less than a local file may unpack to.
+MAX_UPLOAD_UNPACKED_BYTES = 64 * 1024 * 1024
+
+
+def check_archive(data: bytes, *, max_unpacked: int = MAX_UPLOAD_UNPACKED_BYTES) -> dict[str, Any]:
+    """`{valid, problems, manifest?, schemas?}` for the archive's bytes; never raises on bad input. Reading
+    stops once its contents pass `max_unpacked` bytes (a problem without a pointer)."""
     with tempfile.TemporaryDirectory(prefix="handover-miaw-check-") as folder:
         archive = Path(folder) / "package.tar.gz"
         archive.write_bytes(data)
-        problems = sort_problems(check_package(archive))
+        problems = sort_problems(check_package(archive, max_unpacked=max_unpacked))
         result: dict[str, Any] = {"valid": not problems, "problems": [p.as_dict() for p in problems]}
         if any(p.pointer == "" for p in problems):
             return result  # not a readable archive at all

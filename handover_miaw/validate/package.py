@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from handover_miaw.jsonload import parse_json
 from handover_miaw.manifest import check_manifest
-from handover_miaw.packaging import CHECKSUMS, MAX_PACKAGE_BYTES, REQUIRED_FILES, is_excluded
+from handover_miaw.packaging import CHECKSUMS, MAX_PACKAGE_BYTES, MAX_UNPACKED_BYTES, REQUIRED_FILES, is_excluded
 from handover_miaw.problems import Problem
 
 __all__ = ["check_package"]
@@ -35,10 +35,14 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def _read_members(tar: tarfile.TarFile) -> tuple[dict[str, bytes], list[Problem]]:
+def _read_members(tar: tarfile.TarFile, max_unpacked: int) -> tuple[dict[str, bytes], list[Problem]]:
     files: dict[str, bytes] = {}
     problems: list[Problem] = []
-    for member in tar.getmembers():
+    # Member by member, so that reading stops at the limit: the archive's own size says nothing of what it
+    # unpacks to (a 255 KiB upload of zeros unpacked took 280 MB of the runtime's memory, whole).
+    for member in tar:
+        if tar.offset > max_unpacked:  # past this member's data: before any of it is decompressed
+            return files, [*problems, Problem("", f"the archive unpacks to more than {max_unpacked} bytes")]
         if reason := _unsafe_name(member.name):
             problems.append(Problem(_entry(member.name), reason))
             continue
@@ -99,16 +103,20 @@ def _manifest_problems(files: dict[str, bytes]) -> list[Problem]:
     return [Problem(prefix + p.pointer, p.message, p.line, p.column) for p in problems]
 
 
-def check_package(path: Path, *, max_bytes: int = MAX_PACKAGE_BYTES) -> list[Problem]:
-    """Every problem of a built package file."""
+def check_package(
+    path: Path, *, max_bytes: int = MAX_PACKAGE_BYTES, max_unpacked: int = MAX_UNPACKED_BYTES
+) -> list[Problem]:
+    """Every problem of a built package file; reading stops once its contents pass `max_unpacked` bytes."""
     size = path.stat().st_size
     if size > max_bytes:
         return [Problem("", f"package is {size} bytes; the limit is {max_bytes}")]
     try:
         with tarfile.open(path, mode="r:gz") as tar:
-            files, problems = _read_members(tar)
+            files, problems = _read_members(tar, max_unpacked)
     except (tarfile.TarError, OSError, EOFError) as exc:
         return [Problem("", f"not a gzip-compressed tar archive: {exc}")]
+    if too_large := [p for p in problems if p.pointer == ""]:
+        return too_large  # read only in part: what is missing or unlisted is not known
     for name in REQUIRED_FILES:
         if name not in files:
             problems.append(Problem(_entry(name), "required file missing from the package"))

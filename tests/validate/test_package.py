@@ -16,6 +16,7 @@ import pytest
 
 from handover_miaw import cli
 from handover_miaw.packaging import MAX_PACKAGE_BYTES, BuildError, build_package
+from handover_miaw.validate.archive import MAX_UPLOAD_UNPACKED_BYTES, check_archive
 from handover_miaw.validate.package import check_package
 
 
@@ -168,3 +169,32 @@ def test_not_an_archive(tmp_path: Path) -> None:
     path = tmp_path / "x.tar.gz"
     path.write_bytes(os.urandom(64))
     assert "not a gzip-compressed tar" in check_package(path)[0].message
+
+
+def _bomb(path: Path, unpacked: int) -> Path:
+    """A .tar.gz of one file of zeros: a few KiB that unpack to `unpacked` bytes."""
+    member = tarfile.TarInfo("extension.json")
+    member.size = unpacked
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        tar.addfile(member, io.BytesIO(bytes(unpacked)))
+    return path
+
+
+def test_reading_stops_where_the_archive_unpacks_past_its_limit(tmp_path: Path) -> None:
+    # A 255 KiB upload of zeros unpacked whole into the runtime's memory (280 MB); the limit is on what is read.
+    bomb = _bomb(tmp_path / "bomb.tar.gz", 3 * 1024 * 1024)
+    assert bomb.stat().st_size < 64 * 1024
+    assert [(p.pointer, p.message) for p in check_package(bomb, max_unpacked=2 * 1024 * 1024)] == [
+        ("", f"the archive unpacks to more than {2 * 1024 * 1024} bytes")
+    ]
+    assert not any(p.pointer == "" for p in check_package(bomb, max_unpacked=4 * 1024 * 1024))
+
+
+def test_an_uploaded_archive_is_read_no_further_than_the_upload_limit(tmp_path: Path) -> None:
+    bomb = _bomb(tmp_path / "bomb.tar.gz", MAX_UPLOAD_UNPACKED_BYTES + 1)
+    result = check_archive(bomb.read_bytes())
+    assert result["valid"] is False
+    assert result["problems"] == [
+        {"pointer": "", "message": f"the archive unpacks to more than {MAX_UPLOAD_UNPACKED_BYTES} bytes"}
+    ]
+    assert "manifest" not in result
