@@ -28,6 +28,7 @@ from handover_miaw.errors import (
 from handover_miaw.handovers.calls import for_handover
 from handover_miaw.handovers.start import StartRequest
 from handover_miaw.store.records import HandoverState
+from handover_miaw.timestamps import iso_utc
 
 __all__ = ["ACCEPTED_FILE_TYPES", "MULTIPART_OVERHEAD_BYTES", "routes"]
 
@@ -112,7 +113,7 @@ async def end_handover(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     """The handover's recent MIAW calls made by this process (endpoint, outcome, duration, time)."""
     calls = [
-        {"endpoint": c.endpoint, "outcome": c.outcome, "durationMs": round(c.seconds * 1000, 3), "at": c.at}
+        {"endpoint": c.endpoint, "outcome": c.outcome, "durationMs": round(c.seconds * 1000, 3), "at": iso_utc(c.at)}
         for c in await request.app[HANDOVERS].calls(_id(request))
     ]
     return json_response({"calls": calls})
