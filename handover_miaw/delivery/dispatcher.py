@@ -28,12 +28,12 @@ from handover_miaw.delivery.formats import build_request
 from handover_miaw.delivery.outbox import OutboxSignal
 from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF, judge
 from handover_miaw.delivery.targets import TargetPolicy
-from handover_miaw.delivery.throttle import LogThrottle
 from handover_miaw.logs import secrets
 from handover_miaw.metrics import Metrics
 from handover_miaw.store.base import Store
 from handover_miaw.store.leases import Leases, LocalLeases
 from handover_miaw.store.records import ConnectorRecord, Delivery
+from handover_miaw.throttle import LogThrottle
 
 __all__ = ["Dispatcher", "describe_error"]
 

@@ -33,13 +33,14 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import structlog
 
 from handover_miaw.store.records import Retention
+from handover_miaw.throttle import LogThrottle
 
 __all__ = ["Upkeep", "wal_bytes"]
 
@@ -159,17 +160,14 @@ class Upkeep:
         """
         loop = asyncio.get_running_loop()
         next_purge = loop.time()
+        failures = LogThrottle()
         try:
             while True:
                 await asyncio.sleep(self._interval_s)
-                try:
-                    written, _ = await self._in_thread(_checkpoint)
-                    await self.bound_wal(written)
-                    if loop.time() >= next_purge:
-                        next_purge = loop.time() + self._purge_interval_s
-                        await self.purge()
-                except Exception:
-                    log.exception("store.upkeep_failed")
+                await self._attempt("checkpoint", self._checkpoint_and_bound, failures)
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + self._purge_interval_s
+                    await self._attempt("purge", self.purge, failures)
         finally:
             # Not while a call (a purge() of the store's own) still runs on it in a thread: see above.
             async with self._conn_busy:
@@ -209,6 +207,23 @@ class Upkeep:
             return False
         log.info("store.wal_truncated", wal_bytes=before, after=wal_bytes(self._path), lock_held_ms=held_ms)
         return True
+
+    async def _checkpoint_and_bound(self) -> None:
+        written, _ = await self._in_thread(_checkpoint)
+        await self.bound_wal(written)
+
+    async def _attempt(self, step: str, work: Callable[[], Awaitable[object]], failures: LogThrottle) -> None:
+        """Run one step of a round; a failure is logged, its first with the traceback, then a line a minute per
+        step saying how many it stands for (on a full disk it was a traceback every half second, onto that
+        disk), until the step succeeds again."""
+        now = asyncio.get_running_loop().time()
+        try:
+            await work()
+        except Exception:
+            if (suppressed := failures.admit(step, now)) is not None:
+                log.error("store.upkeep_failed", step=step, suppressed=suppressed, exc_info=suppressed == 0)
+        else:
+            failures.forget(step)
 
     async def purge(self) -> int:
         """Delete what retention allows, a batch per transaction; how many handovers went."""

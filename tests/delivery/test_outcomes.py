@@ -6,7 +6,7 @@ import pytest
 
 from handover_miaw.backoff import Backoff
 from handover_miaw.delivery.outcomes import MAX_RETRY_AFTER_S, Verdict, judge
-from handover_miaw.delivery.throttle import LogThrottle
+from handover_miaw.throttle import LogThrottle
 
 NOW = 1_000_000.0
 FAR = NOW + 3600

@@ -138,3 +138,38 @@ async def test_steady_writes_keep_the_wal_under_its_limit_without_emptying_it(
         await store.close()
     assert largest <= limit
     assert "store.wal_truncated" not in log_output.getvalue()
+
+
+async def test_an_upkeep_failing_every_round_logs_once_then_again_after_it_recovered(
+    tmp_path: Path, log_output: io.StringIO
+) -> None:
+    # On a full disk it logged a traceback every half second, onto the disk that was full. A real failure:
+    # SQLite aborts the purge's delete.
+    path = tmp_path / "store.db"
+    store = SqliteStore(
+        path, clock=Clock(T0), checkpoint_interval_s=0.02, purge_interval_s=0.05, retention=Retention(ended_s=DAY)
+    )
+    await store.open()
+    refuse = "CREATE TRIGGER refuse_purge BEFORE DELETE ON handovers BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+    try:
+        await _ended(store, "old", T0 - 2 * DAY)
+        await store.mark_delivered("old-d1", T0)
+        with sqlite3.connect(path) as side:
+            side.execute(refuse)
+        await wait_for(lambda: "store.upkeep_failed" in log_output.getvalue(), "the first failure")
+        rounds = asyncio.get_running_loop().time() + 0.5  # ten purge rounds, each failing
+        await wait_for(lambda: asyncio.get_running_loop().time() > rounds, "ten more rounds")
+        failed = [line for line in log_output.getvalue().splitlines() if "store.upkeep_failed" in line]
+        assert len(failed) == 1, failed
+        assert '"suppressed": 0' in failed[0]
+        assert "disk is full" in failed[0]  # the first one with its traceback
+        with sqlite3.connect(path) as side:
+            side.execute("DROP TRIGGER refuse_purge")
+        await wait_for(lambda: _rows(path, "old") == [0, 0, 0], "the purge once it can")
+        with sqlite3.connect(path) as side:
+            side.execute(refuse)
+        await _ended(store, "older", T0 - 3 * DAY)
+        await store.mark_delivered("older-d1", T0)
+        await wait_for(lambda: log_output.getvalue().count("store.upkeep_failed") == 2, "a new trouble, told at once")
+    finally:
+        await store.close()

@@ -2,6 +2,7 @@
 
 A delivery that fails on every attempt must not fill the log (one failing at once made ~1,000 lines a
 second): its first failure is logged, then at most one line per interval, which says how many it stands for.
+So must the SQLite upkeep on a full disk (a traceback every half second, on the disk that was full).
 """
 
 from __future__ import annotations
