@@ -41,7 +41,15 @@ async def _root(_request: web.Request) -> web.Response:
 
 
 async def _page(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def _policy(request: web.Request, response: web.StreamResponse) -> None:
+    # Set on every answer under /ui/, not on the page's route alone: the static route serves index.html too
+    # (/ui/static/index.html, and any other spelling of that path), and it must not run without the policy
+    # (framed by another site, or fetching from anywhere).
+    if request.path.startswith("/ui/"):
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
 
 
 async def _config(request: web.Request) -> web.Response:
@@ -57,3 +65,4 @@ def add_ui(app: web.Application, config: UiConfig | None = None) -> None:
     app.router.add_get("/ui/", _page)
     app.router.add_get("/ui/config.json", _config)
     app.router.add_static("/ui/static/", STATIC_DIR)
+    app.on_response_prepare.append(_policy)

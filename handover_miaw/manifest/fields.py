@@ -134,7 +134,8 @@ def field_schema(fld: Field, *, with_default: bool = True) -> dict[str, Any]:
 def condition_schema(condition: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """A schema that an object satisfies exactly when the condition holds for it.
 
-    A missing key stands for its default, so `required` is added only when the default would not match.
+    A missing key stands for its default, so `required` is added only when the default would not match; with
+    no default it stands for "" in a condition on "" (see `condition_holds`).
     """
     if "and" in condition:
         return {"allOf": [condition_schema(c, defaults) for c in condition["and"]]}
@@ -142,20 +143,28 @@ def condition_schema(condition: Mapping[str, Any], defaults: Mapping[str, Any]) 
         return {"anyOf": [condition_schema(c, defaults) for c in condition["or"]]}
     key, value = condition["key"], condition["value"]
     test: dict[str, Any] = {"properties": {key: {"const": value}}}
-    if key not in defaults or defaults[key] != value:
+    if defaults.get(key, _absent(value)) != value:
         test["required"] = [key]
     return {"not": test} if condition.get("negate") else test
 
 
+def _absent(expected: Any) -> Any:
+    # A text field left empty is absent from the settings (the flow editor and the web UI both drop it), yet a
+    # condition on "" means "left empty": absent must compare as "" there, or `negate` always holds.
+    return "" if expected == "" else NO_DEFAULT
+
+
 def condition_holds(condition: Mapping[str, Any] | None, values: Mapping[str, Any]) -> bool:
-    """Evaluate a field condition against settings that already carry their defaults."""
+    """Evaluate a field condition against settings that already carry their defaults (the web UI's form.js
+    evaluates it the same way)."""
     if condition is None:
         return True
     if "and" in condition:
         return all(condition_holds(c, values) for c in condition["and"])
     if "or" in condition:
         return any(condition_holds(c, values) for c in condition["or"])
-    matches = bool(values.get(condition["key"]) == condition["value"])
+    expected = condition["value"]
+    matches = bool(values.get(condition["key"], _absent(expected)) == expected)
     return not matches if condition.get("negate") else matches
 
 

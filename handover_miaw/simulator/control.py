@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import ENDPOINTS
-from .httputil import json_response, read_json, simulator
+from .httputil import json_response, read_control_json, simulator
 from .validation import array, boolean, integer, number, obj, string, validate
 
 __all__ = ["CONTROL_PREFIX", "routes"]
@@ -36,8 +36,8 @@ _HEARTBEAT = obj({"stopped": boolean()})
 
 
 async def _body(request: web.Request, check: Any) -> dict[str, Any]:
-    """The JSON body checked against ``check``; an empty body counts as ``{}``."""
-    body: dict[str, Any] = await read_json(request) if await request.read() else {}
+    """The JSON body checked against ``check``; an empty body counts as ``{}``. 415 unless sent as JSON."""
+    body: dict[str, Any] = await read_control_json(request) or {}
     validate(body, check)
     return body
 

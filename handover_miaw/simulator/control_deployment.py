@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .config import FormField, SimulatorConfig
 from .faults import ENDPOINTS
-from .httputil import SIMULATOR_KEY, json_response, read_json, simulator
+from .httputil import SIMULATOR_KEY, json_response, read_control_json, simulator
 from .validation import array, boolean, number, obj, string, validate
 
 __all__ = ["deployment_view", "routes", "skew_date"]
@@ -51,7 +51,7 @@ async def get_deployment(request: web.Request) -> web.Response:
 
 async def set_deployment(request: web.Request) -> web.Response:
     """Change any of the deployment knobs; the ones left out keep their value."""
-    body = await read_json(request)
+    body = await read_control_json(request)
     validate(body, _DEPLOYMENT)
     sim = simulator(request)
     changes: dict[str, Any] = {}
@@ -72,7 +72,7 @@ async def set_deployment(request: web.Request) -> web.Response:
 
 async def clock_skew(request: web.Request) -> web.Response:
     """Make the ``Date`` header of MIAW answers run ``seconds`` ahead (negative: behind)."""
-    body = await read_json(request)
+    body = await read_control_json(request)
     validate(body, _SKEW)
     simulator(request).faults.date_skew_s = float(body["seconds"])
     return json_response({"ok": True})

@@ -18,6 +18,7 @@ __all__ = [
     "error_response",
     "json_response",
     "path_conversation_id",
+    "read_control_json",
     "read_json",
     "simulator",
 ]
@@ -47,6 +48,21 @@ async def read_json(request: web.Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"Request body is not valid JSON: {exc}") from exc
+
+
+async def read_control_json(request: web.Request) -> Any:
+    """A control route's JSON body, None when empty; 415 unless sent as application/json.
+
+    As /v1: a page on another site can POST text/plain or a form without a CORS preflight, never JSON, so
+    the demo's simulator controls (reachable from any page a browser opens) are out of its reach. Browsers
+    send Origin with every POST, so a page must name the type even for no body; scripts and tests send no
+    Origin and may leave an empty body untyped.
+    """
+    raw = await request.read()
+    if (raw or "Origin" in request.headers) and request.content_type != "application/json":
+        sent = request.headers.get("Content-Type", "")[:100]
+        raise SimulatorError(415, "UNSUPPORTED_MEDIA_TYPE", f"Send the body as application/json (got {sent!r}).")
+    return await read_json(request) if raw else None
 
 
 def authorize(request: web.Request) -> Claims:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .control import CONTROL_PREFIX
-from .httputil import json_response, read_json, simulator
+from .httputil import json_response, read_control_json, simulator
 from .validation import obj, string, validate
 
 __all__ = ["routes"]
@@ -21,7 +21,7 @@ _RECEIPT = obj({}, {"messageId": string(), "agent": string()})
 
 async def _acknowledge(request: web.Request, read: bool) -> web.Response:
     # An empty body means "the latest message", as the other control routes accept no body.
-    body = await read_json(request) if await request.read() else {}
+    body = await read_control_json(request) or {}
     validate(body, _RECEIPT)
     sim = simulator(request)
     conversation_id = request.match_info["conversationId"]

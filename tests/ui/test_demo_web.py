@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
+from handover_miaw.api.routes_ui import CONTENT_SECURITY_POLICY
 from handover_miaw.resources import project_root
 from tests.processes import free_port
 from tests.ui.conftest import open_view
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from handover_miaw.ui.demo_web import WebDemo
 
 SCREENSHOT = Path("docs") / "ui-editor.png"
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.timeout(60)
@@ -80,3 +82,32 @@ async def test_the_readme_screenshot_is_of_the_current_editor(web_demo: WebDemo,
     target.parent.mkdir(exist_ok=True)
     await page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
+
+
+async def test_the_simulator_controls_take_json_only_so_another_site_needs_a_preflight(web_demo: WebDemo) -> None:
+    controls = f"{web_demo.url.removesuffix('/ui/')}/sim/_sim"
+    faults = web_demo.simulator.faults
+    fault = '{"endpoint": "send_message", "status": 503, "count": 3}'
+    async with aiohttp.ClientSession() as http:
+        # What a page on any site may send without asking: text/plain, and a body-less POST (it carries Origin).
+        plain = {"Content-Type": "text/plain"}
+        async with http.post(f"{controls}/faults/http", data=fault, headers=plain) as refused:
+            assert refused.status == 415
+            assert (await refused.json())["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert faults.http == {}
+        page = {"Origin": "http://elsewhere.example"}
+        async with http.post(f"{controls}/faults/expire-tokens", headers=page) as refused:
+            assert refused.status == 415
+        assert (await http.post(f"{controls}/faults/http", data=fault, headers=JSON)).status == 200
+        assert "send_message" in faults.http
+        # A script sends no Origin: an empty body may go untyped, as the repository's own callers send it.
+        assert (await http.post(f"{controls}/faults/expire-tokens")).status == 200
+
+
+async def test_the_page_carries_its_policy_at_every_path_that_serves_it(web_demo: WebDemo) -> None:
+    async with aiohttp.ClientSession() as http:
+        for path in ("", "static/index.html", "static/%69ndex.html"):
+            async with http.get(f"{web_demo.url}{path}") as response:
+                assert response.status == 200
+                assert "<title>handover-miaw</title>" in await response.text()
+                assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY

@@ -10,6 +10,7 @@ from aiohttp import web
 from playwright.async_api import expect
 
 from tests.ui.conftest import StartUi, expect_http_errors, open_view
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from aiohttp.test_utils import TestServer
@@ -70,6 +71,9 @@ async def test_a_dead_letter_is_redriven_from_the_operations_view(
     await expect(dead).to_have_count(0, timeout=TIMEOUT)
     await expect(timeline).not_to_contain_text(": dead", timeout=TIMEOUT)
     assert [d["type"] for d in received] == ["handover.status", "handover.ended"]
+    # The figure counts webhook deliveries only (SSE ones never reach the counter), and is labelled so.
+    delivered = page.locator("#ops-metrics dt:text-is('Webhook deliveries delivered') + dd")
+    await expect(delivered).to_have_text("2", timeout=TIMEOUT)
 
 
 async def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_for_the_tab_only(
@@ -119,3 +123,30 @@ async def test_the_timeline_shows_the_miaw_calls_of_the_handover(web_demo: WebDe
     await expect(timeline).to_contain_text("MIAW access_token: 200", timeout=TIMEOUT)
     await expect(timeline).to_contain_text("MIAW create_conversation: 201")
     await expect(timeline).to_contain_text("MIAW send_message: 202")
+
+
+async def test_the_timeline_finds_a_handovers_deliveries_past_the_first_page(web_demo: WebDemo, page: Page) -> None:
+    runtime = web_demo.url.removesuffix("/ui/")
+    sim = web_demo.simulator
+    async with aiohttp.ClientSession() as http:
+
+        async def start(session: str) -> Any:
+            body = {"connector": "demo", "sessionId": session, "userId": "ann"}
+            return await (await http.post(f"{runtime}/v1/handovers", json=body)).json()
+
+        async def over_a_page() -> bool:
+            async with http.get(f"{runtime}/v1/deliveries?limit=1000") as response:
+                return (await response.json())["next"] is not None
+
+        # A first handover's agent fills the first page of /v1/deliveries (1000, the most a page holds).
+        conversation = (await start("paging-1"))["conversationId"]
+        await sim.route(conversation)
+        await sim.accept(conversation, "Maria")
+        for n in range(1000):
+            await sim.send_text(conversation, f"bulk {n}")
+        await wait_for(over_a_page, "over 1000 deliveries in the store", seconds=60)
+        later = await start("paging-2")
+
+    await open_view(page, web_demo.url, "ops")
+    await page.get_by_role("button", name=f"Timeline of {later['id']}").click()
+    await expect(page.locator("#ops-timeline")).to_contain_text("delivery #", timeout=TIMEOUT)

@@ -48,16 +48,19 @@ export async function api(method, path, body, { raw = null, contentType = null, 
   }
   if (refused) throw refused;
   const response = await fetch(path, { method, headers, body: payload });
+  if (!response.ok) throw await failure(response);
+  return parse(response);
+}
+
+/** The ApiError of a refused response; a 401 asks for a key, for a response read with `fetch` too. */
+export async function failure(response) {
   const data = await parse(response);
-  if (!response.ok) {
-    const error = new ApiError(response.status, (data && data.error) || { message: `HTTP ${response.status}` });
-    if (response.status === 401 && !refused) {
-      refused = error;
-      window.dispatchEvent(new CustomEvent("hm:unauthorized", { detail: error }));
-    }
-    throw error;
+  const error = new ApiError(response.status, (data && data.error) || { message: `HTTP ${response.status}` });
+  if (response.status === 401 && !refused) {
+    refused = error;
+    window.dispatchEvent(new CustomEvent("hm:unauthorized", { detail: error }));
   }
-  return data;
+  return error;
 }
 
 /** Show an error's message in a problem element (or hide it when error is null). */

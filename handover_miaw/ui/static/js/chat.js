@@ -2,7 +2,7 @@
 // the chat so far as the transcript. The chat lives in this tab's sessionStorage, so a reload shows it again and
 // resumes the runtime's /events from the last event shown (Last-Event-ID).
 
-import { api, authHeaders, showProblem } from "./api.js";
+import { api, authHeaders, failure, showProblem } from "./api.js";
 import { readEvents } from "./sse.js";
 
 const STATE_KEY = "hm.chat";
@@ -23,6 +23,7 @@ export class Chat {
     this.app = app;
     this.state = JSON.parse(sessionStorage.getItem(STATE_KEY) || "null") || freshState();
     this.abort = null;
+    this.listening = false;
     this.typingSince = 0;
     this.typingTimer = null;
   }
@@ -47,7 +48,12 @@ export class Chat {
     this.$("#chat-end").addEventListener("click", () => this.end());
     this.$("#chat-new").addEventListener("click", () => this.reset());
     this.update();
-    if (this.state.handoverId && !this.state.ended) this.listen();
+    this.refresh();
+  }
+
+  /** Called on every visit too: after a refused key, the stream resumes once a new key is given. */
+  refresh() {
+    if (this.state.handoverId && !this.state.ended && !this.listening) this.listen();
   }
 
   save() { sessionStorage.setItem(STATE_KEY, JSON.stringify(this.state)); }
@@ -104,8 +110,7 @@ export class Chat {
       else this.add({ who: "bot", text: botReply(text) });
       return;
     }
-    clearTimeout(this.typingTimer);
-    this.typingSince = 0;
+    await this.stopTyping();
     try {
       const id = `msg-${crypto.randomUUID()}`;
       await api("POST", `/v1/handovers/${this.state.handoverId}/messages`, { id, text });
@@ -143,10 +148,16 @@ export class Chat {
       api("POST", path, { typing: true }).catch((error) => showProblem(this.$("#chat-problem"), error));
     }
     clearTimeout(this.typingTimer);
-    this.typingTimer = setTimeout(() => {
-      this.typingSince = 0;
-      api("POST", path, { typing: false }).catch(() => {});
-    }, 2000);
+    this.typingTimer = setTimeout(() => this.stopTyping(), 2000);
+  }
+
+  /** Tell the agent the user stopped typing, if they were told it started. */
+  async stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (!this.typingSince) return;
+    this.typingSince = 0;
+    // A lost "stopped" is corrected by the next message or by the agent's own timeout; not worth an alert.
+    await api("POST", `/v1/handovers/${this.state.handoverId}/typing`, { typing: false }).catch(() => {});
   }
 
   async handover() {
@@ -179,13 +190,22 @@ export class Chat {
   async end() {
     try {
       await api("DELETE", `/v1/handovers/${this.state.handoverId}`);
+      return true;
     } catch (error) {
+      if (error.status === 404) {
+        this.gone();
+        return true;
+      }
       showProblem(this.$("#chat-problem"), error);
+      return false;
     }
   }
 
-  reset() {
+  /** Start over; a live handover is ended first, or the agent would stay connected to nobody. */
+  async reset() {
+    if (this.state.handoverId && !this.state.ended && !(await this.end())) return;
     if (this.abort) this.abort.abort();
+    clearTimeout(this.typingTimer);
     this.state = freshState();
     this.save();
     this.$("#chat-log").replaceChildren();
@@ -195,20 +215,44 @@ export class Chat {
 
   async listen() {
     const handoverId = this.state.handoverId;
-    this.abort = new AbortController();
-    while (this.state.handoverId === handoverId && !this.state.ended) {
-      try {
-        const response = await fetch(`/v1/handovers/${handoverId}/events`, {
-          headers: { ...authHeaders(), "Last-Event-ID": this.state.lastEventId },
-          signal: this.abort.signal,
-        });
-        if (!response.ok) throw new Error(`the event stream answered ${response.status}`);
-        await readEvents(response, (event) => this.event(event));
-      } catch (error) {
-        if (error.name === "AbortError") return;
+    const abort = new AbortController();
+    this.abort = abort;
+    this.listening = true;
+    try {
+      while (this.state.handoverId === handoverId && !this.state.ended) {
+        try {
+          const response = await fetch(`/v1/handovers/${handoverId}/events`, {
+            headers: { ...authHeaders(), "Last-Event-ID": this.state.lastEventId },
+            signal: abort.signal,
+          });
+          if (response.status === 404) {
+            this.gone();
+            return;
+          }
+          if (response.status === 401) {
+            // failure() asks for another key; refresh() resumes once it is given, retrying now would be refused.
+            showProblem(this.$("#chat-problem"), await failure(response));
+            return;
+          }
+          if (!response.ok) throw new Error(`the event stream answered ${response.status}`);
+          await readEvents(response, (event) => this.event(event));
+        } catch (error) {
+          if (error.name === "AbortError") return;
+        }
+        if (!this.state.ended) await new Promise((resolve) => setTimeout(resolve, 1000));
       }
-      if (!this.state.ended) await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+      if (this.abort === abort) this.listening = false;
     }
+  }
+
+  /** The runtime no longer knows the handover (its store was removed, as a restarted demo's is). */
+  gone() {
+    this.state.ended = true;
+    this.$("#chat-typing").hidden = true;
+    const text = "This conversation is over: the runtime no longer knows it. Talk to a person to start again.";
+    this.add({ who: "system", text });
+    this.update("Ended");
   }
 
   event({ id, event, data }) {

@@ -105,9 +105,9 @@ export class Desk {
     }));
     button("Mark delivered", () => this.call("POST", `${path}/delivered`, { agent: agent() }));
     button("Mark read", () => this.call("POST", `${path}/read`, { agent: agent() }));
-    button("Leave", () => this.call("POST", `${path}/leave`));
-    button("End", () => this.call("POST", `${path}/end`));
-    button("Close", () => this.call("POST", `${path}/close`));
+    button("Leave", () => this.call("POST", `${path}/leave`, {}));
+    button("End", () => this.call("POST", `${path}/end`, {}));
+    button("Close", () => this.call("POST", `${path}/close`, {}));
 
     const reply = element("form", { class: "row" });
     const replyId = `reply-${id}`;

@@ -73,15 +73,24 @@ export class Editor {
   /** The node settings as they stand (visible fields only). */
   settings() { return this.forms.node.values(); }
 
-  async check() {
+  /** Validate both forms; `imported` is a node settings document to check as it was written instead. */
+  async check(imported = null) {
     const sequence = ++this.sequence;
     const connector = this.forms.connector.values();
     const settings = this.forms.node.values();
     sessionStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
-    const [connectorResult, nodeResult] = await Promise.all([
-      api("POST", "/v1/validate", { kind: "connector", document: connector }),
-      api("POST", "/v1/validate", { kind: "node", document: settings }),
-    ]);
+    let connectorResult, nodeResult;
+    try {
+      [connectorResult, nodeResult] = await Promise.all([
+        api("POST", "/v1/validate", { kind: "connector", document: connector }),
+        api("POST", "/v1/validate", { kind: "node", document: imported ?? settings }),
+      ]);
+    } catch (error) {
+      if (sequence !== this.sequence) return;
+      this.unchecked("#connector-validity", "Connector configuration", error);
+      this.unchecked("#validity", "Node settings", error);
+      return;
+    }
     if (sequence !== this.sequence) return; // a newer check is on its way
     this.forms.connector.showProblems(connectorResult.problems);
     this.forms.node.showProblems(nodeResult.problems);
@@ -95,6 +104,13 @@ export class Editor {
     const element = this.$(selector);
     element.textContent = count ? `${what}: ${count} problem(s)` : `${what}: valid`;
     element.dataset.state = count ? "invalid" : "valid";
+  }
+
+  /** The runtime did not answer the check (body too large, key refused, runtime down): the last verdict is void. */
+  unchecked(selector, what, error) {
+    const element = this.$(selector);
+    element.textContent = `${what}: not checked (${error.message || error})`;
+    element.dataset.state = "unchecked";
   }
 
   async preview(settings, sequence) {
@@ -147,13 +163,9 @@ export class Editor {
       }
       this.forms.node.setValues(values);
       showProblem(problem, null);
-      await this.check();
-      // Keys the form does not know are still checked: the runtime reports them as unknown properties.
-      const unknown = Object.keys(values).filter((k) => !this.forms.node.fields.some((f) => f.key === k));
-      if (unknown.length) {
-        const result = await api("POST", "/v1/validate", { kind: "node", document: values });
-        showProblem(problem, { message: result.problems.map((p) => `${p.pointer}: ${p.message}`).join("; ") });
-      }
+      // The form can hold only values of each field's type, so the file itself is checked: a wrong type or an
+      // unknown key is reported as the CLI reports it, not hidden by what the form made of it.
+      await this.check(values);
     } catch (error) {
       showProblem(problem, { message: `${file.name}: ${error.message}` });
     }

@@ -19,7 +19,10 @@ export function conditionHolds(condition, values) {
   if (!condition) return true;
   if (condition.and) return condition.and.every((c) => conditionHolds(c, values));
   if (condition.or) return condition.or.some((c) => conditionHolds(c, values));
-  const matches = sameValue(values[condition.key], condition.value);
+  // A text field left empty is absent from the values, yet a condition on "" means "left empty"
+  // (manifest/fields.py evaluates conditions the same way).
+  const absent = condition.value === "" ? "" : undefined;
+  const matches = sameValue(condition.key in values ? values[condition.key] : absent, condition.value);
   return condition.negate ? !matches : matches;
 }
 
@@ -116,6 +119,11 @@ class FieldView {
     if (type === "select") {
       if (this.control.value === "") return [false, undefined];
       return [true, params.options[Number(this.control.value)].value];
+    }
+    // The browser gives "" for a number it cannot parse ("1e", "-"): without this it would pass as empty.
+    if (this.control.validity.badInput) {
+      this.localProblem = "not a number";
+      return [false, undefined];
     }
     const text = this.control.value;
     if (text.trim() === "") {

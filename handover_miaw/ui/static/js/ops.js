@@ -1,6 +1,5 @@
 // Operations: live handovers by state, one handover's timeline (lifecycle, MIAW calls, deliveries with their
-// attempts),
-// dead letters with their re-drive, and the headline metrics.
+// attempts), dead letters with their re-drive, and the headline metrics.
 
 import { api, showProblem } from "./api.js";
 
@@ -26,6 +25,18 @@ export function parseMetrics(text) {
     (samples[match[1]] ||= []).push({ labels, value: Number(match[4]) });
   }
   return samples;
+}
+
+/** One handover's deliveries. The API lists every handover's, oldest first, with no filter by handover, so a
+ * handover's may be on any page: all of them are read. */
+async function deliveriesOf(id) {
+  const found = [];
+  for (let path = "/v1/deliveries?limit=1000"; path;) {
+    const page = await api("GET", path);
+    found.push(...page.deliveries.filter((d) => d.handoverId === id));
+    path = page.next;
+  }
+  return found;
 }
 
 export class Operations {
@@ -77,14 +88,14 @@ export class Operations {
   }
 
   async timeline(id) {
-    const [handover, { deliveries }, { calls }] = await Promise.all([
+    const [handover, deliveries, { calls }] = await Promise.all([
       api("GET", `/v1/handovers/${encodeURIComponent(id)}`),
-      api("GET", "/v1/deliveries?limit=1000"), // one page, the most the API gives
+      deliveriesOf(id),
       api("GET", `/v1/handovers/${encodeURIComponent(id)}/calls`),
     ]);
     const events = [[handover.createdAt, `created (${handover.connector}, session ${handover.sessionId})`]];
     for (const c of calls) events.push([c.at, `MIAW ${c.endpoint}: ${c.outcome} in ${c.durationMs.toFixed(1)} ms`]);
-    for (const d of deliveries.filter((d) => d.handoverId === id)) {
+    for (const d of deliveries) {
       const error = d.lastError ? `, last error: ${d.lastError}` : "";
       events.push([d.createdAt, `delivery #${d.seq} ${d.type}: ${d.state} after ${d.attempts} attempt(s)${error}`]);
     }
@@ -131,7 +142,8 @@ export class Operations {
     const headline = [
       ["Live handovers", live || "none"],
       ["MIAW calls", String(sum("handover_miaw_miaw_calls_total"))],
-      ["Deliveries delivered", String(sum("handover_miaw_deliveries_total", "outcome", "delivered"))],
+      // The counter counts push attempts: deliveries read over SSE are never in it, so it says so.
+      ["Webhook deliveries delivered", String(sum("handover_miaw_deliveries_total", "outcome", "delivered"))],
       ["Deliveries dead", String(sum("handover_miaw_deliveries_total", "outcome", "dead"))],
       ["Stream reconnects", String(sum("handover_miaw_stream_reconnects_total"))],
     ];
