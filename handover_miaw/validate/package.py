@@ -7,10 +7,13 @@ tests, and anything over the size limit.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path, PurePosixPath
+from typing import IO, cast
 
 from handover_miaw.jsonload import parse_json
 from handover_miaw.manifest import check_manifest
@@ -35,14 +38,31 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def _read_members(tar: tarfile.TarFile, max_unpacked: int) -> tuple[dict[str, bytes], list[Problem]]:
+class _UnpackedTooLarge(Exception):
+    """The archive's decompressed stream passed its limit."""
+
+
+class _Bounded:
+    """The decompressed stream, read no further than `limit` bytes. The archive's own size says nothing of what
+    it unpacks to (a 255 KiB upload of zeros took 280 MB of the runtime's memory), and counting members is not
+    enough: tarfile reads a long-name or PAX header's whole declared data before it returns a member."""
+
+    def __init__(self, raw: gzip.GzipFile, limit: int) -> None:
+        self._raw = raw
+        self._left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size if size >= 0 else self._left + 1)
+        self._left -= len(data)
+        if self._left < 0:
+            raise _UnpackedTooLarge
+        return data
+
+
+def _read_members(tar: tarfile.TarFile) -> tuple[dict[str, bytes], list[Problem]]:
     files: dict[str, bytes] = {}
     problems: list[Problem] = []
-    # Member by member, so that reading stops at the limit: the archive's own size says nothing of what it
-    # unpacks to (a 255 KiB upload of zeros unpacked took 280 MB of the runtime's memory, whole).
     for member in tar:
-        if tar.offset > max_unpacked:  # past this member's data: before any of it is decompressed
-            return files, [*problems, Problem("", f"the archive unpacks to more than {max_unpacked} bytes")]
         if reason := _unsafe_name(member.name):
             problems.append(Problem(_entry(member.name), reason))
             continue
@@ -111,12 +131,15 @@ def check_package(
     if size > max_bytes:
         return [Problem("", f"package is {size} bytes; the limit is {max_bytes}")]
     try:
-        with tarfile.open(path, mode="r:gz") as tar:
-            files, problems = _read_members(tar, max_unpacked)
-    except (tarfile.TarError, OSError, EOFError) as exc:
+        # A stream ("r|"): members in order, each read as it comes, nothing sought back.
+        # tarfile's stream mode calls only read(); the cast stands for the file protocol typeshed asks for.
+        bounded = cast("IO[bytes]", _Bounded(raw := gzip.GzipFile(path, "rb"), max_unpacked))
+        with raw, tarfile.open(fileobj=bounded, mode="r|") as tar:
+            files, problems = _read_members(tar)
+    except _UnpackedTooLarge:
+        return [Problem("", f"the archive unpacks to more than {max_unpacked} bytes")]
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         return [Problem("", f"not a gzip-compressed tar archive: {exc}")]
-    if too_large := [p for p in problems if p.pointer == ""]:
-        return too_large  # read only in part: what is missing or unlisted is not known
     for name in REQUIRED_FILES:
         if name not in files:
             problems.append(Problem(_entry(name), "required file missing from the package"))

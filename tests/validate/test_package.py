@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,20 @@ def test_an_uploaded_archive_is_read_no_further_than_the_upload_limit(tmp_path: 
         {"pointer": "", "message": f"the archive unpacks to more than {MAX_UPLOAD_UNPACKED_BYTES} bytes"}
     ]
     assert "manifest" not in result
+
+
+def test_a_long_name_header_counts_against_the_limit_before_it_is_read(tmp_path: Path) -> None:
+    # tarfile reads a GNU long-name (or PAX) header's whole declared data before it returns the member:
+    # counting only members let a 183 KB archive take 47 MB past a 1 MiB limit.
+    path = tmp_path / "longname.tar.gz"
+    member = tarfile.TarInfo("a" * (16 * 1024 * 1024))
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT, compresslevel=1) as tar:
+        tar.addfile(member, io.BytesIO(b""))
+    tracemalloc.start()
+    try:
+        problems = check_package(path, max_unpacked=1024 * 1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(p.pointer, p.message) for p in problems] == [("", f"the archive unpacks to more than {1024 * 1024} bytes")]
+    assert peak < 4 * 1024 * 1024, peak
