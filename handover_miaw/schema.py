@@ -20,7 +20,7 @@ import jsonschema_rs
 from handover_miaw.problems import Problem, pointer, sort_problems
 from handover_miaw.schema_formats import FORMATS
 
-__all__ = ["QUOTE_CHARS", "TOO_DEEP", "CompiledSchema", "quote"]
+__all__ = ["MAX_DEPTH", "QUOTE_CHARS", "TOO_DEEP", "CompiledSchema", "quote"]
 
 # An error message quotes at most this many characters of the offending value.
 QUOTE_CHARS = 40
@@ -29,7 +29,8 @@ _LONGEST_MESSAGE = 300
 _FORMAT_CHECKS = {name: fmt.check for name, fmt in FORMATS.items()}
 # jsonschema-rs raises ValueError instead of reporting once it descends about 255 levels into an instance, while
 # orjson (and Python's json) parse up to 1,024: such a document is refused with this problem at its root.
-TOO_DEEP = "the document is nested too deeply to be checked (more than 250 levels of arrays and objects)"
+MAX_DEPTH = 250
+TOO_DEEP = f"the document is nested too deeply to be checked (more than {MAX_DEPTH} levels of arrays and objects)"
 
 
 def _format_name(error: jsonschema_rs.ValidationError) -> str | None:

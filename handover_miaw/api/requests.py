@@ -15,8 +15,11 @@ from handover_miaw.errors import (
     BodyStalledError,
     MalformedRequestError,
     PayloadTooLargeError,
+    SchemaViolationError,
     UnsupportedMediaTypeError,
 )
+from handover_miaw.problems import Problem
+from handover_miaw.schema import MAX_DEPTH, TOO_DEEP
 
 __all__ = ["BodyReads", "check_length", "is_json_media_type", "json_body", "read_body"]
 
@@ -110,6 +113,23 @@ async def json_body(request: web.Request, operation_id: str) -> Any:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedRequestError(f"the request body is not valid JSON: {exc}") from exc
+    # orjson reads 1,024 levels but writes about 254, and the schema does not descend into a free-form object
+    # (a start's `context`): a deeper one failed where it was stored, a 500. Brackets are counted first, so
+    # that the walk is only taken by a body that may need it.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
+        raise SchemaViolationError([Problem("", TOO_DEEP)])
     # Schema messages never quote a write-only (secret) field's value, and of any other at most a prefix.
     request.app[API_DOC].validate(operation_id, body)
     return body
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value` (a walk with a stack, not recursion: it is client input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest

@@ -42,6 +42,10 @@ def checked_filename(filename: str) -> str:
     """
     if any("\udc80" <= char <= "\udcff" for char in filename):
         filename = filename.encode("utf-8", "surrogateescape").decode("latin-1")
+    try:
+        filename.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a `filename*=` in a charset of the client's choosing
+        raise _refuse("/file", "the file name is not Unicode text") from None
     if _CONTROL.search(filename):
         raise _refuse("/file", "the file name holds a control character")
     if len(filename) > MAX_FILENAME_CHARS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -86,12 +87,27 @@ class UserActions:
         MIAW, even after the handover has ended (a caller's retry must not turn into a failure); a new one needs
         a live handover.
         """
-        key = (handover_id, client_id)
-        digest = _digest(text)
+        return await self._once(
+            (handover_id, client_id),
+            _digest(text),
+            lambda digest: self._send_once(handover_id, client_id, text, digest),
+            (_ID_CONFLICT, "/text"),
+        )
+
+    async def _once(
+        self,
+        key: tuple[str, str],
+        digest: str,
+        send: Callable[[str], Awaitable[tuple[str, bool]]],
+        conflict: tuple[str, str],
+    ) -> tuple[str, bool]:
+        """Run `send(digest)` once for the caller's id in this process: a request for an id being sent (a
+        message or a file: one id space) awaits the first one's outcome, or is `conflict` when its digest is
+        another (`conflict`: its message and pointer)."""
         flight = self._flights.get(key)
         if flight is not None:
             if flight.digest != digest:
-                raise IdConflictError(_ID_CONFLICT, pointer="/text")
+                raise IdConflictError(conflict[0], pointer=conflict[1])
             if flight.outcome is None:
                 flight.outcome = asyncio.get_running_loop().create_future()
                 # Retrieved here so an outcome the waiters no longer await is not reported as never retrieved.
@@ -99,7 +115,7 @@ class UserActions:
             return await asyncio.shield(flight.outcome)
         flight = self._flights[key] = _Flight(digest)
         try:
-            result = await self._send_once(handover_id, client_id, text, digest)
+            result = await send(digest)
         except BaseException as exc:
             if flight.outcome is not None:
                 if isinstance(exc, asyncio.CancelledError):
@@ -228,8 +244,26 @@ class UserActions:
     ) -> tuple[str, bool]:
         """Send a file to the agent, once per client id when one is given; returns (MIAW message id, sent now).
         Like a message, a file already sent under its id is answered even after the end."""
+        if client_id is None:
+            return await self._send_file_once(handover_id, data, filename, content_type, text, None, "")
+        return await self._once(
+            (handover_id, client_id),
+            _file_digest(data, filename, content_type, text),
+            lambda digest: self._send_file_once(handover_id, data, filename, content_type, text, client_id, digest),
+            (_FILE_ID_CONFLICT, "/id"),
+        )
+
+    async def _send_file_once(
+        self,
+        handover_id: str,
+        data: bytes,
+        filename: str,
+        content_type: str,
+        text: str | None,
+        client_id: str | None,
+        digest: str,
+    ) -> tuple[str, bool]:
         message_id = new_miaw_id()
-        digest = _file_digest(data, filename, content_type, text)
         if client_id is not None:
             message_id, sent = await self._sent_before(handover_id, client_id, digest)
             if sent:

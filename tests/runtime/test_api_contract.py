@@ -87,6 +87,21 @@ async def test_a_body_nested_past_the_validators_limit_is_a_422_at_its_root(acme
     assert acme.sim.conversation(handover["conversationId"]).end_user_messages == []
 
 
+@pytest.mark.parametrize("depth", [251, 300, 1000])
+async def test_a_start_whose_context_nests_past_the_limit_is_a_422_and_starts_nothing(acme: Bot, depth: int) -> None:
+    # The schema does not descend into a free-form context, and orjson writes about 254 levels: the start
+    # failed where it was stored (a 500), its session held.
+    context = "[" * (depth - 1) + "]" * (depth - 1)
+    body = b'{"connector": "acme", "sessionId": "deep", "userId": "u", "context": {"x": ' + context.encode() + b"}}"
+    response = await acme.api.post("/v1/handovers", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert (error["code"], error["pointer"]) == ("schema_violation", "")
+    assert (await (await acme.api.get("/v1/handovers")).json())["handovers"] == []
+    shallow = {"connector": "acme", "sessionId": "deep", "userId": "u", "context": {"x": [[["fine"]]]}}
+    assert (await acme.api.post("/v1/handovers", json=shallow)).status == 201
+
+
 async def test_a_form_post_from_a_web_page_starts_nothing(acme: Bot) -> None:
     form = FormData({"connector": "acme", "sessionId": "csrf", "userId": "u"})
     response = await acme.api.post("/v1/handovers", data=form)

@@ -5,6 +5,7 @@ refused before MIAW, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -97,7 +98,13 @@ async def test_a_file_name_beyond_ascii_reaches_the_agent_as_written(acme: Bot, 
 
 
 @pytest.mark.parametrize(
-    "disposition", [b"filename*=UTF-8''a%00b.pdf", b"filename*=UTF-8''a%0D%0Ab.pdf", b'filename="' + b"a" * 256 + b'"']
+    "disposition",
+    [
+        b"filename*=UTF-8''a%00b.pdf",
+        b"filename*=UTF-8''a%0D%0Ab.pdf",
+        b'filename="' + b"a" * 256 + b'"',
+        b"filename*=unicode-escape''%5Cud800.pdf",  # a lone surrogate, through a charset the client names
+    ],
 )
 async def test_a_file_name_miaw_cannot_carry_is_a_422_at_file(acme: Bot, disposition: bytes) -> None:
     handover = await acme.start()
@@ -105,3 +112,24 @@ async def test_a_file_name_miaw_cannot_carry_is_a_422_at_file(acme: Bot, disposi
     response = await acme.api.post(f"/v1/handovers/{handover['id']}/files", data=body, headers=headers)
     assert await _error(response, 422, "/file") == "schema_violation"
     assert not [c for c in acme.sim.calls if c.endpoint == "send_file"]
+
+
+async def test_a_file_sent_while_a_message_of_its_id_is_in_flight_is_a_conflict(acme: Bot) -> None:
+    # Files went around the in-flight check: both used the id's derived MIAW id, MIAW dropped the second as a
+    # repeat, and the file was answered "sent".
+    handover = await acme.start()
+    hid, cid = handover["id"], handover["conversationId"]
+    acme.sim.faults.add_latency("send_message", 0.2)  # the message is still in flight when the file arrives
+    acme.sim.faults.add_latency("send_file", 0.2)
+    message = acme.api.post(f"/v1/handovers/{hid}/messages", json={"id": "x1", "text": "hello"})
+    file = acme.api.post(f"/v1/handovers/{hid}/files", data=_file(id="x1"))
+    sent, clash = await asyncio.gather(message, file)
+    assert sent.status == 202
+    assert await _error(clash, 409, "/id") == "id_conflict"
+    files = [
+        acme.api.post(f"/v1/handovers/{hid}/files", data=_file(b"%PDF-1.4 " + bytes([n]), id="f2")) for n in (1, 2)
+    ]
+    answers = sorted([response.status for response in await asyncio.gather(*files)])
+    assert answers == [202, 409]
+    received = acme.sim.conversation(cid).end_user_messages
+    assert [(m.text, m.file_name) for m in received] == [("hello", None), (None, "receipt.pdf")]
