@@ -73,8 +73,8 @@ def answer_unparseable_requests_in_json() -> None:
         original(self, request, status, exc, message)
         if 400 <= status < 500:
             response = error_response(status, "malformed_request", f"the request could not be read as HTTP ({status})")
-        else:
-            response = error_response(500, "internal_error", "an internal error occurred")
+        else:  # the status kept (aiohttp answers a handler's stray TimeoutError with 504)
+            response = error_response(status, "internal_error", "an internal error occurred")
         response.force_close()
         return response
 

@@ -17,7 +17,7 @@ import hashlib, hmac, time
 def verify_delivery(secret: str, raw_body: bytes, header: str, window_s: int = 300) -> bool:
     # Use the raw request bytes, before any JSON parsing: re-serialising changes them.
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    if "t" not in fields or "v1" not in fields or not fields["t"].isdigit():
+    if "t" not in fields or "v1" not in fields or not (fields["t"].isascii() and fields["t"].isdigit()):
         return False
     if abs(time.time() - int(fields["t"])) > window_s:
         return False  # too old (or from the future): a replay

@@ -146,7 +146,9 @@ def decide(
     if outcome == 429:
         wait = parse_retry_after(retry_after, now)
         if wait is not None:
-            return RetryDecision(retry=True, delay=min(wait, policy.max_retry_after), reason=reason)
+            # Never sooner than the backoff: `Retry-After: 0`, or a date in the past, spent every attempt at once.
+            delay = max(policy.backoff.delay(attempt, rand), min(wait, policy.max_retry_after))
+            return RetryDecision(retry=True, delay=delay, reason=reason)
     return RetryDecision(retry=True, delay=policy.backoff.delay(attempt, rand), reason=reason)
 
 

@@ -38,9 +38,11 @@ def high() -> float:
         # 429 honours Retry-After in seconds, capped at max_retry_after.
         (429, 1, "3", RetryDecision(True, 3.0, "rate_limited")),
         (429, 1, "120", RetryDecision(True, 30.0, "rate_limited")),
-        # ... or as an HTTP date (10 s after NOW), or a date already past (0 s).
+        # ... or as an HTTP date (10 s after NOW); never sooner than the backoff (a date already past, or 0,
+        # spent every attempt at once).
         (429, 2, "Mon, 25 Nov 2024 02:00:10 GMT", RetryDecision(True, 10.0, "rate_limited")),
-        (429, 2, "Mon, 25 Nov 2024 01:00:00 GMT", RetryDecision(True, 0.0, "rate_limited")),
+        (429, 2, "Mon, 25 Nov 2024 01:00:00 GMT", RetryDecision(True, 1.0, "rate_limited")),
+        (429, 1, "0", RetryDecision(True, 0.5, "rate_limited")),
         # ... and falls back to backoff when absent or unreadable (low jitter: half the ceiling).
         (429, 1, None, RetryDecision(True, 0.5, "rate_limited")),
         (429, 1, "soon", RetryDecision(True, 0.5, "rate_limited")),
