@@ -12,11 +12,11 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from handover_miaw.api.app_keys import HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
+from handover_miaw.api.app_keys import API_DOC, HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
 from handover_miaw.api.requests import BodyReads, check_length, json_body
 from handover_miaw.api.responses import json_response
-from handover_miaw.api.upload_fields import checked_filename, checked_text_part
+from handover_miaw.api.upload_fields import checked_filename, text_part
 from handover_miaw.api.views import handover_view
 from handover_miaw.errors import (
     MalformedRequestError,
@@ -181,6 +181,8 @@ async def send_file(request: web.Request) -> web.Response:
             "the body is not readable multipart/form-data: a boundary parameter, and parts delimited by it, "
             "are expected"
         ) from exc
+    text_parts = {"text": upload.text, "id": upload.client_id}
+    request.app[API_DOC].validate("sendFile", {name: value for name, value in text_parts.items() if value is not None})
     with for_handover(handover_id):
         miaw_id, sent = await request.app[HANDOVERS].send_file(
             handover_id, upload.data, upload.filename, upload.content_type, upload.text, upload.client_id
@@ -219,9 +221,9 @@ async def _read_upload(reader: MultipartReader, limit: int, reads: BodyReads) ->
         else:
             value = await _read_limited(part, 4096, budget, reads)
             if name == "text":
-                upload.text = checked_text_part("text", value, min_chars=0, max_chars=1000)
+                upload.text = text_part("text", value)
             elif name == "id":
-                upload.client_id = checked_text_part("id", value, min_chars=1, max_chars=200)
+                upload.client_id = text_part("id", value)
     if not found:
         raise MalformedRequestError("the `file` part is missing", pointer="/file")
     return upload

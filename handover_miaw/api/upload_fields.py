@@ -1,5 +1,5 @@
-"""The checks of a file upload's fields, which come as multipart parts, not JSON: the API document's rules for
-them (`id` 1 to 200 characters, `text` up to 1,000), and a file name MIAW's multipart request can carry.
+"""What a file upload's parts must be before the API document's schema can check them (its text parts as
+UTF-8 text), and a file name MIAW's multipart request can carry.
 
 Unchecked, an empty or 4,096-character `id` was taken as the caller's id, and a file name of bytes other than
 UTF-8, or with a NUL, failed while the runtime built the request to MIAW: a 500 after the upload was read.
@@ -12,7 +12,7 @@ import re
 from handover_miaw.errors import SchemaViolationError
 from handover_miaw.problems import Problem
 
-__all__ = ["MAX_FILENAME_CHARS", "checked_filename", "checked_text_part"]
+__all__ = ["MAX_FILENAME_CHARS", "checked_filename", "text_part"]
 
 MAX_FILENAME_CHARS = 255
 # C0 controls, DEL and C1 controls: no file name holds them, and a header cannot carry them.
@@ -23,15 +23,12 @@ def _refuse(pointer: str, message: str) -> SchemaViolationError:
     return SchemaViolationError([Problem(pointer, message)])
 
 
-def checked_text_part(name: str, raw: bytes, *, min_chars: int, max_chars: int) -> str:
-    """A text part's value: UTF-8 of `min_chars` to `max_chars` characters, else a 422 at `/name`."""
+def text_part(name: str, raw: bytes) -> str:
+    """A text part's value as UTF-8 text, else a 422 at `/name` (its length is the schema's to check)."""
     try:
-        value = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _refuse(f"/{name}", "the value is not UTF-8 text") from None
-    if not min_chars <= len(value) <= max_chars:
-        raise _refuse(f"/{name}", f"the value must be {min_chars} to {max_chars} characters long (got {len(value)})")
-    return value
 
 
 def checked_filename(filename: str) -> str:
