@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handover_miaw.backoff import Backoff
-from handover_miaw.miaw.retry import parse_retry_after
+from handover_miaw.miaw.retry import rate_limited_delay
 
 __all__ = ["DELIVERY_BACKOFF", "MAX_RETRY_AFTER_S", "Verdict", "judge"]
 
@@ -56,11 +56,7 @@ def judge(
         return Verdict(retry=False)
     delay = backoff.delay(attempt, rand)
     if status == 429:
-        wait = parse_retry_after(retry_after, now)
-        if wait is not None:
-            # Never sooner than the backoff: `Retry-After: 0`, or a date the receiver's clock put in the past,
-            # had the outbox post one delivery 5,705 times in 5 seconds.
-            delay = max(delay, min(wait, MAX_RETRY_AFTER_S))
+        delay = rate_limited_delay(retry_after, now, delay, MAX_RETRY_AFTER_S)
     if now + delay > deadline:
         return Verdict(retry=False)
     return Verdict(retry=True, delay=delay)
