@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from handover_miaw.digits import ascii_digits
 from handover_miaw.errors import MalformedRequestError
 from handover_miaw.store.records import Page
 
@@ -30,8 +31,7 @@ def _limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and Arabic-Indic digits (which it reads).
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
+    if not ascii_digits(raw, 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise MalformedRequestError(f"limit must be a whole number from 1 to {MAX_LIMIT}", pointer="/limit")
     return int(raw)
 

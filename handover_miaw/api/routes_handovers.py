@@ -18,6 +18,7 @@ from handover_miaw.api.requests import BodyReads, check_length, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.upload_fields import checked_filename, text_part
 from handover_miaw.api.views import handover_view
+from handover_miaw.digits import ascii_digits
 from handover_miaw.errors import (
     MalformedRequestError,
     NotFoundError,
@@ -256,9 +257,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     handovers = request.app[HANDOVERS]
     await handovers.get(handover_id)
     last = request.headers.get("Last-Event-ID", "0")
-    # ASCII only: str.isdigit() also accepts superscripts, which int() refuses, and Arabic-Indic or
-    # full-width digits, which int() reads as numbers.
-    if not (last.isascii() and last.isdigit()) or len(last) > 18:
+    if not ascii_digits(last, 18):
         raise MalformedRequestError(
             "Last-Event-ID must be a delivery sequence number: 1 to 18 ASCII digits (0-9)", pointer="/Last-Event-ID"
         )

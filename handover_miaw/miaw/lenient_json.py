@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from handover_miaw.digits import ascii_digits
+
 __all__ = ["as_int", "as_list", "as_obj", "as_str", "first_int"]
 
 
@@ -34,7 +36,7 @@ def as_int(value: object) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and ascii_digits(value):
         return int(value)
     return None
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from handover_miaw.backoff import Backoff
+from handover_miaw.digits import ascii_digits
 
 __all__ = [
     "DEFAULT_RECONNECT_POLICY",
@@ -106,8 +107,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    # ASCII digits only: str.isdigit() also takes "²", which float() refuses (a ValueError out of the verdict).
-    if text.isascii() and text.isdigit():
+    if ascii_digits(text):
         return float(text)
     try:
         when = parsedate_to_datetime(text)

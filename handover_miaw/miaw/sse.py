@@ -25,6 +25,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from handover_miaw.digits import ascii_digits
+
 from .errors import MiawProtocolError
 
 __all__ = ["DEFAULT_MAX_EVENT_CHARS", "SSEParser", "ServerSentEvent"]
@@ -144,7 +146,7 @@ class SSEParser:
         elif field == "id":
             if "\x00" not in value:
                 self._last_event_id = value
-        elif field == "retry" and value.isascii() and value.isdigit():
+        elif field == "retry" and ascii_digits(value):
             self._retry = int(value)
         # Any other field name is ignored, as the spec says.
 

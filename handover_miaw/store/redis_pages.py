@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from handover_miaw.digits import ascii_digits
+
 __all__ = ["DELIVERIES_AFTER", "PAGE_DELIVERIES", "PAGE_HANDOVERS", "handover_cursor", "seq_cursor"]
 
 # ARGV: 3 handover id, 4 after seq, 5 limit. A handover's deliveries past a seq, in order (SSE replay).
@@ -96,6 +98,6 @@ def seq_cursor(after: str | None) -> int:
     """The seq a delivery cursor names (0 for the first page); ValueError when it is not one."""
     if after is None:
         return 0
-    if not (after.isascii() and after.isdigit()) or len(after) > 18:
+    if not ascii_digits(after, 18):
         raise ValueError("not a delivery cursor")
     return int(after)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
+from handover_miaw.digits import ascii_digits
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, HandoverRecord, HandoverState, Page
 from handover_miaw.store.sqlite_schema import (
     CONNECTOR_COLUMNS,
@@ -70,9 +71,8 @@ def _handover_cursor(after: str | None) -> tuple[float, int]:
     if after is None:
         return math.inf, 0
     created_at, sep, rowid = after.partition(":")
-    # A rowid is a 64-bit integer: a longer number overflowed the bind (a 500); int() also took "+1", "1_0" and
-    # other scripts' digits.
-    if not (rowid.isascii() and rowid.isdigit() and len(rowid) <= 18):
+    # A rowid is a 64-bit integer: a longer number overflowed the bind (a 500); int() also took "+1" and "1_0".
+    if not ascii_digits(rowid, 18):
         raise ValueError("not a handover cursor")
     try:
         parsed = float(created_at), int(rowid)
@@ -86,6 +86,6 @@ def _handover_cursor(after: str | None) -> tuple[float, int]:
 def _int_cursor(after: str | None) -> int:
     if after is None:
         return 0
-    if not (after.isascii() and after.isdigit()) or len(after) > 18:
+    if not ascii_digits(after, 18):
         raise ValueError("not a delivery cursor")
     return int(after)
