@@ -1,5 +1,6 @@
-"""The miaw package imports nothing from the rest of handover_miaw but two neutral modules (the backoff schedule,
-the rule for numbers sent as text), and those import the standard library only, so the client can be lifted out with it (purity: tests/test_purity.py).
+"""The miaw package imports nothing from the rest of handover_miaw but two neutral modules (the backoff
+schedule, the rule for numbers sent as text), and those import the standard library only, so the client can be
+lifted out with them (purity: tests/test_purity.py).
 """
 
 from __future__ import annotations
