@@ -177,7 +177,11 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture
 def redis_namespace() -> Iterator[str]:
-    """A key namespace of the shared Redis for this test, its keys deleted afterwards (never FLUSHDB)."""
+    """A key namespace of the shared Redis for this test, its keys deleted afterwards (never FLUSHDB).
+
+    Name it before `start_runtime` in a test's arguments: fixtures are torn down in the reverse order, and its
+    keys deleted under a runtime still running made that runtime's shutdown hang past the test's timeout
+    (once in CI; two of five runs when the keys were deleted on purpose)."""
     namespace = f"hm-test-{uuid.uuid4().hex}"
     yield namespace
     with redis.Redis.from_url(REDIS) as client:

@@ -125,7 +125,7 @@ async def test_a_reservation_left_by_a_stopped_process_is_sent_under_its_id_for_
 
 
 async def test_two_runtimes_on_one_redis_make_one_miaw_call(
-    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+    redis_namespace: str, start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str
 ) -> None:
     store = f"{REDIS}?namespace={redis_namespace}"
     first = Bot(await start_runtime(store=store, lease_ttl_s=2.0), sim, receiver, sim_url)

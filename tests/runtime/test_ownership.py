@@ -70,7 +70,7 @@ async def test_a_handover_created_while_a_round_waits_for_the_store_is_not_taken
 
 
 async def test_another_process_s_round_does_not_take_a_handover_being_started(
-    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+    redis_namespace: str, start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str
 ) -> None:
     # tests/scaleout/test_takeover.py timed out under load: a start inserted its handover, then took its
     # lease; another process's round in between found the live, pending handover's lease free and took it
@@ -109,7 +109,7 @@ async def test_another_process_s_round_does_not_take_a_handover_being_started(
 
 
 async def test_a_runtime_on_redis_closes_after_a_handover_ended(
-    start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str, redis_namespace: str
+    redis_namespace: str, start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str
 ) -> None:
     # The end arrives inside the stream's own callback, which retires the stream (a task that cancels it)
     # and releases the lease on Redis; the cancel landed in that Redis call and was lost, the stream went
