@@ -217,6 +217,9 @@ async def test_keyboard_alone_completes_the_node_form(start_ui: StartUi, page: P
     await page.keyboard.type('{"Brand__c": "acme"}')
     await tab_to("Identity Token for Authenticated Users")
     await page.keyboard.press("Space")
+    # The field the toggle reveals is there before the next key, not only after the debounced check: a
+    # keyboard user tabbing on at once must not skip it.
+    assert await page.locator("#node-form [data-key=identityToken]").evaluate("e => !e.hidden")
     await tab_to("Identity Token")
     await page.keyboard.type("eyJ.keyboard.token")
     await page.wait_for_selector("#validity[data-state=valid]", timeout=TIMEOUT)

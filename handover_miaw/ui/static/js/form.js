@@ -215,6 +215,9 @@ export function renderForm(form, rawFields, kind, layout = null) {
       general.textContent = rest.join("; ");
     },
   };
+  // A field a condition reveals is shown on the keystroke that reveals it, before the next Tab, not when the
+  // debounced check runs. Handler properties, not listeners: the package page renders into the same form again.
+  form.oninput = form.onchange = () => controller.values();
   controller.values();
   return controller;
 }
