@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -74,7 +75,7 @@ def _message(p: _Parts) -> MiawEvent:
             attachment_id=as_str(item.get("id")),
             name=as_str(item.get("name")),
             mime_type=as_str(item.get("mimeType")),
-            url=as_str(item.get("url")),
+            url=_web_url(as_str(item.get("url"))),
         )
         for item in map(as_obj, as_list(static.get("attachments")))
     )
@@ -88,6 +89,21 @@ def _message(p: _Parts) -> MiawEvent:
         attachments=attachments,
         in_reply_to_message_id=as_str(message.get("inReplyToMessageId")),
     )
+
+
+def _web_url(url: str | None) -> str | None:
+    """`url` when it is an absolute http(s) URL, else None. The bot platform shows an attachment as a link,
+    and a `javascript:` or `data:` one passed on would run in its page: an agent's message (or a forged
+    entry) must not carry a script into the bot's channel. A control character or space is refused too, as
+    browsers drop them before reading the scheme."""
+    if url is None or any(c <= " " or c == "\x7f" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname  # raises for a bracketed host that does not close
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and host else None
 
 
 def _participants(p: _Parts) -> MiawEvent:

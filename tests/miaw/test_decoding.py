@@ -284,3 +284,49 @@ def test_sse_decoder_never_raises_on_json(event_type: str, top: Any, entry: dict
 @given(json_values | st.dictionaries(entry_keys, json_values, max_size=7), st.none() | st.text(max_size=10))
 def test_entry_decoder_never_raises(entry: Any, conversation_id: str | None) -> None:
     assert isinstance(decode_entry(entry, conversation_id), MiawEvent)
+
+
+def _with_attachment_url(url: object) -> str:
+    payload = {
+        "abstractMessage": {
+            "staticContent": {
+                "formatType": "Attachments",
+                "attachments": [{"id": "069", "name": "a.pdf", "mimeType": "application/pdf", "url": url}],
+            }
+        }
+    }
+    data = {"conversationId": "c", "conversationEntry": {"entryPayload": orjson.dumps(payload).decode()}}
+    return orjson.dumps(data).decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+        "//evil.example/x",
+        "/files/069",
+        "https://",
+        "http://[::1/x",
+        "https://example.com/a b",
+        "https://example.com/\x7f",
+    ],
+)
+def test_an_attachment_url_that_is_not_absolute_http_is_dropped(url: str) -> None:
+    event = decode_sse_event("CONVERSATION_MESSAGE", _with_attachment_url(url))
+    assert isinstance(event, MessageEvent)
+    assert event.attachments == (Attachment("069", "a.pdf", "application/pdf", None),)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.my.salesforce-scrt.com/files/069?sig=a%20b", "HTTP://127.0.0.1:8080/f", "https://[::1]/f"]
+)
+def test_an_absolute_http_attachment_url_is_kept_as_sent(url: str) -> None:
+    event = decode_sse_event("CONVERSATION_MESSAGE", _with_attachment_url(url))
+    assert isinstance(event, MessageEvent)
+    assert event.attachments[0].url == url
