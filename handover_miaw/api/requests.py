@@ -7,7 +7,8 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import HttpProcessingError
 
 from handover_miaw.api.app_keys import API_DOC, SETTINGS
@@ -21,7 +22,7 @@ from handover_miaw.errors import (
 from handover_miaw.problems import Problem
 from handover_miaw.schema import MAX_DEPTH, TOO_DEEP
 
-__all__ = ["BodyReads", "check_length", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["CONTENT_CODINGS", "BodyReads", "check_body_head", "is_json_media_type", "json_body", "read_body"]
 
 T = TypeVar("T")
 
@@ -34,10 +35,28 @@ def is_json_media_type(content_type: str, charset: str | None) -> bool:
     return json_type and (charset is None or charset.lower() in {"utf-8", "utf8"})
 
 
-def check_length(request: web.Request, limit: int) -> None:
-    """Refuse a declared Content-Length over `limit` before a byte of the body is read."""
+def _content_codings() -> tuple[str, ...]:
+    """The content codings aiohttp's request parser undoes here (brotli and zstd only with their packages)."""
+    return ("identity", "gzip", "deflate") + ("br",) * HAS_BROTLI + ("zstd",) * HAS_ZSTD
+
+
+CONTENT_CODINGS = _content_codings()
+
+
+def check_body_head(request: web.Request, limit: int) -> None:
+    """Before a byte of the body is read: refuse a declared Content-Length over `limit`, and a
+    Content-Encoding the server cannot undo (RFC 9110 section 8.4.1: 415). aiohttp's parser passes a coding
+    it does not know (`compress`, `gzip, gzip`, a second header) on as it came, so a compressed body was
+    parsed as JSON and refused as "not valid JSON", hiding the reason."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+    codings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
+    if codings and (len(codings) > 1 or codings[0].strip().lower() not in CONTENT_CODINGS):
+        sent = ", ".join(codings)[:100]
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {sent!r} is not supported: send the body as {', '.join(CONTENT_CODINGS)}",
+            pointer="/Content-Encoding",
+        )
 
 
 class BodyReads:
@@ -80,7 +99,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     (or sent chunked) needs a loop; aiohttp's `Request.read()` has one but only for the application-wide
     `client_max_size`, which is the file limit here, not the JSON one.
     """
-    check_length(request, limit)
+    check_body_head(request, limit)
     body = bytearray()
     reads = BodyReads(request)
     try:
