@@ -20,6 +20,7 @@ from aiohttp import web
 from handover_miaw.api.access_log import AccessLogger
 from handover_miaw.api.app_keys import API_DOC, HANDOVERS, MANIFEST, METRICS, SETTINGS, SUBSCRIBERS, Subscribers
 from handover_miaw.api.connectors_file import load_connectors_file
+from handover_miaw.api.expect import close_if_not_invited, expect_handler
 from handover_miaw.api.middleware import errors_middleware
 from handover_miaw.api.openapi import ApiDocument
 from handover_miaw.api.routes_connectors import routes as connector_routes
@@ -147,6 +148,14 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"keepalive_timeout": settings.header_timeout_s, "access_log_class": AccessLogger, "logger": SERVER_LOGGER}
 
 
+def _add_routes(app: web.Application, table: web.RouteTableDef) -> None:
+    """Add `table`'s routes, each with the expect handler that invites a body only once it passed its checks."""
+    for route in table:
+        if not isinstance(route, web.RouteDef):
+            raise TypeError(f"{route!r}: the API's route tables hold routes only")
+        app.router.add_route(route.method, route.path, route.handler, expect_handler=expect_handler, **route.kwargs)
+
+
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:
     """The runtime's application; ValueError for settings it cannot start with (e.g. a short API key)."""
     if problems := settings.problems():
@@ -169,12 +178,9 @@ def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Appl
     app.on_response_prepare.append(_server_header)
     app.on_shutdown.append(_end_event_streams)
     app.cleanup_ctx.append(_runtime)
-    app.add_routes(connector_routes)
-    app.add_routes(delivery_routes)
-    app.add_routes(meta_routes)
-    app.add_routes(doctor_routes)
-    app.add_routes(handover_routes)
-    app.add_routes(tool_routes)
+    app.on_response_prepare.append(close_if_not_invited)
+    for table in (connector_routes, delivery_routes, meta_routes, doctor_routes, handover_routes, tool_routes):
+        _add_routes(app, table)
     if not settings.no_ui:
         add_ui(app)
     return app

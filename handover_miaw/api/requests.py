@@ -12,6 +12,7 @@ from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import HttpProcessingError
 
 from handover_miaw.api.app_keys import API_DOC, SETTINGS
+from handover_miaw.api.expect import continue_body
 from handover_miaw.errors import (
     BodyStalledError,
     MalformedRequestError,
@@ -22,7 +23,7 @@ from handover_miaw.errors import (
 from handover_miaw.problems import Problem
 from handover_miaw.schema import MAX_DEPTH, TOO_DEEP
 
-__all__ = ["CONTENT_CODINGS", "BodyReads", "check_body_head", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["CONTENT_CODINGS", "BodyReads", "admit_body", "is_json_media_type", "json_body", "read_body"]
 
 T = TypeVar("T")
 
@@ -43,11 +44,12 @@ def _content_codings() -> tuple[str, ...]:
 CONTENT_CODINGS = _content_codings()
 
 
-def check_body_head(request: web.Request, limit: int) -> None:
+async def admit_body(request: web.Request, limit: int) -> None:
     """Before a byte of the body is read: refuse a declared Content-Length over `limit`, and a
-    Content-Encoding the server cannot undo (RFC 9110 section 8.4.1: 415). aiohttp's parser passes a coding
-    it does not know (`compress`, `gzip, gzip`, a second header) on as it came, so a compressed body was
-    parsed as JSON and refused as "not valid JSON", hiding the reason."""
+    Content-Encoding the server cannot undo (RFC 9110 section 8.4.1: 415); then invite the body a client
+    holds back for `Expect: 100-continue` (expect.py). aiohttp's parser passes a coding it does not know
+    (`compress`, `gzip, gzip`, a second header) on as it came, so a compressed body was parsed as JSON and
+    refused as "not valid JSON", hiding the reason."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes")
     codings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
@@ -57,6 +59,7 @@ def check_body_head(request: web.Request, limit: int) -> None:
             f"Content-Encoding {sent!r} is not supported: send the body as {', '.join(CONTENT_CODINGS)}",
             pointer="/Content-Encoding",
         )
+    await continue_body(request)
 
 
 class BodyReads:
@@ -99,7 +102,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     (or sent chunked) needs a loop; aiohttp's `Request.read()` has one but only for the application-wide
     `client_max_size`, which is the file limit here, not the JSON one.
     """
-    check_body_head(request, limit)
+    await admit_body(request, limit)
     body = bytearray()
     reads = BodyReads(request)
     try:

@@ -14,7 +14,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from handover_miaw.api.app_keys import API_DOC, HANDOVERS, METRICS, SETTINGS, SUBSCRIBERS
 from handover_miaw.api.paging import fetch_page, next_link
-from handover_miaw.api.requests import BodyReads, check_body_head, json_body
+from handover_miaw.api.requests import BodyReads, admit_body, json_body
 from handover_miaw.api.responses import json_response
 from handover_miaw.api.upload_fields import checked_filename, text_part
 from handover_miaw.api.views import handover_view
@@ -172,7 +172,7 @@ async def send_file(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_file_bytes
     if not request.content_type.startswith("multipart/"):
         raise MalformedRequestError("files are sent as multipart/form-data with a `file` part")
-    check_body_head(request, limit + MULTIPART_OVERHEAD_BYTES)
+    await admit_body(request, limit + MULTIPART_OVERHEAD_BYTES)
     try:
         upload = await _read_upload(await request.multipart(), limit, BodyReads(request))
     except (ValueError, KeyError, HttpProcessingError, web.RequestPayloadError) as exc:

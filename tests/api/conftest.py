@@ -141,3 +141,21 @@ def connector_body(sim_url: str) -> dict[str, Any]:
         "config": {"baseUrl": sim_url, "organizationId": ORG_ID, "esDeveloperName": "Bot_Handover_Custom"},
         "delivery": {"format": "sse"},
     }
+
+
+async def start_live(runtime: WireRuntime, sim_url: str) -> str:
+    """A connector on the simulator and a handover with a MIAW conversation on `runtime`; the handover's id."""
+    async with runtime.http.put(f"{runtime.url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
+        assert response.status == 201
+    body = {"connector": "acme", "sessionId": "s1", "userId": "ann"}
+    async with runtime.http.post(f"{runtime.url}/v1/handovers", json=body) as response:
+        assert response.status == 201
+        handover_id: str = (await response.json())["id"]
+    return handover_id
+
+
+@pytest.fixture
+async def live(wire_runtime: WireFactory, sim_url: str) -> tuple[WireRuntime, str]:
+    """A runtime (no API key asked) with a live handover: (the runtime, the handover's id)."""
+    runtime = await wire_runtime()
+    return runtime, await start_live(runtime, sim_url)

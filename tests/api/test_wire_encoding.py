@@ -14,22 +14,10 @@ import pytest
 
 from handover_miaw.api.requests import CONTENT_CODINGS
 from handover_miaw.simulator import Simulator
-from tests.api.conftest import API_KEY, WireFactory, WireRuntime, connector_body
+from tests.api.conftest import API_KEY, WireRuntime
 from tests.api.wire_client import WireResponse, request_head
 
 MESSAGE = orjson.dumps({"id": "m-1", "text": "hello from a compressed body"})
-
-
-async def _live(wire_runtime: WireFactory, sim_url: str) -> tuple[WireRuntime, str]:
-    """A runtime with a handover that has a MIAW conversation; the handover's id."""
-    runtime = await wire_runtime()
-    async with runtime.http.put(f"{runtime.url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
-        assert response.status == 201
-    body = {"connector": "acme", "sessionId": "s1", "userId": "ann"}
-    async with runtime.http.post(f"{runtime.url}/v1/handovers", json=body) as response:
-        assert response.status == 201
-        handover_id: str = (await response.json())["id"]
-    return runtime, handover_id
 
 
 async def _post_in_pieces(runtime: WireRuntime, path: str, coding: bytes, body: bytes) -> WireResponse:
@@ -60,9 +48,9 @@ def _sent(sim: Simulator) -> list[str]:
     ],
 )
 async def test_a_body_in_a_coding_the_server_undoes_is_read_in_pieces(
-    wire_runtime: WireFactory, sim_url: str, sim: Simulator, coding: bytes, encode: object
+    live: tuple[WireRuntime, str], sim: Simulator, coding: bytes, encode: object
 ) -> None:
-    runtime, handover_id = await _live(wire_runtime, sim_url)
+    runtime, handover_id = live
     assert callable(encode)
     response = await _post_in_pieces(runtime, f"/v1/handovers/{handover_id}/messages", coding, encode(MESSAGE))
     assert response.status == 202, response.body
@@ -85,14 +73,13 @@ async def test_a_body_in_a_coding_the_server_undoes_is_read_in_pieces(
     ],
 )
 async def test_a_body_in_a_coding_the_server_cannot_undo_is_a_415_naming_the_header(
-    wire_runtime: WireFactory,
-    sim_url: str,
+    live: tuple[WireRuntime, str],
     sim: Simulator,
     caplog: pytest.LogCaptureFixture,
     coding: bytes,
     shown: str,
 ) -> None:
-    runtime, handover_id = await _live(wire_runtime, sim_url)
+    runtime, handover_id = live
     response = await _post_in_pieces(runtime, f"/v1/handovers/{handover_id}/messages", coding, gzip.compress(MESSAGE))
     assert response.status == 415, response.body
     error = response.json()["error"]
@@ -106,9 +93,9 @@ async def test_a_body_in_a_coding_the_server_cannot_undo_is_a_415_naming_the_hea
 
 
 async def test_a_file_upload_in_an_unknown_coding_is_a_415_before_its_parts_are_read(
-    wire_runtime: WireFactory, sim_url: str, sim: Simulator
+    live: tuple[WireRuntime, str], sim: Simulator
 ) -> None:
-    runtime, handover_id = await _live(wire_runtime, sim_url)
+    runtime, handover_id = live
     body = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
         b"Content-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"

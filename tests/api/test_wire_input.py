@@ -68,18 +68,6 @@ async def test_authorization_that_is_not_utf8_is_401_without_a_traceback(
     assert ok.status == 200
 
 
-@pytest.fixture
-async def live(wire_runtime: WireFactory, sim_url: str) -> tuple[WireRuntime, str]:
-    runtime = await wire_runtime()
-    async with runtime.http.put(f"{runtime.url}/v1/connectors/acme", json=connector_body(sim_url)) as response:
-        assert response.status == 201
-    body = {"connector": "acme", "sessionId": "s1", "userId": "ann"}
-    async with runtime.http.post(f"{runtime.url}/v1/handovers", json=body) as response:
-        assert response.status == 201
-        handover_id: str = (await response.json())["id"]
-    return runtime, handover_id
-
-
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
