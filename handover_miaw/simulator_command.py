@@ -1,5 +1,5 @@
-"""The ``handover-miaw simulator`` flags for browser clients (TLS, CORS, Last-Event-Id, retention) and the
-TLS set-up they ask for; ``handover_miaw.cli`` wires them in.
+"""The ``handover-miaw simulator`` flags for browser clients (TLS, CORS of the MIAW and of the control routes,
+Last-Event-Id, retention) and the TLS set-up they ask for; ``handover_miaw.cli`` wires them in.
 
 Outside the simulator package on purpose: every command builds the whole argument parser, and importing
 the simulator package (aiohttp app, cryptography) would slow the start of ``validate`` too.
@@ -39,7 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cors-origin",
         action="append",
         metavar="ORIGIN",
-        help="page origin allowed by CORS, e.g. https://chat.example.com (repeatable; default: any origin)",
+        help="page origin allowed by CORS on the MIAW routes, e.g. https://chat.example.com (repeatable; "
+        "default: any origin)",
+    )
+    browser.add_argument(
+        "--control-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="page origin also allowed by CORS on the /_sim control routes, e.g. http://devbox:3000 (repeatable; "
+        "default: loopback origins only)",
     )
     browser.add_argument(
         "--require-last-event-id",
@@ -56,9 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_options(args: argparse.Namespace) -> dict[str, Any]:
     """The ``SimulatorConfig`` fields these flags set."""
-    origins = frozenset(args.cors_origin) if args.cors_origin else None
     return {
-        "cors_origins": origins,
+        "cors_origins": frozenset(args.cors_origin) if args.cors_origin else None,
+        "control_origins": frozenset(args.control_origin or ()),
         "require_last_event_id": args.require_last_event_id,
         "retention_s": args.retention_s,
     }

@@ -89,7 +89,7 @@ def create_app(sim: Simulator) -> web.Application:
     """The simulator's web app: MIAW REST + event router + ``/_sim`` control API."""
     app = web.Application(middlewares=[cors_middleware, miaw_middleware])
     app[SIMULATOR_KEY] = sim
-    setup_cors(app, sim.config.cors_origins)
+    setup_cors(app, sim.config.cors_origins, sim.config.control_origins)
     app.add_routes(rest.routes())
     app.add_routes(messages.routes())
     app.add_routes(sse.routes())

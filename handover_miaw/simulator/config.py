@@ -74,6 +74,10 @@ class SimulatorConfig:
     script: ScriptedAgent | None = None
     # A browser client's page origins (``https://app.example.com``); None answers every origin.
     cors_origins: frozenset[str] | None = None
+    # Origins besides loopback ones (http(s)://127.0.0.1, localhost, [::1], any port) whose pages may drive
+    # the `/_sim` control routes cross-origin; `cors_origins` never applies there, so a page on any other
+    # site cannot end conversations or inject faults in a simulator the developer runs.
+    control_origins: frozenset[str] = frozenset()
     # MIAW's reference leaves open whether a stream without Last-Event-Id is refused (400) or starts now.
     require_last_event_id: bool = False
     # Ended conversations and call records older than this are forgotten, so a long run stays bounded.

@@ -18,6 +18,8 @@ def test_flags_set_the_config() -> None:
             "https://a.example.com",
             "--cors-origin",
             "https://b.example.com",
+            "--control-origin",
+            "http://devbox:3000",
             "--require-last-event-id",
             "--retention-s",
             "30",
@@ -25,11 +27,17 @@ def test_flags_set_the_config() -> None:
     )
     assert config_options(args) == {
         "cors_origins": frozenset({"https://a.example.com", "https://b.example.com"}),
+        "control_origins": frozenset({"http://devbox:3000"}),
         "require_last_event_id": True,
         "retention_s": 30.0,
     }
     defaults = config_options(_parser().parse_args(["simulator"]))
-    assert defaults == {"cors_origins": None, "require_last_event_id": False, "retention_s": 900.0}
+    assert defaults == {
+        "cors_origins": None,
+        "control_origins": frozenset(),
+        "require_last_event_id": False,
+        "retention_s": 900.0,
+    }
 
 
 @pytest.mark.parametrize(

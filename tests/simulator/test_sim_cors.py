@@ -1,4 +1,6 @@
-"""CORS as MIAW answers a browser client: preflights on every route, the origin on every real response."""
+"""CORS as MIAW answers a browser client: preflights on every route, the origin on every real response.
+
+The control routes answer fewer origins: tests/simulator/test_sim_control_cors.py."""
 
 from __future__ import annotations
 
@@ -35,8 +37,6 @@ async def preflight(client: TestClient[Any, Any], path: str, method: str, origin
         (f"{API}/authorization/authenticated/access-token", "DELETE", "DELETE, POST"),
         ("/eventrouter/v1/sse", "GET", "GET"),
         ("/embeddedservice/v1/embedded-service-config", "GET", "GET"),
-        (f"/_sim/conversations/{new_id()}/accept", "POST", "POST"),
-        ("/_sim/faults", "DELETE", "DELETE"),
     ],
 )
 async def test_preflight_answers_every_route(
@@ -121,8 +121,8 @@ async def test_an_origin_allow_list(aiohttp_client: Any) -> None:
     refused = await preflight(client, f"{API}/conversation", "POST", origin="https://evil.example.net")
     assert refused.status == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
-    other = await client.get("/_sim/status", headers={"Origin": "https://evil.example.net"})
-    assert other.status == 200
+    other = await client.get(f"{API}/conversation/list", headers={"Origin": "https://evil.example.net"})
+    assert other.status == 401
     assert "Access-Control-Allow-Origin" not in other.headers
-    mine = await client.get("/_sim/status", headers={"Origin": PAGE})
+    mine = await client.get(f"{API}/conversation/list", headers={"Origin": PAGE})
     assert mine.headers["Access-Control-Allow-Origin"] == PAGE
