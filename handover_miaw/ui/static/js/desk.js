@@ -3,6 +3,9 @@
 
 import { api, showProblem } from "./api.js";
 
+// The pause between the end of one refresh and the start of the next.
+const POLL_MS = 700;
+
 const FAULTS = {
   drop: ["POST", "/faults/drop-streams", {}, "every open event stream dropped"],
   503: ["POST", "/faults/http", { endpoint: "send_message", status: 503, count: 3 }, "the next 3 sends answer 503"],
@@ -22,7 +25,9 @@ export class Desk {
     this.root = root;
     this.app = app;
     this.cards = new Map();
-    this.timer = null;
+    this.timer = null; // the next refresh, while the desk is seen and none is running
+    this.running = null; // the refresh in flight
+    this.again = false; // a refresh was asked for while one was in flight
   }
 
   $(selector) { return this.root.querySelector(selector); }
@@ -37,8 +42,21 @@ export class Desk {
     for (const button of this.root.querySelectorAll("[data-fault]")) {
       button.addEventListener("click", () => this.fault(button.dataset.fault));
     }
+    // A hidden tab stops polling (a desk left open in the background would call the simulator forever) and
+    // refreshes at once when shown again; leaving the desk's view stops it too, and main.js refreshes on return.
+    document.addEventListener("visibilitychange", () => this.refresh());
+    window.addEventListener("hashchange", () => { if (!this.seen) this.stop(); });
     await this.refresh();
-    this.timer = setInterval(() => this.refresh(), 700);
+  }
+
+  /** Whether anyone can see the desk: the simulator is there, the tab is not hidden and the view is shown. */
+  get seen() {
+    return Boolean(this.app.config.simulator) && document.visibilityState !== "hidden" && !this.root.hidden;
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = null;
   }
 
   async call(method, path, body, done) {
@@ -58,18 +76,39 @@ export class Desk {
     this.call(method, path, body, done);
   }
 
-  async refresh() {
-    if (!this.app.config.simulator) return;
-    let conversations;
+  /** Show the simulator's conversations now, then again POLL_MS after each refresh finished, while the desk is
+   * seen. Never two at once: one asked for while another is in flight follows as soon as that one finished (a
+   * slow simulator gets one request at a time, however long it takes, and a click still shows its result). */
+  refresh() {
+    this.stop();
+    if (this.running) this.again = true;
+    else if (this.seen) this.running = this.poll();
+    return this.running;
+  }
+
+  async poll() {
     try {
-      ({ conversations } = await api("GET", `${this.base}/conversations`));
+      do {
+        this.again = false;
+        await this.update();
+      } while (this.again && this.seen);
+    } finally {
+      this.running = null;
+      if (this.seen) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+    }
+  }
+
+  /** One look at the simulator's conversations. */
+  async update() {
+    try {
+      const { conversations } = await api("GET", `${this.base}/conversations`);
+      for (const conversation of conversations) {
+        const id = conversation.conversationId;
+        if (!this.cards.has(id)) this.cards.set(id, this.card(conversation));
+        this.fill(this.cards.get(id), conversation);
+      }
     } catch (error) {
       showProblem(this.$("#desk-problem"), error);
-      return;
-    }
-    for (const conversation of conversations) {
-      if (!this.cards.has(conversation.conversationId)) this.cards.set(conversation.conversationId, this.card(conversation));
-      this.fill(this.cards.get(conversation.conversationId), conversation);
     }
   }
 
