@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from handover_miaw.api import create_app
 from handover_miaw.manifest import Manifest
 from handover_miaw.settings import Settings
 from handover_miaw.ui.demo_web import WebDemo, start_web_demo
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from aiohttp.test_utils import TestServer
@@ -57,3 +59,22 @@ def expect_http_errors(console: ConsoleWatch, status: int) -> None:
     assert any(f"status of {status} " in e for e in console.provoked), (
         f"expected Chromium to report the HTTP {status}: {console.errors}"
     )
+
+
+async def pause_clock(page: Page) -> None:
+    """Put the page on Playwright's fake clock, paused: no page timer fires unless the test moves the clock
+    (`clock.install()` alone keeps page time moving with the real clock)."""
+    start = time.time()
+    await page.clock.install(time=start)
+    await page.clock.pause_at(start + 1)
+
+
+async def run_clock_until(page: Page, period_ms: int, what: str, done: Callable[[], bool]) -> None:
+    """Move the page's paused clock a period at a time until `done()`: a refresh may still be reading its
+    answer when the clock first moves, and its timer then starts from the later time."""
+
+    async def moved() -> bool:
+        await page.clock.run_for(period_ms)
+        return done()
+
+    await wait_for(moved, what)

@@ -1,10 +1,11 @@
 """The agent desk polls the simulator only while someone can see it, and never stacks one refresh on another.
 
-The desk's timers run on Playwright's fake clock (`page.clock`): time on the page moves only when a test moves it,
-so "no poll while hidden" is checked over many polling periods without sleeping, and a refresh that appears
-without the clock moving was made at once, not by a timer. Headless Chromium never hides a page (another tab
-brought to the front, or a minimised window, leaves `visibilityState` "visible"), so a test hides the page by
-overriding `document.visibilityState` and announcing it with the `visibilitychange` event the browser would send.
+The desk's timers run on Playwright's fake clock (`page.clock`), paused: time on the page moves only when a
+test moves it, so "no poll while hidden" is checked over many polling periods without sleeping, and a refresh
+that appears without the clock moving was made at once, not by a timer. Headless Chromium never hides a page
+(another tab brought to the front, or a minimised window, leaves `visibilityState` "visible"), so a test hides
+the page by overriding `document.visibilityState` and announcing it with the `visibilitychange` event the
+browser would send.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from playwright.async_api import expect
 
-from tests.ui.conftest import open_view
+from tests.ui.conftest import open_view, pause_clock, run_clock_until
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -75,9 +76,9 @@ async def _handover(web_demo: WebDemo, session: str) -> None:
 
 
 async def _open_desk(web_demo: WebDemo, page: Page) -> DeskPolls:
-    """The desk on a fake clock, showing the one conversation started before it opened."""
+    """The desk on a paused fake clock, showing the one conversation started before it opened."""
     await _handover(web_demo, "first")
-    await page.clock.install()
+    await pause_clock(page)
     polls = DeskPolls(page)
     await open_view(page, web_demo.url, "desk")
     await expect(page.locator("#desk-list > li")).to_have_count(1, timeout=TIMEOUT)
@@ -102,8 +103,7 @@ async def test_a_hidden_desk_does_not_poll_and_refreshes_at_once_when_shown_agai
     # The clock stands still: the new conversation can only come from a refresh made at once on being shown.
     await expect(cards).to_have_count(2, timeout=TIMEOUT)
     assert polls.count == seen + 1
-    await page.clock.run_for(POLL_MS)
-    await wait_for(lambda: polls.count == seen + 2, "the desk to poll again once shown")
+    await run_clock_until(page, POLL_MS, "the desk to poll again once shown", lambda: polls.count > seen + 1)
 
 
 async def test_a_slow_refresh_is_not_stacked_by_the_next_polls(web_demo: WebDemo, page: Page) -> None:
@@ -118,8 +118,7 @@ async def test_a_slow_refresh_is_not_stacked_by_the_next_polls(web_demo: WebDemo
 
     await page.route("**/_sim/conversations", hold)
     try:
-        await page.clock.run_for(POLL_MS)
-        await wait_for(lambda: len(held) == 1, "the next poll, held by the test")
+        await run_clock_until(page, POLL_MS, "the next poll, held by the test", lambda: len(held) > 0)
         # A dozen polling periods pass while the simulator has not answered: still that one request.
         await page.clock.run_for(MANY_POLLS_MS)
         await polls.settle(page)
@@ -127,8 +126,7 @@ async def test_a_slow_refresh_is_not_stacked_by_the_next_polls(web_demo: WebDemo
     finally:
         release.set()
     # Once it is answered, the next poll follows one period later.
-    await page.clock.run_for(POLL_MS)
-    await wait_for(lambda: len(held) == 2, "the poll after the slow one")
+    await run_clock_until(page, POLL_MS, "the poll after the slow one", lambda: len(held) > 1)
 
 
 async def test_leaving_the_desk_view_stops_its_polling_and_coming_back_refreshes(web_demo: WebDemo, page: Page) -> None:
@@ -144,5 +142,4 @@ async def test_leaving_the_desk_view_stops_its_polling_and_coming_back_refreshes
 
     await open_view(page, web_demo.url, "desk")
     await expect(cards).to_have_count(2, timeout=TIMEOUT)  # the clock stands still: refreshed on return
-    await page.clock.run_for(POLL_MS)
-    await wait_for(lambda: polls.count > seen + 1, "the desk to poll again on return")
+    await run_clock_until(page, POLL_MS, "the desk to poll again on return", lambda: polls.count > seen + 1)

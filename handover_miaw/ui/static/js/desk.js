@@ -2,6 +2,7 @@
 // which `demo --web` mounts on this same origin under the path the runtime names in /ui/config.json.
 
 import { api, showProblem } from "./api.js";
+import { Poller } from "./poller.js";
 
 // The pause between the end of one refresh and the start of the next.
 const POLL_MS = 700;
@@ -25,9 +26,7 @@ export class Desk {
     this.root = root;
     this.app = app;
     this.cards = new Map();
-    this.timer = null; // the next refresh, while the desk is seen and none is running
-    this.running = null; // the refresh in flight
-    this.again = false; // a refresh was asked for while one was in flight
+    this.poller = new Poller(() => this.update(), () => this.seen, POLL_MS);
   }
 
   $(selector) { return this.root.querySelector(selector); }
@@ -42,21 +41,12 @@ export class Desk {
     for (const button of this.root.querySelectorAll("[data-fault]")) {
       button.addEventListener("click", () => this.fault(button.dataset.fault));
     }
-    // A hidden tab stops polling (a desk left open in the background would call the simulator forever) and
-    // refreshes at once when shown again; leaving the desk's view stops it too, and main.js refreshes on return.
-    document.addEventListener("visibilitychange", () => this.refresh());
-    window.addEventListener("hashchange", () => { if (!this.seen) this.stop(); });
-    await this.refresh();
+    await this.poller.start();
   }
 
   /** Whether anyone can see the desk: the simulator is there, the tab is not hidden and the view is shown. */
   get seen() {
     return Boolean(this.app.config.simulator) && document.visibilityState !== "hidden" && !this.root.hidden;
-  }
-
-  stop() {
-    clearTimeout(this.timer);
-    this.timer = null;
   }
 
   async call(method, path, body, done) {
@@ -76,27 +66,8 @@ export class Desk {
     this.call(method, path, body, done);
   }
 
-  /** Show the simulator's conversations now, then again POLL_MS after each refresh finished, while the desk is
-   * seen. Never two at once: one asked for while another is in flight follows as soon as that one finished (a
-   * slow simulator gets one request at a time, however long it takes, and a click still shows its result). */
-  refresh() {
-    this.stop();
-    if (this.running) this.again = true;
-    else if (this.seen) this.running = this.poll();
-    return this.running;
-  }
-
-  async poll() {
-    try {
-      do {
-        this.again = false;
-        await this.update();
-      } while (this.again && this.seen);
-    } finally {
-      this.running = null;
-      if (this.seen) this.timer = setTimeout(() => this.refresh(), POLL_MS);
-    }
-  }
+  /** Show the server's state now (or right after the refresh in flight), then while the view is seen. */
+  refresh() { return this.poller.refresh(); }
 
   /** One look at the simulator's conversations. */
   async update() {

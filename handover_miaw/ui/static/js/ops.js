@@ -2,6 +2,10 @@
 // attempts), dead letters with their re-drive, and the headline metrics.
 
 import { api, showProblem } from "./api.js";
+import { Poller } from "./poller.js";
+
+// The pause between the end of one refresh and the start of the next.
+const POLL_MS = 2000;
 
 function when(value) {
   if (value === null || value === undefined) return "";
@@ -43,6 +47,7 @@ export class Operations {
   constructor(root) {
     this.root = root;
     this.selected = null;
+    this.poller = new Poller(() => this.update(), () => this.seen, POLL_MS);
   }
 
   $(selector) { return this.root.querySelector(selector); }
@@ -50,11 +55,19 @@ export class Operations {
   async load() {
     this.$("#ops-state").addEventListener("change", () => this.refresh());
     this.$("#ops-refresh").addEventListener("click", () => this.refresh());
-    await this.refresh();
-    setInterval(() => { if (!this.root.hidden) this.refresh(); }, 2000);
+    await this.poller.start();
   }
 
-  async refresh() {
+  /** Whether anyone can see the view: the tab is not hidden and the view is shown. */
+  get seen() {
+    return document.visibilityState !== "hidden" && !this.root.hidden;
+  }
+
+  /** Show the server's state now (or right after the refresh in flight), then while the view is seen. */
+  refresh() { return this.poller.refresh(); }
+
+  /** One look at the runtime: handovers, dead letters, metrics and the selected handover's timeline. */
+  async update() {
     const problem = this.$("#ops-problem");
     try {
       await Promise.all([this.handovers(), this.dead(), this.metrics()]);
