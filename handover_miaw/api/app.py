@@ -7,7 +7,6 @@ live handovers, runs the ownership and timer loops) → the outbox dispatcher.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,6 +43,7 @@ from handover_miaw.miaw import stream_session
 from handover_miaw.settings import Settings
 from handover_miaw.store import create_store
 from handover_miaw.store.records import Retention
+from handover_miaw.tasks import stop
 
 __all__ = ["GC_THRESHOLDS", "SERVER_NAME", "create_app", "hide_server_version", "server_options", "tune_gc"]
 
@@ -103,9 +103,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         if dispatch_task is not None:
-            dispatch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatch_task
+            await stop(dispatch_task)
         await handovers.close()
         await delivery_session.close()
         await miaw_session.close()

@@ -35,6 +35,7 @@ from handover_miaw.metrics import Metrics
 from handover_miaw.store.base import Store
 from handover_miaw.store.durability import Durability
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, HandoverRecord, Page
+from handover_miaw.tasks import stop
 
 __all__ = ["Handovers", "ServiceOptions"]
 
@@ -114,9 +115,7 @@ class Handovers:
         """Stop the loops and every stream; hand the streams' leases over at once instead of letting them
         lapse (the handovers stay live in the store for whoever serves them next)."""
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
         self._tasks = []
         served = self._engine.served_ids()
         await self._engine.close()

@@ -31,6 +31,7 @@ every stream after five minutes). Use `stream_session()`, or a MiawClient that m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -38,6 +39,8 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
+
+from handover_miaw.tasks import stop
 
 from ._transport import stream_session, translate_errors
 from .client import MiawClient
@@ -197,15 +200,10 @@ class EventStream:
             # Called from a callback inside the stream: cancelling is all that can be done here.
             current.cancel()
             return
-        if not task.done():
-            task.cancel()
-        # A cancel landing in a redis-py call of the owner's callback was seen lost (the task went back to
-        # reading, and closing waited forever): cancel again until the task has ended.
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.5)
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # A cancel landing in a redis-py call of the owner's callback was seen lost: stop cancels until the
+        # task has ended. What the task failed with was reported through the stream's status already.
+        with contextlib.suppress(Exception):
+            await stop(task)
         if not self._status.final:
             await self._report(StreamStatus(StreamState.CLOSED))
 

@@ -122,5 +122,7 @@ async def test_a_runtime_on_redis_closes_after_a_handover_ended(
     await bot.wait_state(handover["id"], "active")
     await sim.end_session(handover["conversationId"])
     await bot.wait_state(handover["id"], "ended")
-    async with asyncio.timeout(10):
-        await api.close()
+    # asyncio.wait, not a timeout around the close: a shutdown that swallowed the timeout's cancel would pass.
+    closing = asyncio.ensure_future(api.close())
+    await asyncio.wait({closing}, timeout=10)
+    assert closing.done(), "closing the runtime waited for a stream that lost its cancel"
