@@ -15,19 +15,20 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from handover_miaw.api.middleware import error_response
+from handover_miaw.errors import MalformedRequestError
 
 __all__ = ["close_if_not_invited", "continue_body", "expect_handler"]
 
-_INVITED: web.RequestKey[bool] = web.RequestKey("body_invited", bool)
-
-
-def _expects_continue(request: web.Request) -> bool:
-    return request.version == HttpVersion11 and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"
+_OWED: web.RequestKey[bool] = web.RequestKey("body_owed_an_invitation", bool)
+"""Set by this module's expect handler: the client holds its body back until invited (or refused)."""
 
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
     """The routes' expect handler: a 417 for an expectation this server does not meet, else nothing yet."""
-    if request.version == HttpVersion11 and not _expects_continue(request):
+    if request.version != HttpVersion11:
+        return None  # HTTP/1.0 has no interim answers: its client sends the body anyway
+    request[_OWED] = True
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
         sent = request.headers.get(hdrs.EXPECT, "")[:100]
         return error_response(
             417, "expectation_failed", f"Expect {sent!r} is not supported: only 100-continue", pointer="/Expect"
@@ -36,15 +37,21 @@ async def expect_handler(request: web.Request) -> web.StreamResponse | None:
 
 
 async def continue_body(request: web.Request) -> None:
-    """Invite the body a client holds back for `Expect: 100-continue`; nothing for any other request."""
-    if _expects_continue(request) and not request.get(_INVITED, False):
-        request[_INVITED] = True
+    """Invite the body a client holds back for `Expect: 100-continue`; nothing for any other request (nor
+    on a route with aiohttp's own expect handler, which invited it already)."""
+    if not request.get(_OWED, False):
+        return
+    request[_OWED] = False
+    try:
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # as aiohttp's handler: the interim answer is not the response's
+    except ConnectionResetError:
+        # The client went away after its head: its error, not the server's (it was a 500 and a traceback).
+        raise MalformedRequestError("the connection closed before the request body was sent") from None
+    request.writer.output_size = 0  # as aiohttp's handler: the interim answer is not the response's
 
 
 async def close_if_not_invited(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: say `Connection: close` on a response to a body that was never invited."""
-    if hdrs.EXPECT in request.headers and not request.get(_INVITED, False):
+    if request.get(_OWED, False):
         response.force_close()
         response.headers[hdrs.CONNECTION] = "close"  # the hook runs after aiohttp wrote its Connection header

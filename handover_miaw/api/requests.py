@@ -23,7 +23,7 @@ from handover_miaw.errors import (
 from handover_miaw.problems import Problem
 from handover_miaw.schema import MAX_DEPTH, TOO_DEEP
 
-__all__ = ["CONTENT_CODINGS", "BodyReads", "admit_body", "is_json_media_type", "json_body", "read_body"]
+__all__ = ["CODINGS_HINT", "CONTENT_CODINGS", "BodyReads", "admit_body", "is_json_media_type", "json_body", "read_body"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,17 @@ def _content_codings() -> tuple[str, ...]:
 
 
 CONTENT_CODINGS = _content_codings()
+CODINGS_HINT = f"send the body as {', '.join(CONTENT_CODINGS)}"
+
+
+def _undone(codings: list[str]) -> bool:
+    """Whether the body's Content-Encoding headers name one coding aiohttp's parser undoes (or none). It
+    undoes a value only when it is ASCII, so `gzip` followed by a no-break space is refused here, not passed
+    on undecoded; an empty value names no coding (RFC 9110's list rule)."""
+    if not codings:
+        return True
+    value = codings[0].strip(" \t").lower()
+    return len(codings) == 1 and value.isascii() and (value in CONTENT_CODINGS or not value)
 
 
 async def admit_body(request: web.Request, limit: int) -> None:
@@ -53,11 +64,10 @@ async def admit_body(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the request body is over {limit} bytes")
     codings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
-    if codings and (len(codings) > 1 or codings[0].strip().lower() not in CONTENT_CODINGS):
+    if not _undone(codings):
         sent = ", ".join(codings)[:100]
         raise UnsupportedMediaTypeError(
-            f"Content-Encoding {sent!r} is not supported: send the body as {', '.join(CONTENT_CODINGS)}",
-            pointer="/Content-Encoding",
+            f"Content-Encoding {sent!r} is not supported: {CODINGS_HINT}", pointer="/Content-Encoding"
         )
     await continue_body(request)
 

@@ -17,10 +17,11 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from handover_miaw.api.middleware import error_response
+from handover_miaw.api.requests import CODINGS_HINT
 
 __all__ = ["SERVER_LOGGER", "answer_unparseable_requests_in_json"]
 
@@ -71,7 +72,16 @@ def answer_unparseable_requests_in_json() -> None:
     ) -> web.StreamResponse:
         # aiohttp's own first: it logs (through SERVER_LOGGER's filter) and raises when an answer has begun.
         original(self, request, status, exc, message)
-        if 400 <= status < 500:
+        if isinstance(exc, ContentEncodingError):
+            # A coding the parser knows but cannot undo here (brotli or zstd without its package): refused
+            # while the head is read, before any handler, so the handler's 415 is given here.
+            response = error_response(
+                415,
+                "unsupported_media_type",
+                f"this Content-Encoding is not supported: {CODINGS_HINT}",
+                pointer="/Content-Encoding",
+            )
+        elif 400 <= status < 500:
             response = error_response(status, "malformed_request", f"the request could not be read as HTTP ({status})")
         else:  # the status kept (aiohttp answers a handler's stray TimeoutError with 504)
             response = error_response(status, "internal_error", "an internal error occurred")

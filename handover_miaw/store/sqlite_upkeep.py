@@ -30,6 +30,7 @@ before the connection is closed, because closing it under a running checkpoint c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -253,6 +254,9 @@ class Upkeep:
             try:
                 return await asyncio.shield(task)
             except asyncio.CancelledError:
-                # A thread cannot be stopped: closing the connection under it would crash the process.
-                await asyncio.wait([task])
+                # A thread cannot be stopped: closing the connection under it would crash the process. So
+                # the wait outlasts any further cancel (tasks.stop repeats one that seems lost).
+                while not task.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([task])
                 raise

@@ -6,12 +6,17 @@ was uploaded whole for a 413 or a 401."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
+
 import orjson
 import pytest
 
 from handover_miaw.simulator import Simulator
 from tests.api.conftest import API_KEY, WireFactory, WireRuntime
 from tests.api.wire_client import WireConnection, WireResponse, request_head
+from tests.waiting import wait_for
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MESSAGE = orjson.dumps({"id": "m-1", "text": "invited"})
@@ -117,3 +122,36 @@ async def test_an_expectation_other_than_100_continue_is_a_417_naming_the_header
         }
     }
     assert _sent(sim) == []
+
+
+async def test_a_client_gone_after_its_head_is_not_an_internal_error(
+    live: tuple[WireRuntime, str], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The 100 Continue written to a connection the client had reset was a 500 and a traceback per client.
+    runtime, handover_id = live
+    for _ in range(5):
+        runtime.probe.reset()
+        headers: dict[str, str | bytes] = {"Content-Type": "application/json", "Content-Length": str(len(MESSAGE))}
+        connection = await _head(runtime, f"/v1/handovers/{handover_id}/messages", headers)
+        sock = connection.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        connection.writer.transport.abort()
+        await wait_for(lambda: runtime.probe.answered, "the handler to end")
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    # structlog writes to stdout unless a test before this one configured it onto the logging module.
+    assert "api.unhandled_error" not in capsys.readouterr().out
+
+
+async def test_a_route_with_aiohttp_s_own_expect_handler_keeps_its_connection(live: tuple[WireRuntime, str]) -> None:
+    """An unknown path is answered by aiohttp's default expect handler, which invites the body at once: its
+    answer is not a refusal of a body never invited, and the connection carries on."""
+    runtime, _ = live
+    headers: dict[str, str | bytes] = {"Content-Type": "application/json", "Content-Length": str(len(MESSAGE))}
+    connection = await _head(runtime, "/v1/no-such-route", headers)
+    assert await connection.reader.readexactly(len(CONTINUE)) == CONTINUE
+    await connection.send(MESSAGE)
+    response = await connection.response()
+    assert response.status == 404
+    assert response.headers.get("connection", "keep-alive").lower() != "close"
+    await connection.send(request_head("GET", "/healthz", {}))
+    assert (await connection.response()).status == 200

@@ -7,11 +7,15 @@ import asyncio
 import contextlib
 import io
 import sqlite3
+import threading
 from pathlib import Path
 
+import pytest
+
+from handover_miaw import tasks
 from handover_miaw.store import SqliteStore
 from handover_miaw.store.records import ConnectorRecord, HandoverState, Retention
-from handover_miaw.store.sqlite_upkeep import wal_bytes
+from handover_miaw.store.sqlite_upkeep import Upkeep, wal_bytes
 from tests.store.factories import T0, Clock, handover, new_delivery
 from tests.waiting import wait_for
 
@@ -173,3 +177,34 @@ async def test_an_upkeep_failing_every_round_logs_once_then_again_after_it_recov
         await wait_for(lambda: log_output.getvalue().count("store.upkeep_failed") == 2, "a new trouble, told at once")
     finally:
         await store.close()
+
+
+async def test_a_repeated_cancel_does_not_cut_the_wait_for_the_upkeep_s_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tasks.stop cancels again when a cancel seems lost; the upkeep's wait for its thread (a checkpoint, a
+    # purge: closing the connection under it would crash the process) ended at the second cancel.
+    monkeypatch.setattr(tasks, "RECANCEL_S", 0.01)
+    sqlite3.connect(tmp_path / "s.db").close()
+    upkeep = Upkeep(tmp_path / "s.db", asyncio.Lock())
+    started, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+
+    def work(_conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+        finished.append(True)
+
+    job = asyncio.ensure_future(upkeep._in_thread(work))
+    try:
+        await wait_for(started.is_set, "the thread to start")
+        stopping = asyncio.ensure_future(tasks.stop(job))
+        await wait_for(lambda: job.cancelling() >= 3, "stop to cancel the job again")
+        assert not stopping.done(), "stopped while the upkeep's thread still ran"
+        assert not finished
+    finally:
+        release.set()
+    await asyncio.wait({stopping}, timeout=10)
+    assert stopping.done()
+    assert finished == [True]
+    assert job.cancelled()
