@@ -33,6 +33,12 @@ __all__ = ["CallObserver", "Reply", "Transport", "stream_session", "translate_er
 _log = logging.getLogger("handover_miaw.miaw.client")
 
 _ERROR_DETAIL_CHARS = 300
+# What of an answer is read, counted after aiohttp decompressed it. A success answer was read whole, so a
+# 200 MB answer took 600 MB and a 1 MB gzip bomb 3 GB: MIAW's largest (a page of conversation entries) is far
+# below the first cap, as is an event stream's largest event (sse.MAX_EVENT_CHARS, 8 MiB). Of an error, only
+# its first characters are ever shown.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+MAX_ERROR_ANSWER_BYTES = 64 * 1024
 
 CallObserver = Callable[[str, str, float], None]
 """Told of every HTTP attempt: the endpoint's name, the answer's status code or the failure's class name, and
@@ -165,7 +171,7 @@ class Transport:
                 async with self.session.request(
                     method, url, headers=headers, allow_redirects=False, timeout=self._timeout, **kwargs
                 ) as resp:
-                    raw = await resp.read()
+                    raw = await _bounded_body(endpoint, resp)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self.observe(endpoint, type(exc).__name__, started)
                 raise
@@ -254,12 +260,30 @@ class Transport:
                 self.observe("sse", str(response.status), started)
                 if response.status != 200:
                     async with response:
-                        raw = await response.read()
+                        raw = await _bounded_body("sse", response)
                     raise self.error("sse", response.status, response.headers, raw, token)
         if response.content_type != "text/event-stream":
             response.close()
             raise MiawProtocolError(detail=f"sse: content type {response.content_type!r}")
         return response
+
+
+async def _bounded_body(endpoint: str, response: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, decompressed, read in chunks: a success over MAX_ANSWER_BYTES is a protocol error
+    (before a byte when its Content-Length says so); an error answer is cut at MAX_ERROR_ANSWER_BYTES."""
+    ok = 200 <= response.status < 300
+    limit = MAX_ANSWER_BYTES if ok else MAX_ERROR_ANSWER_BYTES
+    too_large = MiawProtocolError(detail=f"{endpoint}: the answer is larger than {limit} bytes")
+    if ok and response.content_length is not None and response.content_length > limit:
+        raise too_large
+    body = bytearray()
+    while chunk := await response.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            if ok:
+                raise too_large
+            return bytes(body[:limit])
+    return bytes(body)
 
 
 def _parse_ok(endpoint: str, raw: bytes) -> object:
