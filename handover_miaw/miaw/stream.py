@@ -260,7 +260,7 @@ class EventStream:
                     _log.error("miaw.stream_bug", exc_info=outcome, extra={"stream": self.name})
                 error = outcome.__cause__ if isinstance(outcome, _ConsumerError) else outcome
                 return await self._end(final, error)
-            # A connection that carried traffic was healthy: the backoff starts over, unless the owner is
+            # A connection that carried a whole event was healthy: the backoff starts over, unless the owner is
             # what failed (traffic flowed, but it is not keeping up: back off from it).
             failures = refused if isinstance(outcome, _ConsumerError) else 1 if self._had_traffic else failures + 1
             delay = reconnect_delay(failures, self._reconnect_policy, self._rand)
@@ -323,8 +323,10 @@ class EventStream:
                         chunk = await deadline.read(response.content)
                     if not chunk:
                         return  # the server ended the stream
-                    self._had_traffic = True
                     for sse in parser.feed(chunk):
+                        # Whole events, not bytes: a connection that only sent a comment, or one endless
+                        # line, before it closed reset the backoff, and reconnected every second for good.
+                        self._had_traffic = True
                         if self._skipped(sse):
                             continue
                         await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
