@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 from handover_miaw.digits import ascii_digits
 
-from .errors import MiawProtocolError
-
 __all__ = ["DEFAULT_MAX_EVENT_CHARS", "SSEParser", "ServerSentEvent"]
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -46,6 +44,8 @@ class ServerSentEvent:
     data: str
     id: str
     retry: int | None
+    oversized: bool = False
+    """The event grew past `max_event_chars`: its data was dropped (`data` is empty), its id kept."""
 
 
 class SSEParser:
@@ -58,6 +58,8 @@ class SSEParser:
         self._pending_cr = False
         self._line_parts: list[str] = []
         self._line_chars = 0
+        self._skip_line = False  # the rest of an oversized line is dropped up to its end
+        self._oversized = False  # the event being read grew too large: its data is dropped up to its end
         self._data: list[str] = []
         self._data_chars = 0
         self._event_type = ""
@@ -77,8 +79,8 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse `chunk` and return the events it completed.
 
-        Raises MiawProtocolError only when one event grows past `max_event_chars`; the parser must
-        then be discarded (the stream reconnects).
+        An event that grows past `max_event_chars` is dispatched without its data, marked `oversized`
+        (memory stays bounded, and the stream moves past it instead of failing on it at every reconnect).
         """
         text = self._decoder.decode(chunk)
         if self._at_stream_start and text:
@@ -98,35 +100,47 @@ class SSEParser:
             lines = text[start:].split("\n") if start else text.split("\n")
             tail = lines.pop()
             if lines:
+                if self._skip_line:  # the first line ends the dropped one: nothing of it is read
+                    self._skip_line = False
+                    lines.pop(0)
                 if self._line_parts:
                     lines[0] = "".join(self._line_parts) + lines[0]
                     self._line_parts.clear()
                     self._line_chars = 0
                 for line in lines:
                     self._process_line(line, events)
-            if tail:
+            if tail and not self._skip_line:
                 self._line_parts.append(tail)
                 self._line_chars += len(tail)
                 self._check_size()
             return events
         for match in _LINE_END.finditer(text, start):
-            self._line_parts.append(text[start : match.start()])
-            line = "".join(self._line_parts)
-            self._line_parts.clear()
-            self._line_chars = 0
-            self._process_line(line, events)
+            if self._skip_line:
+                self._skip_line = False
+            else:
+                self._line_parts.append(text[start : match.start()])
+                line = "".join(self._line_parts)
+                self._line_parts.clear()
+                self._line_chars = 0
+                self._process_line(line, events)
             start = match.end()
             if match.group() == "\r" and start == len(text):
                 self._pending_cr = True
-        if start < len(text):
+        if start < len(text) and not self._skip_line:
             self._line_parts.append(text[start:])
             self._line_chars += len(text) - start
             self._check_size()
         return events
 
     def _check_size(self) -> None:
+        """Past the limit, drop what the event holds and the rest of the line being read."""
         if self._line_chars + self._data_chars > self._max_event_chars:
-            raise MiawProtocolError(detail=f"server-sent event larger than {self._max_event_chars} chars")
+            self._oversized = True
+            self._data, self._data_chars = [], 0
+            if self._line_parts:
+                self._line_parts.clear()
+                self._line_chars = 0
+                self._skip_line = True
 
     def _process_line(self, line: str, events: list[ServerSentEvent]) -> None:
         if not line:
@@ -138,9 +152,10 @@ class SSEParser:
         if colon and value.startswith(" "):
             value = value[1:]
         if field == "data":
-            self._data.append(value)
-            self._data_chars += len(value) + 1
-            self._check_size()
+            if not self._oversized:
+                self._data.append(value)
+                self._data_chars += len(value) + 1
+                self._check_size()
         elif field == "event":
             self._event_type = value
         elif field == "id":
@@ -151,9 +166,9 @@ class SSEParser:
         # Any other field name is ignored, as the spec says.
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
-        data, event_type = self._data, self._event_type
-        self._data, self._data_chars, self._event_type = [], 0, ""
-        if not data:
+        data, event_type, oversized = self._data, self._event_type, self._oversized
+        self._data, self._data_chars, self._event_type, self._oversized = [], 0, "", False
+        if not data and not oversized:
             return
         events.append(
             ServerSentEvent(
@@ -161,5 +176,6 @@ class SSEParser:
                 data="\n".join(data),
                 id=self._last_event_id,
                 retry=self._retry,
+                oversized=oversized,
             )
         )

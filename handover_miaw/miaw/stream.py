@@ -45,19 +45,12 @@ from handover_miaw.tasks import stop
 from ._transport import stream_session, translate_errors
 from .client import MiawClient
 from .decoding import decode_sse_event
-from .errors import (
-    MiawAuthError,
-    MiawError,
-    MiawForbiddenError,
-    MiawNotFoundError,
-    MiawRateLimitedError,
-    MiawTokenExpiredError,
-)
+from .errors import MiawAuthError, MiawError, MiawRateLimitedError, MiawTokenExpiredError
 from .events import MiawEvent, PingEvent, UnrecognisedEvent
 from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
 from .sse import ServerSentEvent, SSEParser
-from .stream_catch_up import missed_entries
+from .stream_catch_up import catch_up
 from .stream_liveness import ReadDeadline
 from .stream_status import SeenIds, StreamState, StreamStatus, announces_expiry, describe_error, final_state
 
@@ -311,8 +304,7 @@ class EventStream:
             _log.info("miaw.stream_connected", extra={"stream": self.name})
             await self._report(StreamStatus(StreamState.CONNECTED))
             if self._catch_up_next:
-                for conversation_id in sorted(self._conversations):
-                    await self._catch_up(conversation_id)
+                await self._catch_up()
             # Every later connection is a reconnect: something may have been missed in between.
             self._catch_up_next = True
             parser = SSEParser()
@@ -327,6 +319,9 @@ class EventStream:
                         # Whole events, not bytes: a connection that only sent a comment, or one endless
                         # line, before it closed reset the backoff, and reconnected every second for good.
                         self._had_traffic = True
+                        if sse.oversized:
+                            await self._past_oversized(sse)
+                            continue
                         if self._skipped(sse):
                             continue
                         await self._handle(decode_sse_event(sse.event, sse.data, sse.id or None))
@@ -369,25 +364,20 @@ class EventStream:
         if event.event_id is not None:
             self._last_event_id = event.event_id
 
-    async def _catch_up(self, conversation_id: str) -> None:
-        """Deliver entries of `conversation_id` not seen yet (stream_catch_up)."""
-        try:
-            missed = await missed_entries(
-                self._client,
-                self._token,
-                conversation_id,
-                seen=self._seen,
-                newest=self._newest.get(conversation_id),
-                pages=self._catch_up_pages,
-            )
-        except (MiawForbiddenError, MiawNotFoundError) as exc:
-            # Closed or unknown: nothing to catch up with; the owner learns from its own calls.
-            _log.warning("miaw.stream_catch_up_skipped", extra={"stream": self.name, "error": describe_error(exc)})
-            return
-        if missed:
-            _log.info(
-                "miaw.stream_caught_up",
-                extra={"stream": self.name, "conversation": conversation_id, "entries": len(missed)},
-            )
-        for event in missed:
-            await self._handle(event)
+    async def _catch_up(self) -> None:
+        """Deliver the entries of every served conversation not seen yet (stream_catch_up)."""
+        for conversation_id in sorted(self._conversations):
+            newest = self._newest.get(conversation_id)
+            for event in await catch_up(
+                self._client, self._token, conversation_id, seen=self._seen, newest=newest,
+                pages=self._catch_up_pages, stream=self.name,
+            ):  # fmt: skip
+                await self._handle(event)
+
+    async def _past_oversized(self, sse: ServerSentEvent) -> None:
+        """An event too large to read (sse.DEFAULT_MAX_EVENT_CHARS) is passed, its id moving the cursor, and
+        what it held is read from the entry list: failing on it, the stream met it again at every reconnect."""
+        _log.warning("miaw.stream_event_oversized", extra={"stream": self.name, "event_id": sse.id, "type": sse.event})
+        if sse.id:
+            self._last_event_id = sse.id
+        await self._catch_up()

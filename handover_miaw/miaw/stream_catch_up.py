@@ -6,12 +6,17 @@ Whether MIAW replays events missed while disconnected is not documented, so the 
 
 from __future__ import annotations
 
+import logging
+
 from .client import MiawClient
+from .errors import MiawForbiddenError, MiawNotFoundError
 from .events import MiawEvent
 from .models import AccessToken
-from .stream_status import SeenIds
+from .stream_status import SeenIds, describe_error
 
-__all__ = ["PAGE", "missed_entries"]
+__all__ = ["PAGE", "catch_up", "missed_entries"]
+
+_log = logging.getLogger("handover_miaw.miaw.stream")  # the stream's lines, as it asks for them
 
 PAGE = 50  # list-entries maximum page size
 
@@ -48,3 +53,27 @@ async def missed_entries(
         # step past it when a whole page shares one millisecond so the walk always moves.
         end = oldest - 1 if end is not None and oldest >= end else oldest
     return list(reversed(missed.values()))
+
+
+async def catch_up(
+    client: MiawClient,
+    token: AccessToken,
+    conversation_id: str,
+    *,
+    seen: SeenIds,
+    newest: int | None,
+    pages: int,
+    stream: str,
+) -> list[MiawEvent]:
+    """`missed_entries`, logged for the stream named `stream`; [] when the conversation is closed or
+    unknown: there is nothing to catch up with, and the owner learns that from its own calls."""
+    try:
+        missed = await missed_entries(client, token, conversation_id, seen=seen, newest=newest, pages=pages)
+    except (MiawForbiddenError, MiawNotFoundError) as exc:
+        _log.warning("miaw.stream_catch_up_skipped", extra={"stream": stream, "error": describe_error(exc)})
+        return []
+    if missed:
+        _log.info(
+            "miaw.stream_caught_up", extra={"stream": stream, "conversation": conversation_id, "entries": len(missed)}
+        )
+    return missed

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handover_miaw.miaw.errors import MiawProtocolError
 from handover_miaw.miaw.sse import ServerSentEvent, SSEParser
 
 
@@ -116,13 +115,36 @@ def test_leading_bom_is_dropped_once() -> None:
     assert len(events) == 1
 
 
-def test_oversized_event_is_a_protocol_error() -> None:
+@pytest.mark.parametrize("size", [1, 7, 64, 5000])
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_an_oversized_event_is_passed_without_its_data_and_the_stream_goes_on(size: int, ending: str) -> None:
+    """Its data is dropped (memory stays bounded, even for one endless line) and it is dispatched marked
+    `oversized` with its id, so the reader moves past it; the next event is read as usual."""
+    stream = (
+        f"id: 1{ending}data: small{ending}{ending}"
+        f"event: big{ending}id: 2{ending}data: {'x' * 600}{ending}data: {'y' * 600}{ending}"
+        f"data: {'z' * 3000}{ending}{ending}"
+        f"id: 3{ending}data: after{ending}{ending}"
+    ).encode()
     parser = SSEParser(max_event_chars=1000)
-    parser.feed(b"data: " + b"x" * 600 + b"\n")
-    with pytest.raises(MiawProtocolError):
-        parser.feed(b"data: " + b"x" * 600 + b"\n")
-    with pytest.raises(MiawProtocolError):
-        SSEParser(max_event_chars=1000).feed(b"data: " + b"y" * 2000)
+    events = [e for i in range(0, len(stream), size) for e in parser.feed(stream[i : i + size])]
+    if ending == "\r":  # a CR at the very end may still be the first half of a CRLF
+        events += parser.feed(b"")
+    assert [(e.event, e.data, e.id, e.oversized) for e in events] == [
+        ("message", "small", "1", False),
+        ("big", "", "2", True),
+        ("message", "after", "3", False),
+    ]
+    assert parser._line_chars + parser._data_chars == 0
+
+
+def test_an_endless_line_is_not_held_in_memory() -> None:
+    parser = SSEParser(max_event_chars=1000)
+    for _ in range(100):
+        assert parser.feed(b"x" * 999) == []
+        assert parser._line_chars <= 1000
+    # The line's end ends what was dropped of it; the blank line after it ends the oversized event.
+    assert [(e.oversized, e.data) for e in parser.feed(b"\n\ndata: next\n\n")] == [(True, ""), (False, "next")]
 
 
 @given(st.lists(st.binary(max_size=64), max_size=20))

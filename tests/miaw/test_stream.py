@@ -29,6 +29,7 @@ from handover_miaw.miaw import (
     TypingEvent,
 )
 from handover_miaw.miaw.models import parse_access_token
+from handover_miaw.miaw.sse import DEFAULT_MAX_EVENT_CHARS
 from handover_miaw.simulator import Simulator, SimulatorConfig
 
 from .conftest import DEPLOYMENT, FAST_RECONNECT
@@ -403,3 +404,25 @@ async def test_jwt_expired_text_on_the_stream(aiohttp_server: Any, clock: FakeCl
     assert isinstance(final.error, MiawTokenExpiredError) is exp_passed
     assert len(continuation_calls) == (0 if exp_passed else 1)
     assert recorder.events == []
+
+
+async def test_an_event_too_large_for_the_stream_is_read_from_the_entry_list_and_the_stream_goes_on(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    # An event over the parser's limit failed the connection, and the reconnect met it again from the same
+    # Last-Event-ID: the stream reconnected about once a second for good, and what followed came only from
+    # each reconnect's catch-up.
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    await sim.accept(cid, "Maria")
+    big = "x" * (DEFAULT_MAX_EVENT_CHARS + 1)
+    await sim.send_text(cid, "before", agent="Maria")
+    await sim.send_text(cid, big, agent="Maria")
+    await sim.send_text(cid, "after", agent="Maria")
+    await recorder.wait_for(lambda: "after" in recorder.texts("Agent"))
+    assert recorder.texts("Agent") == ["before", big, "after"]
+    # The connection carried on: what comes next arrives live, with its event id (caught-up entries have none).
+    await sim.send_text(cid, "later", agent="Maria")
+    await recorder.wait_for(lambda: "later" in recorder.texts("Agent"))
+    assert recorder.events[-1].event_id is not None
+    assert recorder.count(StreamState.RECONNECTING) == 0
