@@ -34,10 +34,11 @@ _log = logging.getLogger("handover_miaw.miaw.client")
 
 _ERROR_DETAIL_CHARS = 300
 # What of an answer is read, counted after aiohttp decompressed it. A success answer was read whole, so a
-# 200 MB answer took 600 MB and a 1 MB gzip bomb 3 GB: MIAW's largest (a page of conversation entries) is far
-# below the first cap, as is an event stream's largest event (sse.MAX_EVENT_CHARS, 8 MiB). Of an error, only
-# its first characters are ever shown.
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# 200 MB answer took 600 MB and a 1 MB gzip bomb 3 GB. A page of conversation entries must hold at least one
+# entry as large as the event stream reads (sse.DEFAULT_MAX_EVENT_CHARS, 8 Mi characters; up to 6 bytes
+# each when JSON escapes them), so that an event too large for the stream is read from the entry list. Of an
+# error, only its first characters are ever shown.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_ERROR_ANSWER_BYTES = 64 * 1024
 
 CallObserver = Callable[[str, str, float], None]

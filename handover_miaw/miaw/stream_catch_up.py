@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from .client import MiawClient
-from .errors import MiawForbiddenError, MiawNotFoundError
+from .errors import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
 from .events import MiawEvent
 from .models import AccessToken
 from .stream_status import SeenIds, describe_error
@@ -65,12 +65,24 @@ async def catch_up(
     pages: int,
     stream: str,
 ) -> list[MiawEvent]:
-    """`missed_entries`, logged for the stream named `stream`; [] when the conversation is closed or
-    unknown: there is nothing to catch up with, and the owner learns that from its own calls."""
+    """`missed_entries`, logged for the stream named `stream`. Only an authentication error is raised (the
+    stream renews its token or ends); for any other failure the catch-up is given up until the stream's
+    next reconnect, which catches up again: raised, it failed the connection before its first read, and a
+    failure that lasted (a page too large to read, list-entries down) kept the stream from ever reading its
+    live events again. A closed or unknown conversation has nothing to catch up with; the owner learns that
+    from its own calls."""
     try:
         missed = await missed_entries(client, token, conversation_id, seen=seen, newest=newest, pages=pages)
     except (MiawForbiddenError, MiawNotFoundError) as exc:
         _log.warning("miaw.stream_catch_up_skipped", extra={"stream": stream, "error": describe_error(exc)})
+        return []
+    except MiawAuthError:
+        raise
+    except MiawError as exc:
+        _log.warning(
+            "miaw.stream_catch_up_failed",
+            extra={"stream": stream, "conversation": conversation_id, "error": describe_error(exc)},
+        )
         return []
     if missed:
         _log.info(

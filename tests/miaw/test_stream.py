@@ -406,8 +406,9 @@ async def test_jwt_expired_text_on_the_stream(aiohttp_server: Any, clock: FakeCl
     assert recorder.events == []
 
 
+@pytest.mark.parametrize("char", ["x", "é", "\u2028"], ids=["ascii", "two-byte", "three-byte"])
 async def test_an_event_too_large_for_the_stream_is_read_from_the_entry_list_and_the_stream_goes_on(
-    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory, char: str
 ) -> None:
     # An event over the parser's limit failed the connection, and the reconnect met it again from the same
     # Last-Event-ID: the stream reconnected about once a second for good, and what followed came only from
@@ -415,7 +416,7 @@ async def test_an_event_too_large_for_the_stream_is_read_from_the_entry_list_and
     stream = make_stream()
     cid = await open_conversation(client, stream)
     await sim.accept(cid, "Maria")
-    big = "x" * (DEFAULT_MAX_EVENT_CHARS + 1)
+    big = char * (DEFAULT_MAX_EVENT_CHARS + 1)
     await sim.send_text(cid, "before", agent="Maria")
     await sim.send_text(cid, big, agent="Maria")
     await sim.send_text(cid, "after", agent="Maria")
@@ -426,3 +427,26 @@ async def test_an_event_too_large_for_the_stream_is_read_from_the_entry_list_and
     await recorder.wait_for(lambda: "later" in recorder.texts("Agent"))
     assert recorder.events[-1].event_id is not None
     assert recorder.count(StreamState.RECONNECTING) == 0
+
+
+async def test_a_catch_up_that_keeps_failing_does_not_stop_the_live_events(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A catch-up failure failed the connection before its first read, and every reconnect catches up first:
+    # a failure that lasted (list-entries down, a page too large to read) kept the stream from its live events.
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    await sim.accept(cid, "Maria")
+    sim.fail_next("list_entries", 500, count=1000)
+    big = "x" * (DEFAULT_MAX_EVENT_CHARS + 1)
+    await sim.send_text(cid, big, agent="Maria")
+    await sim.send_text(cid, "after", agent="Maria")
+    await recorder.wait_for(lambda: "after" in recorder.texts("Agent"))
+    assert recorder.texts("Agent") == ["after"]
+    assert recorder.count(StreamState.RECONNECTING) == 0
+    assert any(r.getMessage() == "miaw.stream_catch_up_failed" for r in caplog.records)
+    # Once list-entries answers again, the next reconnect's catch-up delivers what the stream could not read.
+    sim.reset_faults()
+    sim.drop_streams()
+    await recorder.wait_for(lambda: big in recorder.texts("Agent"))
+    assert recorder.texts("Agent") == ["after", big]
