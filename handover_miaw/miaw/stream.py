@@ -115,6 +115,8 @@ class EventStream:
         self._heartbeat_timeout = heartbeat_timeout
         self._reconnect_policy = reconnect_policy
         self._catch_up_pages = catch_up_pages
+        self._catch_up_at: float | None = None  # when a failed catch-up is tried again (loop time)
+        self._catch_up_failures = 0
         self._rand = rand
         self.name = name
         self._had_traffic = False
@@ -315,6 +317,8 @@ class EventStream:
                         chunk = await deadline.read(response.content)
                     if not chunk:
                         return  # the server ended the stream
+                    if self._catch_up_at is not None and asyncio.get_running_loop().time() >= self._catch_up_at:
+                        await self._catch_up()
                     for sse in parser.feed(chunk):
                         # Whole events, not bytes: a connection that only sent a comment, or one endless
                         # line, before it closed reset the backoff, and reconnected every second for good.
@@ -365,14 +369,21 @@ class EventStream:
             self._last_event_id = event.event_id
 
     async def _catch_up(self) -> None:
-        """Deliver the entries of every served conversation not seen yet (stream_catch_up)."""
+        """Deliver the entries of every served conversation not seen yet (stream_catch_up); when one failed,
+        try again later while the live events are read, after a backoff as between reconnects."""
+        failed = False
         for conversation_id in sorted(self._conversations):
             newest = self._newest.get(conversation_id)
-            for event in await catch_up(
+            missed = await catch_up(
                 self._client, self._token, conversation_id, seen=self._seen, newest=newest,
                 pages=self._catch_up_pages, stream=self.name,
-            ):  # fmt: skip
+            )  # fmt: skip
+            failed = failed or missed is None
+            for event in missed or ():
                 await self._handle(event)
+        self._catch_up_failures = self._catch_up_failures + 1 if failed else 0
+        delay = reconnect_delay(self._catch_up_failures, self._reconnect_policy, self._rand)
+        self._catch_up_at = asyncio.get_running_loop().time() + delay if failed else None
 
     async def _past_oversized(self, sse: ServerSentEvent) -> None:
         """An event too large to read (sse.DEFAULT_MAX_EVENT_CHARS) is passed, its id moving the cursor, and

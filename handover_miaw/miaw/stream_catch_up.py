@@ -64,13 +64,12 @@ async def catch_up(
     newest: int | None,
     pages: int,
     stream: str,
-) -> list[MiawEvent]:
-    """`missed_entries`, logged for the stream named `stream`. Only an authentication error is raised (the
-    stream renews its token or ends); for any other failure the catch-up is given up until the stream's
-    next reconnect, which catches up again: raised, it failed the connection before its first read, and a
-    failure that lasted (a page too large to read, list-entries down) kept the stream from ever reading its
-    live events again. A closed or unknown conversation has nothing to catch up with; the owner learns that
-    from its own calls."""
+) -> list[MiawEvent] | None:
+    """`missed_entries`, logged for the stream named `stream`; None when it failed and is to be tried again.
+    Only an authentication error is raised (the stream renews its token or ends): raised, any failure failed
+    the connection before its first read, and one that lasted (a page too large to read, list-entries down)
+    kept the stream from ever reading its live events again. A closed or unknown conversation has nothing to
+    catch up with; the owner learns that from its own calls."""
     try:
         missed = await missed_entries(client, token, conversation_id, seen=seen, newest=newest, pages=pages)
     except (MiawForbiddenError, MiawNotFoundError) as exc:
@@ -83,7 +82,7 @@ async def catch_up(
             "miaw.stream_catch_up_failed",
             extra={"stream": stream, "conversation": conversation_id, "error": describe_error(exc)},
         )
-        return []
+        return None
     if missed:
         _log.info(
             "miaw.stream_caught_up", extra={"stream": stream, "conversation": conversation_id, "entries": len(missed)}
