@@ -53,6 +53,10 @@ async def test_a_handover_the_runtime_no_longer_knows_ends_the_chat(
     expect_http_errors(console_errors, 404)
     await expect(page.locator("#chat-status")).to_have_text("Ended")
     await expect(page.get_by_role("button", name="End conversation")).to_be_disabled()
+    # A reload shows the ended chat as it was, its status too (it showed none).
+    await page.reload()
+    await expect(page.locator("#chat-log")).to_contain_text(GONE, timeout=TIMEOUT)
+    await expect(page.locator("#chat-status")).to_have_text("Ended")
     await page.get_by_role("button", name="Talk to a person").click()
     await expect(page.locator("#chat-status")).to_have_text("Waiting for an agent", timeout=TIMEOUT)
     await wait_for(lambda: bool(web_demo.simulator.store.conversations), "a new conversation", seconds=10)

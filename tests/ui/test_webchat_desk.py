@@ -85,6 +85,7 @@ async def test_a_whole_handover_from_webchat_to_agent_desk_and_back(
     await chat.reload()
     await chat.wait_for_selector("#view-chat:not([hidden])", timeout=TIMEOUT)
     await expect(chat.locator("#chat-log li.agent")).to_have_count(2, timeout=TIMEOUT)
+    await expect(chat.locator("#chat-status")).to_have_text("Your last message was read.")  # kept too
     await card.get_by_label("Reply").fill("Anything else?")
     await card.get_by_role("button", name="Send reply").click()
     await expect(chat.locator("#chat-log li.agent")).to_have_count(3, timeout=TIMEOUT)

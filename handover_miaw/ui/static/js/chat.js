@@ -99,7 +99,13 @@ export class Chat {
     const live = Boolean(this.state.handoverId) && !this.state.ended;
     this.$("#chat-end").disabled = !live;
     this.$("#chat-handover").disabled = live;
-    if (status !== undefined) this.$("#chat-status").textContent = status;
+    if (status !== undefined) {
+      // Kept with the chat: the stream resumes after the last event shown, so no status is told again after a
+      // reload, and an ended chat showed no status at all.
+      this.state.status = status;
+      this.save();
+    }
+    this.$("#chat-status").textContent = this.state.status || "";
   }
 
   async send(text) {
