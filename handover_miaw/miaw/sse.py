@@ -133,14 +133,20 @@ class SSEParser:
         return events
 
     def _check_size(self) -> None:
-        """Past the limit, drop what the event holds and the rest of the line being read."""
-        if self._line_chars + self._data_chars > self._max_event_chars:
-            self._oversized = True
-            self._data, self._data_chars = [], 0
-            if self._line_parts:
-                self._line_parts.clear()
-                self._line_chars = 0
-                self._skip_line = True
+        """Past the limit, drop the line being read up to its end and, unless that line is no data line (a
+        comment, an unknown field), what the event holds: a long comment spanning reads cost the next event
+        its data."""
+        if self._line_chars + self._data_chars <= self._max_event_chars:
+            return
+        if self._line_parts:
+            data_line = "".join(self._line_parts).startswith("data:")
+            self._line_parts.clear()
+            self._line_chars = 0
+            self._skip_line = True
+            if not data_line:
+                return
+        self._oversized = True
+        self._data, self._data_chars = [], 0
 
     def _process_line(self, line: str, events: list[ServerSentEvent]) -> None:
         if not line:

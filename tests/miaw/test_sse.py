@@ -140,6 +140,7 @@ def test_an_oversized_event_is_passed_without_its_data_and_the_stream_goes_on(si
 
 def test_an_endless_line_is_not_held_in_memory() -> None:
     parser = SSEParser(max_event_chars=1000)
+    assert parser.feed(b"data: ") == []
     for _ in range(100):
         assert parser.feed(b"x" * 999) == []
         assert parser._line_chars <= 1000
@@ -185,3 +186,12 @@ def test_lf_and_crlf_mixed_in_one_stream_give_the_crlf_events(lines: list[tuple[
     pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     reference = "".join(line + "\r\n" for line, _ in lines).encode()
     assert parse(*pieces) == parse(reference)
+
+
+@pytest.mark.parametrize("line", [b": " + b"c" * 3000, b"note: " + b"n" * 3000, b"dat" + b"a" * 3000])
+def test_a_long_line_that_is_no_data_line_is_dropped_alone(line: bytes) -> None:
+    stream = b"id: 5\ndata: a\n\n" + line + b"\ndata: b\nid: 6\n\n"
+    for size in (1, 100, len(stream)):
+        parser = SSEParser(max_event_chars=1000)
+        events = [e for i in range(0, len(stream), size) for e in parser.feed(stream[i : i + size])]
+        assert [(e.data, e.id, e.oversized) for e in events] == [("a", "5", False), ("b", "6", False)], size
