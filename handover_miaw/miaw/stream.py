@@ -50,7 +50,7 @@ from .events import MiawEvent, PingEvent, UnrecognisedEvent
 from .models import AccessToken
 from .retry import DEFAULT_RECONNECT_POLICY, ReconnectPolicy, reconnect_delay
 from .sse import ServerSentEvent, SSEParser
-from .stream_catch_up import catch_up
+from .stream_catch_up import catch_up, missed_entries
 from .stream_liveness import ReadDeadline
 from .stream_status import SeenIds, StreamState, StreamStatus, announces_expiry, describe_error, final_state
 
@@ -373,11 +373,11 @@ class EventStream:
         try again later while the live events are read, after a backoff as between reconnects."""
         failed = False
         for conversation_id in sorted(self._conversations):
-            newest = self._newest.get(conversation_id)
-            missed = await catch_up(
-                self._client, self._token, conversation_id, seen=self._seen, newest=newest,
-                pages=self._catch_up_pages, stream=self.name,
+            walk = missed_entries(
+                self._client, self._token, conversation_id, seen=self._seen,
+                newest=self._newest.get(conversation_id), pages=self._catch_up_pages,
             )  # fmt: skip
+            missed = await catch_up(walk, conversation_id, stream=self.name)
             failed = failed or missed is None
             for event in missed or ():
                 await self._handle(event)

@@ -7,6 +7,7 @@ Whether MIAW replays events missed while disconnected is not documented, so the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from .client import MiawClient
 from .errors import MiawAuthError, MiawError, MiawForbiddenError, MiawNotFoundError
@@ -55,23 +56,14 @@ async def missed_entries(
     return list(reversed(missed.values()))
 
 
-async def catch_up(
-    client: MiawClient,
-    token: AccessToken,
-    conversation_id: str,
-    *,
-    seen: SeenIds,
-    newest: int | None,
-    pages: int,
-    stream: str,
-) -> list[MiawEvent] | None:
-    """`missed_entries`, logged for the stream named `stream`; None when it failed and is to be tried again.
-    Only an authentication error is raised (the stream renews its token or ends): raised, any failure failed
-    the connection before its first read, and one that lasted (a page too large to read, list-entries down)
-    kept the stream from ever reading its live events again. A closed or unknown conversation has nothing to
-    catch up with; the owner learns that from its own calls."""
+async def catch_up(walk: Awaitable[list[MiawEvent]], conversation_id: str, *, stream: str) -> list[MiawEvent] | None:
+    """What `walk` (a `missed_entries` call) found, logged for the stream named `stream`; None when it failed
+    and is to be tried again. Only an authentication error is raised (the stream renews its token or ends):
+    raised, any failure failed the connection before its first read, and one that lasted (a page too large to
+    read, list-entries down) kept the stream from ever reading its live events again. A closed or unknown
+    conversation has nothing to catch up with; the owner learns that from its own calls."""
     try:
-        missed = await missed_entries(client, token, conversation_id, seen=seen, newest=newest, pages=pages)
+        missed = await walk
     except (MiawForbiddenError, MiawNotFoundError) as exc:
         _log.warning("miaw.stream_catch_up_skipped", extra={"stream": stream, "error": describe_error(exc)})
         return []
