@@ -62,6 +62,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from handover_miaw.api import create_app
     from handover_miaw.api.app import hide_server_version, server_options, tune_gc
     from handover_miaw.api.connectors_file import ConnectorsFileError, load_connectors_file
+    from handover_miaw.api.half_close import answer_half_closed_requests
     from handover_miaw.api.openapi import ApiDocument
     from handover_miaw.api.server_log import answer_unparseable_requests_in_json
     from handover_miaw.descriptors import reserve_descriptors
@@ -91,6 +92,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     hide_server_version()
     answer_unparseable_requests_in_json()
+    answer_half_closed_requests()
     reserve_descriptors()  # before any thread starts
     app = create_app(settings, manifest)
     tune_gc()
