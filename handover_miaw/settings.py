@@ -82,6 +82,9 @@ class Settings:
     # Delivery targets (webhook / Cognigy URLs) that may be internal: host names or CIDRs, e.g. in-cluster
     # receivers. Everything else must be a public address (see delivery/targets.py); https always.
     delivery_allow: tuple[str, ...] = ()
+    # Development mode answers the API only for localhost, IP addresses, `host` and these names (`Host`
+    # header; `.example.com` takes a whole domain): the guard against DNS rebinding (api/dev_hosts.py).
+    dev_hosts: tuple[str, ...] = ()
 
     def delivery_policy(self) -> TargetPolicy:
         """Where deliveries may go; ValueError for a malformed allow-list entry."""
@@ -164,7 +167,7 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name in {"insecure_dev", "no_ui"}:
         return _bool(raw)
-    if name in {"api_keys", "allowed_hosts", "delivery_allow"}:
+    if name in {"api_keys", "allowed_hosts", "delivery_allow", "dev_hosts"}:
         return _csv(raw)
     return raw
 
@@ -192,6 +195,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="delivery_allow",
         type=_csv,
         help="comma-separated hosts or CIDRs that deliveries may reach although internal (in-cluster receivers)",
+    )
+    parser.add_argument(
+        "--dev-hosts",
+        dest="dev_hosts",
+        type=_csv,
+        help="development mode: host names the API answers for besides localhost and IP addresses "
+        "(.example.com for a domain)",
     )
     parser.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
     parser.add_argument(

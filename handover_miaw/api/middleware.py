@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from handover_miaw.api.app_keys import SETTINGS
+from handover_miaw.api.dev_hosts import host_served, requested_name
 from handover_miaw.api.responses import json_response
 from handover_miaw.errors import BodyStalledError, HandoverError, SchemaViolationError
 from handover_miaw.logs import secrets
@@ -36,9 +37,29 @@ def error_response(status: int, code: str, message: str, **extra: object) -> web
     return json_response({"error": secrets.scrub(error)}, status=status)
 
 
+def _public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _foreign_host(request: web.Request) -> web.Response | None:
+    """The 403 for an API request in development mode whose `Host` is a name not served (see dev_hosts)."""
+    settings = request.app[SETTINGS]
+    host = request.headers.get("Host")
+    if not settings.insecure_dev or _public(request.path) or host_served(host, (settings.host, *settings.dev_hosts)):
+        return None
+    return error_response(
+        403,
+        "forbidden",
+        f"in development mode the API answers only for localhost, an IP address or a name given with --dev-hosts "
+        f"(HANDOVER_MIAW_DEV_HOSTS); this request was for {requested_name(host or '')[:100]!r}, as a page another "
+        "site pointed at this runtime through DNS would be",
+        pointer="/Host",
+    )
+
+
 def _authorized(request: web.Request) -> bool:
     settings = request.app[SETTINGS]
-    if settings.insecure_dev or request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+    if settings.insecure_dev or _public(request.path):
         return True
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
@@ -57,6 +78,8 @@ def _authorized(request: web.Request) -> bool:
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate, then turn every failure into the documented error body."""
+    if (refused := _foreign_host(request)) is not None:
+        return refused
     if not _authorized(request):
         response = error_response(401, "unauthorized", "a valid API key is required")
         response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110 requires the scheme on a 401
