@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import aiohttp.web_response
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from handover_miaw.api.access_log import AccessLogger
 from handover_miaw.api.app_keys import API_DOC, HANDOVERS, MANIFEST, METRICS, SETTINGS, SUBSCRIBERS, Subscribers
@@ -147,11 +147,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 def _add_routes(app: web.Application, table: web.RouteTableDef) -> None:
-    """Add `table`'s routes, each with the expect handler that invites a body only once it passed its checks."""
+    """Add `table`'s routes, each with the expect handler that invites a body only once it passed its checks,
+    and HEAD beside each GET as `add_get` gives it (load balancers and uptime checks ask with HEAD)."""
     for route in table:
         if not isinstance(route, web.RouteDef):
             raise TypeError(f"{route!r}: the API's route tables hold routes only")
-        app.router.add_route(route.method, route.path, route.handler, expect_handler=expect_handler, **route.kwargs)
+        options = dict(route.kwargs)
+        resource = app.router.add_resource(route.path, name=options.pop("name", None))
+        if route.method == hdrs.METH_GET and options.pop("allow_head", True):
+            resource.add_route(hdrs.METH_HEAD, route.handler, expect_handler=expect_handler, **options)
+        resource.add_route(route.method, route.handler, expect_handler=expect_handler, **options)
 
 
 def create_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:
