@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp.web_server
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
@@ -38,9 +39,14 @@ class HalfCloseRequestHandler(RequestHandler):
             # An answer under way while its handler runs is a stream (an SSE reader): a browser leaving closes
             # its side, and the reader's place is given back now, not at the stream's next ping.
             return None
-        if self._waiter is not None or not self._bodies_complete():
-            return None  # nothing was asked, or a body can never end: closed now
+        waiter = self._waiter
+        if current is None and not self._messages and waiter is not None and not waiter.done():
+            return None  # nothing was asked (a partial head at most): closed now
+        if not self._bodies_complete():
+            return None  # a body can never end: closed now, and its handler's read fails
         self._client_done = True
+        if not self._messages:  # the request being answered is the last: close once it is
+            self.close()
         return True
 
     async def finish_response(
@@ -53,12 +59,20 @@ class HalfCloseRequestHandler(RequestHandler):
         return answered
 
     def _bodies_complete(self) -> bool:
-        """Whether every request received so far has its whole body (the one being handled and those
-        pipelined behind it)."""
+        """Whether every request received has its whole body: the one being handled, those pipelined behind
+        it, and one the parser is still reading (its head already taken from the queue before its handler
+        began, as when head, part of the body and FIN come in one read), which its end of input refuses."""
         current = self._current_request
         if current is not None and not current.content.is_eof():
             return False
-        return all(payload.is_eof() for _, payload in self._messages)
+        if not all(payload.is_eof() for _, payload in self._messages):
+            return False
+        try:
+            if self._parser is not None:
+                self._parser.feed_eof()
+        except HttpProcessingError:  # ContentLengthError, TransferEncodingError: a body cut short
+            return False
+        return True
 
 
 def answer_half_closed_requests() -> None:
