@@ -116,6 +116,8 @@ class EventStream:
         self._reconnect_policy = reconnect_policy
         self._catch_up_pages = catch_up_pages
         self._catch_up_at: float | None = None  # when a failed catch-up is tried again (loop time)
+        # Conversations owed a catch-up since the newest timestamp then delivered live (stream_catch_up).
+        self._owed_since: dict[str, int] = {}
         self._catch_up_failures = 0
         self._rand = rand
         self.name = name
@@ -334,8 +336,7 @@ class EventStream:
 
     def _skipped(self, sse: ServerSentEvent) -> bool:
         """Settle an event the owner said it would take without acting on, undecoded: only the cursor moves.
-        Its entry id is not remembered as seen: a catch-up that meets it again decodes it and hands it to
-        the owner, which ignores it then too."""
+        Not remembered as seen: a catch-up meeting it again hands it to the owner, which ignores it again."""
         if self._skip is None or not self._skip(sse.event, sse.data) or announces_expiry(sse.data):
             return False
         self._consumed = True
@@ -369,21 +370,23 @@ class EventStream:
             self._last_event_id = event.event_id
 
     async def _catch_up(self) -> None:
-        """Deliver the entries of every served conversation not seen yet (stream_catch_up); when one failed,
-        try again later while the live events are read, after a backoff as between reconnects."""
-        failed = False
+        """Deliver the entries of every served conversation not seen yet (stream_catch_up); while one is owed
+        (its walk failed), try again later as the live events are read, after a backoff as between reconnects."""
         for conversation_id in sorted(self._conversations):
             walk = missed_entries(
-                self._client, self._token, conversation_id, seen=self._seen,
-                newest=self._newest.get(conversation_id), pages=self._catch_up_pages,
+                self._client, self._token, conversation_id, seen=self._seen, newest=self._newest.get(conversation_id),
+                pages=self._catch_up_pages, floor=self._owed_since.get(conversation_id),
             )  # fmt: skip
             missed = await catch_up(walk, conversation_id, stream=self.name)
-            failed = failed or missed is None
-            for event in missed or ():
+            if missed is None:
+                self._owed_since.setdefault(conversation_id, self._newest.get(conversation_id, 0))
+                continue
+            for event in missed:
                 await self._handle(event)
-        self._catch_up_failures = self._catch_up_failures + 1 if failed else 0
+            self._owed_since.pop(conversation_id, None)
+        self._catch_up_failures = self._catch_up_failures + 1 if self._owed_since else 0
         delay = reconnect_delay(self._catch_up_failures, self._reconnect_policy, self._rand)
-        self._catch_up_at = asyncio.get_running_loop().time() + delay if failed else None
+        self._catch_up_at = asyncio.get_running_loop().time() + delay if self._owed_since else None
 
     async def _past_oversized(self, sse: ServerSentEvent) -> None:
         """An event too large to read (sse.DEFAULT_MAX_EVENT_CHARS) is passed, its id moving the cursor, and
@@ -391,4 +394,6 @@ class EventStream:
         _log.warning("miaw.stream_event_oversized", extra={"stream": self.name, "event_id": sse.id, "type": sse.event})
         if sse.id:
             self._last_event_id = sse.id
+        for conversation_id in self._conversations:  # whose it was is unknown: it was not read
+            self._owed_since.setdefault(conversation_id, self._newest.get(conversation_id, 0))
         await self._catch_up()

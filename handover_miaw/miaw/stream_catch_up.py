@@ -30,10 +30,13 @@ async def missed_entries(
     seen: SeenIds,
     newest: int | None,
     pages: int,
+    floor: int | None = None,
 ) -> list[MiawEvent]:
     """Entries of `conversation_id` not in `seen`, oldest first, walking back from the newest for at most
-    `pages` pages, and no further back than `newest` (the newest timestamp delivered live). Raises what
-    list-entries raises."""
+    `pages` pages: to the first page holding a seen entry, and no further back than `newest` (the newest
+    timestamp delivered live). With `floor`, past seen entries, to the entries older than `floor`: a catch-up
+    owed since then (one failed, or an event was passed unread) has live entries newer than what it missed,
+    and stopping at them left it behind for good. Raises what list-entries raises."""
     missed: dict[str, MiawEvent] = {}
     end: int | None = None
     for _ in range(pages):
@@ -45,10 +48,11 @@ async def missed_entries(
                 continue
             missed.setdefault(event.entry_id, event)
         stamps = [e.timestamp for e in page.events if e.timestamp is not None]
-        if reached_seen or len(page.events) < PAGE or not stamps:
+        if (reached_seen and floor is None) or len(page.events) < PAGE or not stamps:
             break
         oldest = min(stamps)
-        if newest is not None and oldest < newest:
+        bound = newest if floor is None else floor
+        if bound is not None and oldest < bound:
             break
         # Whether endTimestamp is inclusive is undocumented: include the boundary and dedupe, but
         # step past it when a whole page shares one millisecond so the walk always moves.

@@ -451,3 +451,24 @@ async def test_a_catch_up_that_keeps_failing_does_not_stop_the_live_events(
     await recorder.wait_for(lambda: big in recorder.texts("Agent"))
     assert recorder.texts("Agent") == ["after", big]
     assert recorder.count(StreamState.RECONNECTING) == 0
+
+
+async def test_what_a_failed_catch_up_owed_is_found_however_many_live_entries_came_after_it(
+    client: MiawClient, sim: Simulator, recorder: Recorder, make_stream: StreamFactory
+) -> None:
+    # The walk stopped at the first page holding an entry already seen: right after a reconnect, but a catch-up
+    # tried again once live entries went on found what it owed only among the newest page (50) of them.
+    stream = make_stream()
+    cid = await open_conversation(client, stream)
+    await sim.accept(cid, "Maria")
+    sim.fail_next("list_entries", 500, count=1000)
+    big = "x" * (DEFAULT_MAX_EVENT_CHARS + 1)
+    await sim.send_text(cid, big, agent="Maria")
+    after = [f"after-{n}" for n in range(120)]
+    for text in after:
+        await sim.send_text(cid, text, agent="Maria")
+    await recorder.wait_for(lambda: after[-1] in recorder.texts("Agent"))
+    sim.reset_faults()
+    await recorder.wait_for(lambda: big in recorder.texts("Agent"))
+    assert recorder.texts("Agent") == [*after, big]
+    assert recorder.count(StreamState.RECONNECTING) == 0
