@@ -10,6 +10,7 @@ same processors.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import sys
 import threading
@@ -156,7 +157,10 @@ secrets = SecretRegistry()
 
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: redact every field of the event, including the rendered exception."""
-    return {key: secrets.scrub(value, key) for key, value in event_dict.items()}
+    # exc_info passes as it is: scrubbed into a list, structlog took it for a flag and rendered whatever
+    # exception was being handled instead (none, for one logged outside an except block). Its rendered text
+    # is scrubbed after formatting (_scrub_rendered).
+    return {key: value if key == "exc_info" else secrets.scrub(value, key) for key, value in event_dict.items()}
 
 
 def _scrub_rendered(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -195,9 +199,25 @@ class _JsonFormatter(structlog.stdlib.ProcessorFormatter):
             "timestamp": iso_utc_micros(record.created),
         }
         event.update((name, fields[name]) for name in _ACCESS_FIELDS if name in fields)
-        if not _needs_redaction(event):
-            return orjson.dumps(event).decode()
-        return orjson.dumps(redact_processor(None, "", event)).decode()
+        try:
+            if not _needs_redaction(event):
+                return orjson.dumps(event).decode()
+            return orjson.dumps(redact_processor(None, "", event)).decode()
+        except orjson.JSONEncodeError:
+            # Header bytes that are not UTF-8 reach the line as lone surrogates, which orjson refuses: the
+            # logging module then printed the raw line (a key in its query unredacted) and dropped it.
+            return super().format(record)
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stream handler, saying of a line it could not write only which logger's it was: the logging
+    module's own report prints the record's message and arguments, unredacted."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        with contextlib.suppress(Exception):  # the stream itself failed: nowhere is left to say so
+            self.stream.write(f"--- a {record.levelname} line of {record.name} could not be written: "
+                              f"{type(error).__name__} (its text is not shown: it may hold a secret)\n")  # fmt: skip
 
 
 def _needs_redaction(access: dict[str, Any]) -> bool:
@@ -233,10 +253,14 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_processor,
     ]
+    # Exceptions are rendered to text, then scrubbed, on a terminal too: the console renderer formatted them
+    # itself after redaction, with each frame's local variables when rich is installed (records with tokens).
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback)
     )
-    tail: list[Any] = [structlog.processors.format_exc_info, _scrub_rendered] if as_json else []
+    tail: list[Any] = [structlog.processors.format_exc_info, _scrub_rendered]
     structlog.configure(
         # filter_by_level first: a line below the level is dropped before the chain runs (time stamp,
         # redaction of every field), not after it; the outbox's debug line per delivery was a visible share
@@ -256,8 +280,11 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
     # No line shows the thread, process or process name a record carries, and gathering them costs a
     # getpid system call and two lookups per line (the standard library's documented switches for it).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handler = logging.StreamHandler(stream)
+    handler = _Handler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Warnings (aiohttp warns of a malformed Content-Disposition, quoting the client's bytes) go through the
+    # same redaction instead of straight to stderr.
+    logging.captureWarnings(True)

@@ -184,3 +184,78 @@ def test_the_runtime_access_line_on_a_terminal_is_rendered_by_the_console_render
     text = stream.getvalue()
     assert '"GET /healthz HTTP/1.1" 200' in text
     assert not text.lstrip().startswith("{")
+
+
+def _raise_with_a_secret_in_scope() -> None:
+    held = {"accessToken": TOKEN}  # a local variable, as a handover record holding its token would be
+    raise RuntimeError(f"failed with {len(held)} field(s)")
+
+
+def test_an_exception_on_a_terminal_is_rendered_as_text_and_redacted() -> None:
+    # The console renderer formatted exceptions itself, after redaction: with rich installed, every frame's
+    # local variables too (a record and its token).
+    secrets.add(TOKEN)
+    stream = io.StringIO()
+    configure_logging("INFO", json=False, stream=stream)
+    try:
+        try:
+            _raise_with_a_secret_in_scope()
+        except RuntimeError:
+            structlog.get_logger("t").exception("handover.failed", detail=f"token {TOKEN}")
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    assert "RuntimeError: failed with 1 field(s)" in text
+    assert "_raise_with_a_secret_in_scope" in text
+    assert TOKEN not in text
+    assert f"token {REDACTED}" in text
+
+
+def test_an_exception_passed_outside_its_except_block_keeps_its_traceback(log_output: io.StringIO) -> None:
+    try:
+        _raise_with_a_secret_in_scope()
+    except RuntimeError as caught:
+        error = caught
+    logging.getLogger("handover_miaw.miaw.stream").error("miaw.stream_bug", exc_info=error)
+    line = json.loads(log_output.getvalue())
+    assert "RuntimeError: failed with 1 field(s)" in line["exception"]
+
+
+def test_a_warning_goes_through_the_redacted_log() -> None:
+    # aiohttp warns of a malformed Content-Disposition with the client's bytes in the message.
+    import warnings
+
+    secrets.add(TOKEN)
+    stream = io.StringIO()
+    logging.captureWarnings(False)  # as a fresh process: pytest's own warning capture was set up around the test
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        configure_logging("INFO", json=True, stream=stream)
+        try:
+            warnings.warn(f"BadContentDispositionParam: filename*=utf-8''{TOKEN}.txt", UserWarning, stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
+            logging.getLogger().handlers.clear()
+            structlog.reset_defaults()
+    line = json.loads(stream.getvalue())
+    assert line["logger"] == "py.warnings"
+    assert TOKEN not in stream.getvalue()
+    assert REDACTED in line["event"]
+
+
+def test_a_line_that_cannot_be_written_is_reported_without_its_text() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError(f"cannot show {TOKEN}")
+
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, stream=stream)
+    try:
+        logging.getLogger("t").warning("value %s with %s", Unprintable(), TOKEN)
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    assert TOKEN not in text
+    assert "--- a WARNING line of t could not be written: ValueError" in text
