@@ -42,8 +42,14 @@ _level = logging.getLogger(__name__)  # the level structlog's filter_by_level re
 
 # Stored as lastError and shown by GET /v1/deliveries: long enough to name the fault, never a body dump.
 _MAX_ERROR_CHARS = 200
-# What is read of a receiver's answer (its body is not used; reading it lets the connection be reused).
+# Due heads started per pass, and the most read in one query (the extra room is for handovers whose
+# attempts are running or held back, which the oldest-first query returns first).
+_DUE_LIMIT = 100
+_MAX_DUE_LIMIT = 5000
+# What is read of a receiver's answer, and for how long (its body is not used; reading it lets the
+# connection be reused).
 _MAX_ANSWER_BYTES = 64 * 1024
+_ANSWER_BODY_S = 2.0
 
 
 def describe_error(exc: BaseException) -> str:
@@ -78,53 +84,98 @@ class Dispatcher:
     _holds: dict[str, tuple[float, int]] = field(default_factory=dict)
     # Deliveries the receiver acknowledged that the store has not yet marked: id -> when acknowledged.
     _acknowledged: dict[str, float] = field(default_factory=dict)
+    # How long a pass waits for its attempts before the loop goes on without the slow ones.
+    pass_wait_s: float = 0.25
+    # The attempts running, by handover (at most one each: a handover's deliveries go in order).
+    _flying: dict[str, tuple[Delivery, asyncio.Task[float | None]]] = field(default_factory=dict)
+    # The attempts the current pass waits for (their end needs no wake-up).
+    _awaited: set[asyncio.Task[float | None]] = field(default_factory=set)
 
     async def run(self) -> None:
-        """Deliver forever: one batch of due heads, then wait for news, the next poll or a backoff."""
+        """Deliver forever: start the due heads, then wait for news, an attempt that ended, the next poll or a
+        backoff. Attempts still running when the loop is stopped are cancelled with it."""
         failures = 0
-        while True:
-            try:
-                delivered = await self.drain_once()
-                failures = 0
-            except Exception as exc:
-                # A store that is unreachable or saturated (a Redis pool wait past its limit) must not end
-                # the loop: it once did, and nothing was delivered again by that process. What was not
-                # settled stays pending in the store and is attempted on a later pass, after a backoff.
-                failures += 1
-                if (suppressed := self.throttle.admit("drain", time.monotonic())) is not None:
-                    log.error("delivery.drain_failed", error=describe_error(exc), suppressed=suppressed)
-                await asyncio.sleep(self.backoff.delay(failures))
-                continue
-            if not delivered:
-                await self.signal.wait(self.idle_poll_s)
+        try:
+            while True:
+                try:
+                    delivered = await self._pass(self.pass_wait_s)
+                    failures = 0
+                except Exception as exc:
+                    # A store that is unreachable or saturated (a Redis pool wait past its limit) must not end
+                    # the loop: it once did, and nothing was delivered again by that process. What was not
+                    # settled stays pending in the store and is attempted on a later pass, after a backoff.
+                    failures += 1
+                    if (suppressed := self.throttle.admit("drain", time.monotonic())) is not None:
+                        log.error("delivery.drain_failed", error=describe_error(exc), suppressed=suppressed)
+                    await asyncio.sleep(self.backoff.delay(failures))
+                    continue
+                if not delivered:
+                    await self.signal.wait(self.idle_poll_s)
+        finally:
+            for _, task in self._flying.values():
+                task.cancel()
 
     async def drain_once(self) -> int:
-        """Attempt every due head-of-line delivery once; return how many were attempted."""
-        due = await self.store.due_deliveries(self.clock())
+        """Attempt every due head-of-line delivery once and settle every outcome; return how many were
+        attempted."""
+        return await self._pass(None)
+
+    async def _pass(self, wait_s: float | None) -> int:
+        """Start an attempt for each due head whose handover has none running, wait for them up to `wait_s`
+        (None: all), and settle every attempt that has ended. One receiver that answers slowly or never
+        held every pass, and with it every other connector's deliveries, to its request timeout; those
+        attempts now go on while later passes serve the others. Returns how many were started."""
+        # The due heads come oldest first: room for those of the handovers whose attempts are running.
+        limit = min(_DUE_LIMIT + len(self._flying) + len(self._holds), _MAX_DUE_LIMIT)
+        due = await self.store.due_deliveries(self.clock(), limit)
         now = time.monotonic()
-        due = [d for d in due if self._holds.get(d.id, (0.0, 0))[0] <= now]
-        if not due:
-            return 0
+        due = [
+            d for d in due if d.handover_id not in self._flying and self._holds.get(d.id, (0.0, 0))[0] <= now
+        ][:_DUE_LIMIT]
         # The holder keeps a handover's outbox while it drains it (every attempt renews the lease); a dead
         # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL may
         # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
         mine = [d for d in due if await self._hold_outbox(d.handover_id)]
         connectors = await self._connectors(mine)
-        outcomes = await asyncio.gather(
-            *(self._attempt(d, connectors[d.connector]) for d in mine), return_exceptions=True
-        )
+        started = []
+        for delivery in mine:
+            task = asyncio.get_running_loop().create_task(self._attempt(delivery, connectors[delivery.connector]))
+            task.add_done_callback(self._ended)
+            self._flying[delivery.handover_id] = (delivery, task)
+            started.append(task)
+        if started:
+            self._awaited = set(started)
+            try:
+                await asyncio.wait(started, timeout=wait_s)
+            finally:
+                self._awaited = set()
+        await self._settle()
+        return len(mine)
+
+    def _ended(self, task: asyncio.Task[float | None]) -> None:
+        """An attempt the pass that started it stopped waiting for ended: wake the loop to settle it."""
+        if task not in self._awaited:
+            self.signal.poke()
+
+    async def _settle(self) -> None:
+        """Record the outcome of every attempt that ended: the acknowledged ones marked in one write."""
         acknowledged: list[tuple[Delivery, float]] = []
-        for delivery, outcome in zip(mine, outcomes, strict=True):
+        for handover_id, (delivery, task) in list(self._flying.items()):
+            if not task.done():
+                continue
+            del self._flying[handover_id]
+            if task.cancelled():
+                continue
+            outcome = task.exception()
             if isinstance(outcome, Exception):
                 self._hold_back(delivery, outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome
             elif outcome is not None:
-                acknowledged.append((delivery, outcome))
+                raise outcome
+            elif (acknowledged_at := task.result()) is not None:
+                acknowledged.append((delivery, acknowledged_at))
             else:
                 self._holds.pop(delivery.id, None)
         await self._delivered(acknowledged)
-        return len(mine)
 
     def _hold_back(self, delivery: Delivery, exc: Exception) -> None:
         """The store refused the attempt's outcome: the delivery stays pending there, so keep it back here
@@ -207,9 +258,9 @@ class Dispatcher:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
             ) as response:
-                await _drain(response.content, _MAX_ANSWER_BYTES)
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 self.metrics.delivery_attempt(f"{status // 100}xx", time.perf_counter() - started)
+                await _drain(response)
         except TimeoutError:
             self.metrics.delivery_attempt("timeout", time.perf_counter() - started)
             error = "timeout"
@@ -284,9 +335,16 @@ class Dispatcher:
             )
 
 
-async def _drain(content: aiohttp.StreamReader, limit: int) -> None:
-    """Read a receiver's answer up to `limit` bytes, for the connection to be reused. Read whole, a 400 MB
-    answer took 820 MB of the runtime's memory, and an endless one held the attempt to its timeout; past the
-    limit the rest is left unread, and aiohttp closes that connection instead of reusing it."""
-    while limit > 0 and (chunk := await content.read(min(limit, 65536))):
-        limit -= len(chunk)
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what a receiver answered after its status line, for the connection to be reused; its body is not
+    used, so the status decides the outcome whatever happens here. Read whole, a 400 MB answer took 820 MB
+    of the runtime's memory; past _MAX_ANSWER_BYTES, _ANSWER_BODY_S, or a broken body, the rest is left and
+    the connection closed. Read before the status was taken, a 200 whose body trickled or broke counted as a
+    failed attempt: the delivery was posted again and again, then dead-lettered."""
+    limit = _MAX_ANSWER_BYTES
+    try:
+        async with asyncio.timeout(_ANSWER_BODY_S):
+            while limit > 0 and (chunk := await response.content.read(min(limit, 65536))):
+                limit -= len(chunk)
+    except (TimeoutError, aiohttp.ClientError):
+        response.close()

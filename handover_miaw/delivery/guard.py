@@ -59,5 +59,6 @@ def delivery_session(policy: TargetPolicy, resolver: AbstractResolver | None = N
     """The HTTP session deliveries go through: every connection's addresses checked against `policy`.
     It keeps no cookies: a delivery is signed, and a cookie one receiver set must not ride along on the
     deliveries of other handovers and connectors to the same host."""
-    connector = aiohttp.TCPConnector(limit=256, resolver=GuardedResolver(policy, resolver))
+    # Half the connections at most to one host: a receiver that hangs cannot take those of the others.
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=128, resolver=GuardedResolver(policy, resolver))
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())

@@ -26,6 +26,10 @@ class OutboxSignal:
         for listener in self._listeners.get(handover_id, ()):
             listener.set()
 
+    def poke(self) -> None:
+        """Wake the dispatcher (an attempt it stopped waiting for has ended)."""
+        self._event.set()
+
     async def wait(self, seconds: float) -> None:
         """Wait for a notification or `seconds`, whichever comes first."""
         try:

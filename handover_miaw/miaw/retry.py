@@ -111,12 +111,14 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return float(text)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            # RFC 9110 dates are GMT; a naive result means the zone was "-0000" or missing.
+            return None
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, OverflowError):
+        # A field too large for a date (`00:00:99999999999999999999`) overflows: it escaped, and a delivery
+        # answered so was held back for good, never recorded nor dead-lettered.
         return None
-    if when.tzinfo is None:
-        # RFC 9110 dates are GMT; a naive result means the zone was "-0000" or missing.
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def rate_limited_delay(retry_after: str | None, now: float, backoff_delay: float, cap: float) -> float:

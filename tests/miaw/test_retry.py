@@ -103,6 +103,9 @@ def test_huge_attempt_numbers_do_not_overflow() -> None:
         ("Monday, 25-Nov-24 02:01:00 GMT", 60.0),
         ("garbage", None),
         ("Mon, 25 Nov 2024 02:01:00 -0000", None),
+        ("Mon, 01 Jan 2030 00:00:99999999999999999999 GMT", None),
+        ("Mon, 01 Jan 99999999999999999999 00:00:00 GMT", None),
+        ("Mon, 99999999999999999999 Jan 2030 00:00:00 GMT", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
