@@ -29,6 +29,7 @@ from handover_miaw.store.records import Retention
 from handover_miaw.store.sqlite_group import GroupCommit, in_transaction
 from handover_miaw.store.sqlite_schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 from handover_miaw.store.sqlite_upkeep import Upkeep
+from handover_miaw.tasks import stop
 
 __all__ = ["SqliteConnection"]
 
@@ -134,9 +135,7 @@ class SqliteConnection:
     async def close(self) -> None:
         """Close the connection; open() may be called again."""
         if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
+            await stop(self._checkpointer)
             self._checkpointer = None
         async with self._lock:
             if self._db is not None:

@@ -35,6 +35,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -150,6 +151,7 @@ class Upkeep:
         self._purge_interval_s = purge_interval_s
         self._batch = batch
         self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None  # the upkeep's own (see _in_thread)
         self._conn_busy = asyncio.Lock()  # one call at a time on the upkeep's connection
         self._truncate_after = 0.0
 
@@ -175,6 +177,9 @@ class Upkeep:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
+                if self._thread is not None:
+                    self._thread.shutdown(wait=False)
+                    self._thread = None
 
     async def bound_wal(self, written: int | None = None) -> bool:
         """Keep the WAL within its limit (see the module docstring); True when a checkpoint under the lock
@@ -250,7 +255,11 @@ class Upkeep:
         async with self._conn_busy:
             if self._conn is None:
                 self._conn = _connect(self._path)
-            task = asyncio.get_running_loop().run_in_executor(None, work, self._conn)
+            if self._thread is None:
+                # A thread of its own, not the loop's shared pool: this runs under the store's lock, and names
+                # whose DNS hung filled that pool (delivery targets are resolved there): the store waited 37 s.
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-upkeep")
+            task = asyncio.get_running_loop().run_in_executor(self._thread, work, self._conn)
             try:
                 return await asyncio.shield(task)
             except asyncio.CancelledError:

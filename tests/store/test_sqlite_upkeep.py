@@ -208,3 +208,21 @@ async def test_a_repeated_cancel_does_not_cut_the_wait_for_the_upkeep_s_thread(
     assert stopping.done()
     assert finished == [True]
     assert job.cancelled()
+
+
+async def test_the_upkeep_does_not_wait_for_the_loop_s_shared_threads(tmp_path: Path) -> None:
+    # Delivery targets are resolved in the loop's shared thread pool; names whose DNS hung filled it, and the
+    # upkeep, waiting there for a thread while it held the store's lock, held every store call for 37 s.
+    store = SqliteStore(tmp_path / "store.db", clock=Clock(T0 + 10 * DAY))
+    await store.open()
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    hung = [loop.run_in_executor(None, release.wait) for _ in range(64)]  # more than the pool's threads
+    try:
+        async with asyncio.timeout(5):
+            assert await store.purge() == 0
+            await store.put_connector(ConnectorRecord("acme", {}, {}, T0))
+    finally:
+        release.set()
+        await asyncio.gather(*hung)
+        await store.close()
