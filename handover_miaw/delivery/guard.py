@@ -8,9 +8,13 @@ not allowed. aiohttp skips the resolver for an IP literal, so the dispatcher che
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import functools
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -18,6 +22,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from handover_miaw.delivery.targets import TargetPolicy
 
 __all__ = ["GuardedResolver", "TargetRefusedError", "delivery_session"]
+
+# Lookups of delivery hosts at once; more wait for one of these threads, and only deliveries wait for them.
+_LOOKUP_THREADS = 8
 
 
 class TargetRefusedError(OSError):
@@ -28,12 +35,34 @@ class TargetRefusedError(OSError):
         super().__init__(errno.EACCES, message)
 
 
+class _LookupThreads:
+    """The two loop methods aiohttp's ThreadedResolver calls, run on threads of their own. In the loop's
+    shared pool, delivery hosts whose DNS hung (a lookup can block for 40 s) filled every thread, and the MIAW
+    session's lookups and the store's threaded work queued behind them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._threads = ThreadPoolExecutor(max_workers=_LOOKUP_THREADS, thread_name_prefix="delivery-dns")
+
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._loop.run_in_executor(self._threads, functools.partial(socket.getaddrinfo, *args, **kwargs))
+
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> Any:
+        return await self._loop.run_in_executor(self._threads, socket.getnameinfo, sockaddr, flags)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
 class GuardedResolver(AbstractResolver):
-    """Resolve through `inner`, then refuse unless every address is allowed by `policy`."""
+    """Resolve through `inner` (aiohttp's ThreadedResolver on threads of its own by default), then refuse
+    unless every address is allowed by `policy`."""
 
     def __init__(self, policy: TargetPolicy, inner: AbstractResolver | None = None) -> None:
         self.policy = policy
-        self.inner = inner or aiohttp.ThreadedResolver()
+        self._threads = None if inner is not None else _LookupThreads(asyncio.get_running_loop())
+        # ThreadedResolver takes the loop whose getaddrinfo it calls: given these threads' instead.
+        self.inner = inner or aiohttp.ThreadedResolver(loop=cast(asyncio.AbstractEventLoop, self._threads))
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -51,8 +80,10 @@ class GuardedResolver(AbstractResolver):
         return results
 
     async def close(self) -> None:
-        """Release the inner resolver."""
+        """Release the inner resolver and its threads."""
         await self.inner.close()
+        if self._threads is not None:
+            self._threads.close()
 
 
 def delivery_session(policy: TargetPolicy, resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
