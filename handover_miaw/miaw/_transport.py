@@ -173,7 +173,8 @@ class Transport:
                     method, url, headers=headers, allow_redirects=False, timeout=self._timeout, **kwargs
                 ) as resp:
                     raw = await _bounded_body(endpoint, resp)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, TimeoutError, MiawProtocolError) as exc:
+                # An answer too large to read is an attempt too: unobserved, /calls and the metrics left it out.
                 self.observe(endpoint, type(exc).__name__, started)
                 raise
         self.observe(endpoint, str(resp.status), started)

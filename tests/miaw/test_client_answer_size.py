@@ -45,7 +45,7 @@ async def hostile(aiohttp_server: Any) -> AsyncIterator[Callable[[Answer], Await
     """A client of a server that answers the token call with `answer`."""
     sessions = []
 
-    async def start(answer: Answer) -> MiawClient:
+    async def start(answer: Answer, **options: Any) -> MiawClient:
         app = web.Application()
         app.router.add_post(TOKEN_PATH, answer)
         server = await aiohttp_server(app)
@@ -53,7 +53,7 @@ async def hostile(aiohttp_server: Any) -> AsyncIterator[Callable[[Answer], Await
         sessions.append(session)
         return MiawClient(
             str(server.make_url("")).rstrip("/"), ORG_ID, DEPLOYMENT, session=session, request_timeout=10.0,
-            retry_policy=FAST_RETRY, clock=FakeClock(), rand=lambda: 0.5,
+            retry_policy=FAST_RETRY, clock=FakeClock(), rand=lambda: 0.5, **options,
         )  # fmt: skip
 
     yield start
@@ -68,6 +68,17 @@ async def test_a_success_answer_past_the_bound_is_a_protocol_error_read_no_furth
         await client.unauthenticated_access_token()
     # The server was stopped by the client's closing, not by the end of its 1 GiB.
     assert sent[0] < 64 * MAX_ANSWER_BYTES
+
+
+async def test_an_answer_past_the_bound_is_an_observed_attempt(hostile: Any) -> None:
+    # Refused while read, it escaped the attempt's observation: /calls and the call metrics left it out.
+    observed: list[tuple[str, str]] = []
+    client = await hostile(
+        _streamed(200, 2 * MAX_ANSWER_BYTES, [0]), observer=lambda e, outcome, _s: observed.append((e, outcome))
+    )
+    with pytest.raises(MiawProtocolError):
+        await client.unauthenticated_access_token()
+    assert observed == [("access_token", "MiawProtocolError")]
 
 
 async def test_a_declared_length_past_the_bound_is_refused_before_its_body(hostile: Any) -> None:
