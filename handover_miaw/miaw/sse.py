@@ -139,7 +139,13 @@ class SSEParser:
         if self._line_chars + self._data_chars <= self._max_event_chars:
             return
         if self._line_parts:
-            data_line = "".join(self._line_parts).startswith("data:")
+            head = ""
+            for part in self._line_parts:
+                head += part[:5]
+                if len(head) >= 5:
+                    break
+            # A line cut by the read inside its field name ("da") may still be a data line: taken for one.
+            data_line = "data:".startswith(head[:5])
             self._line_parts.clear()
             self._line_chars = 0
             self._skip_line = True

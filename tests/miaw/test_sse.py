@@ -195,3 +195,13 @@ def test_a_long_line_that_is_no_data_line_is_dropped_alone(line: bytes) -> None:
         parser = SSEParser(max_event_chars=1000)
         events = [e for i in range(0, len(stream), size) for e in parser.feed(stream[i : i + size])]
         assert [(e.data, e.id, e.oversized) for e in events] == [("a", "5", False), ("b", "6", False)], size
+
+
+def test_a_data_line_cut_inside_its_field_name_near_the_limit_still_marks_the_event_oversized() -> None:
+    # The read ended in "da": taken for no data line, it was dropped alone and the event dispatched without it,
+    # as a whole one.
+    stream = b"id: 7\ndata: 012345678901234567\ndata: second line\n\n"
+    for cut in range(1, len(stream)):
+        parser = SSEParser(max_event_chars=20)
+        events = parser.feed(stream[:cut]) + parser.feed(stream[cut:])
+        assert [(e.id, e.data, e.oversized) for e in events] == [("7", "", True)], cut
