@@ -2,12 +2,12 @@
 
 Outside development mode a delivery URL (webhook, Cognigy endpoint) must be https and must not point at
 this machine or a private network: loopback, private (RFC 1918), link-local (cloud metadata at
-169.254.169.254), shared / CGNAT (100.64/10), unique-local, multicast, unspecified and reserved addresses
-are refused, whatever the spelling. An IPv4 host is read as the resolver reads it (`inet_aton`: `0x7f000001`,
-`2130706433`, `0177.0.0.1` and `127.1` are all 127.0.0.1); IPv6 addresses that carry an IPv4 one
-(mapped, 6to4, NAT64) are judged by it too. A name is judged by the addresses it resolves to, at connect
-time (`guard.py`), so a public name pointed at 10.x (DNS rebinding) is refused as well. The operator's
-allow-list (hosts or CIDRs) lets in-cluster receivers through.
+169.254.169.254), shared / CGNAT (100.64/10), unique-local, IPv6 site-local, multicast, unspecified and
+reserved addresses are refused, whatever the spelling. An IPv4 host is read as the resolver reads it
+(`inet_aton`: `0x7f000001`, `2130706433`, `0177.0.0.1` and `127.1` are all 127.0.0.1); IPv6 addresses
+that carry an IPv4 one (mapped, 6to4, NAT64) are judged by it too. A name is judged by the addresses it
+resolves to, at connect time (`guard.py`), so a public name pointed at 10.x (DNS rebinding) is refused as
+well. The operator's allow-list (hosts or CIDRs) lets in-cluster receivers through.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def _is_public(address: IPAddress) -> bool:
         or address.is_link_local
         or address.is_unspecified
         or address.is_reserved
+        # fec0::/10 was deprecated (RFC 3879), but hosts and routers may still treat it as internal, and
+        # ipaddress counts it neither as private nor as reserved.
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
     )
 
 

@@ -6,7 +6,8 @@ names the file or server and says what to do (exit 2), never a traceback or a ru
   writable, and `PRAGMA quick_check` passes. quick_check reads every page, so it costs what reading the
   file costs: quick from the page cache, seconds for a large file cold from disk (it skips
   integrity_check's index-to-table cross-checks, which cost more again).
-- Redis: the server answers a PING within a few seconds. URLs are shown without their password.
+- Redis: the server answers a PING within a few seconds. URLs are shown without their password (in the
+  user information or a `password` query parameter).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import RedisError
@@ -31,15 +32,45 @@ class StoreStartError(Exception):
 
 
 def redacted_url(url: str) -> str:
-    """The URL with any password replaced by `***` (the user name is kept: it helps and is no secret)."""
+    """The URL with any password replaced by `***` (the user name is kept: it helps and is no secret), in its
+    user information and in a `password` query parameter, which redis-py takes as well."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+        parts = parts._replace(netloc=netloc)
+    # Rewritten piece by piece rather than re-encoded, so that the rest of the query reads as it was given.
+    query = "&".join(
+        f"{name}=***" if value is not None and _is_password(name) else piece
+        for piece, name, value in _query_pieces(parts.query)
+    )
+    return urlunsplit(parts._replace(query=query))
+
+
+def _query_pieces(query: str) -> list[tuple[str, str, str | None]]:
+    """(piece, name, raw value) for each `&`-separated piece of a query; the value is None without `=`."""
+    pieces = []
+    for piece in query.split("&"):
+        name, eq, value = piece.partition("=")
+        pieces.append((piece, name, value if eq else None))
+    return pieces
+
+
+def _is_password(name: str) -> bool:
+    # Any case: redis-py reads only `password`, but another spelling is meant as one all the same.
+    return unquote_plus(name).lower() == "password"
+
+
+def _passwords(url: str) -> set[str]:
+    """Every password the URL carries, as written and decoded (a library may echo either)."""
+    parts = urlsplit(url)
+    found = {value for _piece, name, value in _query_pieces(parts.query) if value and _is_password(name)}
+    found.update(unquote_plus(value) for value in list(found))
+    if parts.password is not None:
+        found.update({parts.password, unquote(parts.password)})
+    return {password for password in found if password}
 
 
 def check_sqlite(path: Path) -> None:
@@ -98,6 +129,8 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
 
 
 def _without(message: str, url: str) -> str:
-    """An error message with the URL's password taken out, should a library have echoed it."""
-    password = urlsplit(url).password
-    return message.replace(password, "***") if password else message
+    """An error message with the URL's passwords taken out, should a library have echoed one."""
+    # Longest first: a password that contains another must not be left half shown.
+    for password in sorted(_passwords(url), key=len, reverse=True):
+        message = message.replace(password, "***")
+    return message

@@ -228,10 +228,10 @@ class RedisStore(RedisMessages):
         return bool(await self._redis().hdel(self._key("connectors"), name))
 
     async def connectors_page(self, limit: int, after: str | None = None) -> Page[ConnectorRecord]:
-        """Up to `limit` connectors by name, after the previous page's cursor (the last name); connectors are
-        few, so the hash is read whole."""
+        """Up to `limit` connectors by name, after the previous page's last; the hash is read whole (few)."""
+        start = pages.connector_cursor(after)
         values = cast("dict[str, str]", await self._redis().hgetall(self._key("connectors")))
-        names = [name for name in sorted(values) if after is None or name > after]
+        names = [name for name in sorted(values) if name > start]
         items = [connector_from_value(name, values[name]) for name in names[:limit]]
         return Page(items, items[-1].name if len(names) > limit else None)
 

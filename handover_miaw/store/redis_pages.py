@@ -9,12 +9,12 @@ own arguments; each returns up to limit + 1 items, the extra one saying that the
 
 from __future__ import annotations
 
-import math
 import re
 
-from handover_miaw.digits import ascii_digits
+from handover_miaw.store.cursors import connector_cursor, finite_decimal, seq_cursor
 
-__all__ = ["DELIVERIES_AFTER", "PAGE_DELIVERIES", "PAGE_HANDOVERS", "handover_cursor", "seq_cursor"]
+# The cursors are re-exported: the engine reads every cursor from here.
+__all__ = ["DELIVERIES_AFTER", "PAGE_DELIVERIES", "PAGE_HANDOVERS", "connector_cursor", "handover_cursor", "seq_cursor"]
 
 # ARGV: 3 handover id, 4 after seq, 5 limit. A handover's deliveries past a seq, in order (SSE replay).
 DELIVERIES_AFTER = """
@@ -85,19 +85,6 @@ def handover_cursor(after: str | None) -> tuple[str, str]:
     if after is None:
         return "", ""
     score, _, member = after.partition(":")
-    try:
-        finite = math.isfinite(float(score))
-    except ValueError:
-        finite = False
-    if not finite or score != score.strip() or not _MEMBER.fullmatch(member):
+    if not finite_decimal(score) or not _MEMBER.fullmatch(member):
         raise ValueError("not a handover cursor")
     return score, member
-
-
-def seq_cursor(after: str | None) -> int:
-    """The seq a delivery cursor names (0 for the first page); ValueError when it is not one."""
-    if after is None:
-        return 0
-    if not ascii_digits(after, 18):
-        raise ValueError("not a delivery cursor")
-    return int(after)

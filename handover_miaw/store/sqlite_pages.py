@@ -11,6 +11,7 @@ import math
 import sqlite3
 
 from handover_miaw.digits import ascii_digits
+from handover_miaw.store.cursors import connector_cursor, finite_decimal, seq_cursor
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, HandoverRecord, HandoverState, Page
 from handover_miaw.store.sqlite_schema import (
     CONNECTOR_COLUMNS,
@@ -32,7 +33,7 @@ _CONNECTORS = f"SELECT {', '.join(CONNECTOR_COLUMNS)} FROM connectors"  # noqa: 
 def connectors_page(conn: sqlite3.Connection, limit: int, after: str | None) -> Page[ConnectorRecord]:
     """Connectors by name; the cursor is the last name returned."""
     rows = conn.execute(
-        f"{_CONNECTORS} WHERE name > ? ORDER BY name LIMIT ?", ("" if after is None else after, limit + 1)
+        f"{_CONNECTORS} WHERE name > ? ORDER BY name LIMIT ?", (connector_cursor(after), limit + 1)
     ).fetchall()
     items = [connector_from_row(row) for row in rows[:limit]]
     return Page(items, items[-1].name if len(rows) > limit else None)
@@ -58,7 +59,7 @@ def deliveries_page(
     conn: sqlite3.Connection, state: DeliveryState | None, limit: int, after: str | None
 ) -> Page[Delivery]:
     """Deliveries by seq; the cursor is the last seq returned."""
-    params: list[object] = [_int_cursor(after)]
+    params: list[object] = [seq_cursor(after)]
     where = "seq > ?"
     if state is not None:
         where, params = f"{delivery_state_where(state)} AND {where}", [DeliveryState(state).value, *params]
@@ -72,20 +73,6 @@ def _handover_cursor(after: str | None) -> tuple[float, int]:
         return math.inf, 0
     created_at, sep, rowid = after.partition(":")
     # A rowid is a 64-bit integer: a longer number overflowed the bind (a 500); int() also took "+1" and "1_0".
-    if not ascii_digits(rowid, 18):
+    if not sep or not finite_decimal(created_at) or not ascii_digits(rowid, 18):
         raise ValueError("not a handover cursor")
-    try:
-        parsed = float(created_at), int(rowid)
-    except ValueError:
-        raise ValueError("not a handover cursor") from None
-    if not sep or not math.isfinite(parsed[0]):
-        raise ValueError("not a handover cursor")
-    return parsed
-
-
-def _int_cursor(after: str | None) -> int:
-    if after is None:
-        return 0
-    if not ascii_digits(after, 18):
-        raise ValueError("not a delivery cursor")
-    return int(after)
+    return float(created_at), int(rowid)

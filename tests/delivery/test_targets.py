@@ -43,6 +43,8 @@ REFUSED = [
     "https://[fc00::1]/",
     "https://[fd12:3456::1]/",
     "https://[fe80::1]/",
+    "https://[fec0::1]/",  # deprecated IPv6 site-local: ipaddress calls it global
+    "https://[feff:ffff::1]/",
     "https://[::ffff:127.0.0.1]/",
     "https://[::ffff:a9fe:a9fe]/",
     "https://[64:ff9b::a00:1]/",

@@ -109,7 +109,7 @@ async def test_113_dead_letters_are_all_found_and_the_newest_redriven(
 async def test_bad_paging_parameters_are_400_naming_the_parameter(bot: Bot, query: str, pointer: str) -> None:
     for path in ("/v1/deliveries", "/v1/handovers", "/v1/connectors"):
         response = await bot.api.get(f"{path}?{query}")
-        if path == "/v1/connectors" and pointer == "/after":
-            continue  # any name is a valid position among connector names
+        if path == "/v1/connectors" and pointer == "/after" and query == "after=eHl6":
+            continue  # a name a connector may have is a position among connector names
         assert response.status == 400, (path, query)
         assert (await response.json())["error"]["pointer"] == pointer
