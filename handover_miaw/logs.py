@@ -91,6 +91,14 @@ class SecretRegistry:
                     bisect.insort(self._sorted, (-len(value), value))
             self._ordered = tuple(self._sorted)
 
+    def add_supplied(self, value: str | None) -> None:
+        """Register a token an API caller supplied (an identity token), if it is shaped like one (a JWT: its
+        header is base64url JSON, so it starts with `eyJ`). Anything else a caller sends is not registered:
+        `handover` sent as an identity token was redacted from every later line of the process, logger
+        names and events included. Values under secret keys are redacted by their key either way."""
+        if value is not None and value.startswith("eyJ") and value.count(".") >= 2:
+            self.add(value)
+
     def discard(self, *values: str | None) -> None:
         """Forget secret values that are no longer in use (an ended handover's tokens), so the registry
         does not grow for the life of the process. Key-based redaction still covers them."""

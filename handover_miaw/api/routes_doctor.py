@@ -26,7 +26,7 @@ async def check_connector(request: web.Request) -> web.Response:
     name = connector_name(request)
     body = await json_body(request, "checkConnector") if request.body_exists else {}
     identity_token = body.get("identityToken")
-    secrets.add(identity_token)
+    secrets.add_supplied(identity_token)
     record = await request.app[HANDOVERS].connector(name)
     nodes = tuple((f"nodeSettings/{index}", settings) for index, settings in enumerate(body.get("nodeSettings", [])))
     doctor_input = DoctorInput(

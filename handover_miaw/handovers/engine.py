@@ -199,12 +199,13 @@ class HandoverEngine:
         routing status read after an agent left), until none is left; then clear the stored MIAW calls
         made here by then. None when the handover does not exist; an ended one is returned as it is."""
         decided, updated, follow_up, made = await self._step(handover_id, record, live, event, entry_id, cursor)
-        tokens = {decided.access_token} if decided is not None else set()
+        # The identity token is read from the record decided with: the ending write erases it from the settings.
+        tokens = {decided.access_token, _identity(decided)} if decided is not None else set()
         while follow_up is not None and updated is not None:
             decided, updated, follow_up, more = await self._step(handover_id, updated, live, follow_up, None, None)
             made = [*made, *more]
             if decided is not None:
-                tokens.add(decided.access_token)
+                tokens.update((decided.access_token, _identity(decided)))
         if updated is None or not tokens:
             return updated  # missing, or found ended: nothing was applied here
         if made and live is not None:  # without a live view the calls stay stored for the serving process
@@ -213,7 +214,7 @@ class HandoverEngine:
             self._calls.ended(handover_id)
             await self._stop_serving(handover_id)
             # Every token an input was decided with: the one stored last may be a renewal read back meanwhile.
-            secrets.discard(*tokens, NodeSettings.of(updated.settings).identity_token)
+            secrets.discard(*tokens)
         return updated
 
     async def _step(
@@ -390,3 +391,7 @@ class HandoverEngine:
     def live_counts(self) -> Mapping[str, int]:
         """Live handovers served here, by state, for /metrics."""
         return self._supervisor.counts()
+
+
+def _identity(record: HandoverRecord) -> str | None:
+    return NodeSettings.of(record.settings).identity_token

@@ -101,7 +101,7 @@ class Starter:
             created_at=now,
             updated_at=now,
         )
-        secrets.add(node.identity_token)
+        secrets.add_supplied(node.identity_token)
         # Lease first, insert second: from the insert on, the handover is live and pending in the store, and
         # another process's ownership round that found its lease free would take it for one whose start a
         # dead process left unfinished and end it as `interrupted` (tests/scaleout/test_takeover.py lost a

@@ -293,9 +293,18 @@ class UserActions:
         session. It is accepted only once MIAW lets it read this conversation (same verified subject).
         """
         live = await self._engine.live(handover_id)
-        if not NodeSettings.of(live.record.settings).use_identity_token:
+        node = NodeSettings.of(live.record.settings)
+        if not node.use_identity_token:
             raise StateConflictError("this handover is not for an authenticated user", pointer="/identityToken")
-        secrets.add(identity_token)
+        secrets.add_supplied(identity_token)
+        try:
+            return await self._renew(live, handover_id, identity_token)
+        finally:
+            if identity_token != node.identity_token:  # used once here: only the stored one stays registered
+                secrets.discard(identity_token)
+
+    async def _renew(self, live: LiveHandover, handover_id: str, identity_token: str) -> HandoverRecord:
+        """Take a verified user's access token with `identity_token` and carry the live handover on it."""
         refused = StateConflictError(
             "the identity token does not give access to this conversation", pointer="/identityToken"
         )
