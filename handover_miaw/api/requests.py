@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from handover_miaw.errors import (
     SchemaViolationError,
     UnsupportedMediaTypeError,
 )
-from handover_miaw.problems import Problem
+from handover_miaw.problems import Problem, pointer
 from handover_miaw.schema import MAX_DEPTH, TOO_DEEP
 
 __all__ = ["CODINGS_HINT", "CONTENT_CODINGS", "BodyReads", "admit_body", "is_json_media_type", "json_body", "read_body"]
@@ -43,6 +44,10 @@ def _content_codings() -> tuple[str, ...]:
 
 CONTENT_CODINGS = _content_codings()
 CODINGS_HINT = f"send the body as {', '.join(CONTENT_CODINGS)}"
+# Nineteen digits in a row: the shortest integer literal past 64 bits (-9223372036854775809; many that are
+# not have them too: see json_body).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+ROUNDED_INTEGER = "an integer past 64 bits cannot be kept exactly: send it as a string"
 
 
 def _undone(codings: list[str]) -> bool:
@@ -150,9 +155,28 @@ async def json_body(request: web.Request, operation_id: str) -> Any:
     # that the walk is only taken by a body that may need it.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise SchemaViolationError([Problem("", TOO_DEEP)])
+    # orjson reads an integer past 64 bits as the nearest float: a start's `context` stored
+    # 123456789012345678901234567890 as 1.2345678901234568e+29, silently. Only a body with 19 digits in a
+    # row can hold one, so the walk is only taken by such a body.
+    if _LONG_DIGITS.search(raw) and (where := _rounded_integer(body)) is not None:
+        raise SchemaViolationError([Problem(where, ROUNDED_INTEGER)])
     # Schema messages never quote a write-only (secret) field's value, and of any other at most a prefix.
     request.app[API_DOC].validate(operation_id, body)
     return body
+
+
+def _rounded_integer(value: Any) -> str | None:
+    """The pointer of an integer past 64 bits in `value` (read as an integral float out of their range)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, (*path, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        elif isinstance(item, float) and item.is_integer() and not -(2**63) < item < 2**64:
+            return pointer(path)
+    return None
 
 
 def _depth(value: Any) -> int:
