@@ -26,6 +26,7 @@ export class Desk {
     this.root = root;
     this.app = app;
     this.cards = new Map();
+    this.pollFailed = false; // the problem shown is a refresh's, to clear once one succeeds
     this.poller = new Poller(() => this.update(), () => this.seen, POLL_MS);
   }
 
@@ -51,6 +52,7 @@ export class Desk {
 
   async call(method, path, body, done) {
     const problem = this.$("#desk-problem");
+    this.pollFailed = false; // what this call says replaces what a refresh said
     try {
       await api(method, `${this.base}${path}`, body);
       showProblem(problem, null);
@@ -79,7 +81,14 @@ export class Desk {
         this.fill(this.cards.get(id), conversation);
       }
     } catch (error) {
+      this.pollFailed = true;
       showProblem(this.$("#desk-problem"), error);
+      return;
+    }
+    // A refresh's failure is over once one succeeds; a button's failure stays until the next button.
+    if (this.pollFailed) {
+      this.pollFailed = false;
+      showProblem(this.$("#desk-problem"), null);
     }
   }
 
@@ -148,7 +157,10 @@ export class Desk {
     if (conversation.agent) parts.push(`agent ${conversation.agent}`);
     if (conversation.endUserTyping) parts.push("the user is typing…");
     if (conversation.closed) parts.push("closed");
-    item.querySelector(".desk-status").textContent = parts.join(" · ");
+    // A role=status line is read out on every write: only a change is written.
+    const status = item.querySelector(".desk-status");
+    const text = parts.join(" · ");
+    if (status.textContent !== text) status.textContent = text;
     const list = item.querySelector(".desk-messages");
     const texts = conversation.endUserMessages.map((m) => m.text ?? `[${m.messageType}${m.fileName ? ` ${m.fileName}` : ""}]`);
     if (list.children.length !== texts.length) {

@@ -128,7 +128,8 @@ export class Editor {
         pre.textContent = text;
         const size = document.createElement("span");
         size.className = "hint";
-        size.textContent = `${text.length} characters`;
+        // Code points, as the runtime counts them when it splits at 3000 (text.length counts UTF-16 units).
+        size.textContent = `${[...text].length} characters`;
         item.append(size, pre);
         return item;
       }));

@@ -15,8 +15,11 @@ const app = { config: null, views: new Map() };
 /** The view, loaded once; the chat needs the editor's settings, so the editor is always there first. */
 async function view(name) {
   if (!app.views.has(name)) {
-    const created = VIEWS[name]();
-    app.views.set(name, created.then(async (instance) => { await instance.load(); return instance; }));
+    const loading = VIEWS[name]().then(async (instance) => { await instance.load(); return instance; });
+    app.views.set(name, loading);
+    // A failed load is not kept: the next use tries again instead of failing until a reload (the chat asks
+    // for the editor each time the user wants a person, without ever showing it).
+    loading.catch(() => { if (app.views.get(name) === loading) app.views.delete(name); });
   }
   return app.views.get(name);
 }
@@ -35,7 +38,6 @@ async function show() {
     showProblem(problem, null);
     if (instance.refresh) instance.refresh();
   } catch (error) {
-    app.views.delete(name);
     if (error.status !== 401) showProblem(problem, error);
   }
 }
@@ -47,8 +49,24 @@ function askForKey(error) {
   document.getElementById("api-key").focus();
 }
 
+/** The page's settings; until the runtime gives them, the page says why it is empty and asks again. */
+async function loadConfig() {
+  const problem = document.getElementById("load-problem");
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      app.config = await api("GET", "/ui/config.json");
+      showProblem(problem, null);
+      return;
+    } catch (error) {
+      const message = `The page could not load its settings (${error.message || error}); trying again…`;
+      showProblem(problem, { message });
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
 async function start() {
-  app.config = await api("GET", "/ui/config.json");
+  await loadConfig();
   document.getElementById("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     setApiKey(document.getElementById("api-key").value);

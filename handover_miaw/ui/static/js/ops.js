@@ -12,11 +12,21 @@ function when(value) {
   return typeof value === "number" ? new Date(value * 1000).toISOString() : String(value);
 }
 
-function cell(row, text) {
-  const td = document.createElement("td");
-  td.textContent = text ?? "";
-  row.append(td);
-  return td;
+/** Set a node's text only when it changed: an unchanged refresh then leaves the page alone. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** Make `parent`'s children exactly `nodes`, in order, touching only what is out of place: the rows are
+ * refreshed every few seconds, and a node taken out of the page takes the keyboard's focus with it. */
+function place(parent, nodes) {
+  const focused = parent.contains(document.activeElement) ? document.activeElement : null;
+  const wanted = new Set(nodes);
+  for (const child of [...parent.children]) if (!wanted.has(child)) child.remove();
+  nodes.forEach((node, index) => {
+    if (parent.children[index] !== node) parent.insertBefore(node, parent.children[index] || null);
+  });
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
 }
 
 /** Prometheus text → {name: [{labels, value}]} for the samples we show. */
@@ -47,6 +57,8 @@ export class Operations {
   constructor(root) {
     this.root = root;
     this.selected = null;
+    this.rows = new Map(); // handover id → its table row
+    this.deadItems = new Map(); // delivery id → its line
     this.poller = new Poller(() => this.update(), () => this.seen, POLL_MS);
   }
 
@@ -81,23 +93,45 @@ export class Operations {
   async handovers() {
     const state = this.$("#ops-state").value;
     const { handovers } = await api("GET", `/v1/handovers${state ? `?state=${encodeURIComponent(state)}` : ""}`);
-    const rows = handovers.map((h) => {
-      const row = document.createElement("tr");
-      const first = cell(row, "");
-      const open = document.createElement("button");
-      open.type = "button";
-      open.textContent = h.id;
-      open.setAttribute("aria-label", `Timeline of ${h.id}`);
-      open.addEventListener("click", () => { this.selected = h.id; this.timeline(h.id); });
-      first.append(open);
-      cell(row, h.state);
-      cell(row, h.connector);
-      cell(row, h.sessionId);
-      cell(row, h.agent ? h.agent.name : "");
-      cell(row, when(h.updatedAt));
-      return row;
-    });
-    this.$("#ops-handovers tbody").replaceChildren(...rows);
+    const rows = new Map();
+    for (const h of handovers) {
+      const row = this.rows.get(h.id) || this.handoverRow(h.id);
+      const cells = row.children;
+      setText(cells[1], h.state ?? "");
+      setText(cells[2], h.connector ?? "");
+      setText(cells[3], h.sessionId ?? "");
+      setText(cells[4], h.agent ? h.agent.name ?? "" : "");
+      setText(cells[5], when(h.updatedAt));
+      rows.set(h.id, row);
+    }
+    this.rows = rows;
+    place(this.$("#ops-handovers tbody"), [...rows.values()]);
+  }
+
+  /** A handover's row, kept from one refresh to the next (see place). */
+  handoverRow(id) {
+    const row = document.createElement("tr");
+    const first = document.createElement("td");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = id;
+    open.setAttribute("aria-label", `Timeline of ${id}`);
+    open.addEventListener("click", () => this.open(id));
+    first.append(open);
+    row.append(first);
+    for (let i = 0; i < 5; i += 1) row.append(document.createElement("td"));
+    return row;
+  }
+
+  async open(id) {
+    this.selected = id;
+    const problem = this.$("#ops-problem");
+    try {
+      await this.timeline(id);
+      showProblem(problem, null);
+    } catch (error) {
+      showProblem(problem, error);
+    }
   }
 
   async timeline(id) {
@@ -125,24 +159,34 @@ export class Operations {
 
   async dead() {
     const { deliveries } = await api("GET", "/v1/deliveries?state=dead");
-    this.$("#ops-dead").replaceChildren(...deliveries.map((d) => {
-      const item = document.createElement("li");
-      item.textContent = `${d.type} of ${d.handoverId} (#${d.seq}, ${d.attempts} attempt(s)): ${d.lastError || ""} `;
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = "Re-drive";
-      button.setAttribute("aria-label", `Re-drive ${d.id}`);
-      button.addEventListener("click", async () => {
-        try {
-          await api("POST", `/v1/deliveries/${encodeURIComponent(d.id)}/retry`, {});
-          await this.refresh();
-        } catch (error) {
-          showProblem(this.$("#ops-problem"), error);
-        }
-      });
-      item.append(button);
-      return item;
-    }));
+    const items = new Map();
+    for (const d of deliveries) {
+      const item = this.deadItems.get(d.id) || this.deadItem(d.id);
+      const text = `${d.type} of ${d.handoverId} (#${d.seq}, ${d.attempts} attempt(s)): ${d.lastError || ""} `;
+      setText(item.firstChild, text);
+      items.set(d.id, item);
+    }
+    this.deadItems = items;
+    place(this.$("#ops-dead"), [...items.values()]);
+  }
+
+  /** A dead letter's line, kept from one refresh to the next (see place). */
+  deadItem(id) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Re-drive";
+    button.setAttribute("aria-label", `Re-drive ${id}`);
+    button.addEventListener("click", async () => {
+      try {
+        await api("POST", `/v1/deliveries/${encodeURIComponent(id)}/retry`, {});
+        await this.refresh();
+      } catch (error) {
+        showProblem(this.$("#ops-problem"), error);
+      }
+    });
+    item.append(document.createTextNode(""), button);
+    return item;
   }
 
   async metrics() {
