@@ -18,13 +18,21 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    """Deliveries, oldest first, a page at a time, optionally in one state (`?state=dead`: the dead letters)."""
+    """Deliveries, oldest first, a page at a time, optionally in one state (`?state=dead`: the dead letters)
+    and of one handover (`?handover=`: read off its own index; the Operations timeline read every page of
+    every handover's to find one's)."""
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in DeliveryState}:
         raise MalformedRequestError(f"unknown state {state!r}", pointer="/state")
     chosen = DeliveryState(state) if state else None
     handovers = request.app[HANDOVERS]
-    page = await fetch_page(request, lambda limit, after: handovers.deliveries_page(chosen, limit, after))
+    handover_id = request.query.get("handover")
+    if handover_id is not None:
+        page = await fetch_page(
+            request, lambda limit, after: handovers.handover_deliveries_page(handover_id, chosen, limit, after)
+        )
+    else:
+        page = await fetch_page(request, lambda limit, after: handovers.deliveries_page(chosen, limit, after))
     return json_response({"deliveries": [delivery_view(d) for d in page.items], "next": next_link(request, page)})
 
 

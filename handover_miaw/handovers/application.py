@@ -33,6 +33,7 @@ from handover_miaw.logs import DELIVERY_SECRETS, secrets
 from handover_miaw.manifest import Manifest
 from handover_miaw.metrics import Metrics
 from handover_miaw.store.base import Store
+from handover_miaw.store.cursors import seq_cursor
 from handover_miaw.store.durability import Durability
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, HandoverRecord, Page
 from handover_miaw.tasks import stop
@@ -230,6 +231,17 @@ class Handovers:
     async def deliveries_page(self, state: DeliveryState | None, limit: int, after: str | None) -> Page[Delivery]:
         """Deliveries, oldest first, optionally in one state."""
         return await self.store.deliveries_page(state, limit, after)
+
+    async def handover_deliveries_page(
+        self, handover_id: str, state: DeliveryState | None, limit: int, after: str | None
+    ) -> Page[Delivery]:
+        """One handover's deliveries by seq, optionally in one state (filtered within the page read, so a page
+        may hold fewer than `limit`); ValueError for a cursor that is no seq."""
+        found = await self.store.deliveries_after(handover_id, seq_cursor(after), limit + 1)
+        more = len(found) > limit
+        found = found[:limit]
+        items = [d for d in found if state is None or d.state is state]
+        return Page(items, str(found[-1].seq) if more else None)
 
     async def redrive(self, delivery_id: str) -> None:
         """Put a dead delivery back in the outbox; NotFoundError when there is no such dead delivery."""

@@ -41,13 +41,12 @@ export function parseMetrics(text) {
   return samples;
 }
 
-/** One handover's deliveries. The API lists every handover's, oldest first, with no filter by handover, so a
- * handover's may be on any page: all of them are read. */
+/** One handover's deliveries, off its own index (`?handover=`), every page of them. */
 async function deliveriesOf(id) {
   const found = [];
-  for (let path = "/v1/deliveries?limit=1000"; path;) {
+  for (let path = `/v1/deliveries?handover=${encodeURIComponent(id)}&limit=1000`; path;) {
     const page = await api("GET", path);
-    found.push(...page.deliveries.filter((d) => d.handoverId === id));
+    found.push(...page.deliveries);
     path = page.next;
   }
   return found;
