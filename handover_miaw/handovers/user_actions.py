@@ -133,6 +133,24 @@ class UserActions:
     async def _send_once(self, handover_id: str, client_id: str, text: str, digest: str) -> tuple[str, bool]:
         if self._store.single_process():
             return await self._send_alone(handover_id, client_id, text, digest)
+        return await self._reserved(
+            handover_id, client_id, digest, lambda live, miaw_id: self._send_text(live, miaw_id, text),
+            (_ID_CONFLICT, "/text"),
+        )  # fmt: skip
+
+    async def _reserved(
+        self,
+        handover_id: str,
+        client_id: str,
+        digest: str,
+        post: Callable[[LiveHandover, str], Awaitable[None]],
+        conflict: tuple[str, str],
+    ) -> tuple[str, bool]:
+        """Post a message or a file under the caller's id once across processes sharing the store: the
+        process whose reservation holds posts it, the others wait for its outcome; another content under the
+        id is `conflict` (message, pointer). Messages and files share one id space and one derived MIAW id:
+        a file and a message under one id, each sent by another process, were both answered sent, and MIAW
+        dropped the second as a repeat."""
         miaw_id = derived_message_id(handover_id, "user", client_id)
         deadline = time.monotonic() + _HOLD_S + 5.0
         waited = False
@@ -144,7 +162,7 @@ class UserActions:
             if held:
                 break
             if stored.extra.get("digest", digest) != digest:
-                raise IdConflictError(_ID_CONFLICT, pointer="/text")
+                raise IdConflictError(conflict[0], pointer=conflict[1])
             if stored.state == "sent":
                 # Sent while this request waited: it answers as the sender did; a later resend answers 200.
                 return stored.miaw_message_id, waited
@@ -154,7 +172,7 @@ class UserActions:
             await asyncio.sleep(_POLL_S)  # another process is sending it: poll for its outcome
         try:
             live = await self._engine.live(handover_id)
-            await self._send_text(live, stored.miaw_message_id, text)
+            await post(live, stored.miaw_message_id)
         except BaseException:
             try:
                 await self._store.release_user_message(handover_id, client_id)
@@ -263,27 +281,26 @@ class UserActions:
         client_id: str | None,
         digest: str,
     ) -> tuple[str, bool]:
-        message_id = new_miaw_id()
-        if client_id is not None:
-            message_id, sent = await self._sent_before(handover_id, client_id, digest)
-            if sent:
-                return message_id, False
-        live = await self._engine.live(handover_id)
-        try:
-            await live.client.send_file(
-                live.token,
-                live.record.conversation_id,
-                data,
-                filename,
-                content_type,
-                text=text,
-                message_id=message_id,
-                language=live.record.language,
-            )
-        except MiawError as exc:
-            raise await self._user_call_failed(live, exc) from exc
-        if client_id is not None:
-            await self._store.mark_user_message_sent(handover_id, client_id, message_id, digest)
+        async def post(live: LiveHandover, message_id: str) -> None:
+            try:
+                await live.client.send_file(
+                    live.token, live.record.conversation_id, data, filename, content_type,
+                    text=text, message_id=message_id, language=live.record.language,
+                )  # fmt: skip
+            except MiawError as exc:
+                raise await self._user_call_failed(live, exc) from exc
+
+        if client_id is None:
+            message_id = new_miaw_id()
+            await post(await self._engine.live(handover_id), message_id)
+            return message_id, True
+        if not self._store.single_process():
+            return await self._reserved(handover_id, client_id, digest, post, (_FILE_ID_CONFLICT, "/id"))
+        message_id, sent = await self._sent_before(handover_id, client_id, digest)
+        if sent:
+            return message_id, False
+        await post(await self._engine.live(handover_id), message_id)
+        await self._store.mark_user_message_sent(handover_id, client_id, message_id, digest)
         return message_id, True
 
     async def refresh_identity(self, handover_id: str, identity_token: str) -> HandoverRecord:

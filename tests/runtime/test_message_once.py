@@ -143,3 +143,40 @@ async def test_two_runtimes_on_one_redis_make_one_miaw_call(
     clash = await _post(second, hid, {"id": "dup-1", "text": "other"})
     assert clash[0] == 409
     assert clash[1]["error"]["code"] == "id_conflict"
+
+
+def _file_form(data: bytes, client_id: str) -> Any:
+    from aiohttp import FormData
+
+    form = FormData()
+    form.add_field("file", data, filename="receipt.pdf", content_type="application/pdf")
+    form.add_field("id", client_id)
+    return form
+
+
+async def test_two_runtimes_on_one_redis_send_a_file_or_a_message_under_one_id_once(
+    redis_namespace: str, start_runtime: Factory, sim: Simulator, receiver: Receiver, sim_url: str
+) -> None:
+    # Files skipped the reservation: a file and a message (or two files) under one id, each sent by another
+    # process, were both answered sent under one derived MIAW id, and MIAW dropped the second as a repeat.
+    store = f"{REDIS}?namespace={redis_namespace}"
+    first = Bot(await start_runtime(store=store, lease_ttl_s=2.0), sim, receiver, sim_url)
+    second = await start_runtime(store=store, lease_ttl_s=2.0)
+    await first.connector()
+    hid = (await first.start())["id"]
+    sim.faults.add_latency("send_file", 0.3)
+    sim.faults.add_latency("send_message", 0.3)
+    for n, (one, other) in enumerate(
+        [
+            (lambda cid: first.api.post(f"/v1/handovers/{hid}/files", data=_file_form(b"%PDF-1.4 a", cid)),
+             lambda cid: second.post(f"/v1/handovers/{hid}/messages", json={"id": cid, "text": "hello"})),
+            (lambda cid: first.api.post(f"/v1/handovers/{hid}/files", data=_file_form(b"%PDF-1.4 a", cid)),
+             lambda cid: second.post(f"/v1/handovers/{hid}/files", data=_file_form(b"%PDF-1.4 b", cid))),
+        ]
+    ):  # fmt: skip
+        posts = sum(call.endpoint in {"send_file", "send_message"} for call in sim.calls)
+        answers = await asyncio.gather(one(f"x-{n}"), other(f"x-{n}"))
+        statuses = sorted(answer.status for answer in answers)
+        assert statuses[0] in {201, 202}, statuses
+        assert statuses[1] == 409, statuses
+        assert sum(call.endpoint in {"send_file", "send_message"} for call in sim.calls) - posts == 1
