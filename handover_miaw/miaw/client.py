@@ -316,7 +316,10 @@ class MiawClient:
         file_id: str | None = None,
         language: str | None = None,
     ) -> SentMessage:
-        """Upload a file (multipart: `messageEntry` JSON + `fileData`), with an optional caption."""
+        """Upload a file (multipart: `messageEntry` JSON + `fileData`), with an optional caption. ValueError for a
+        file name with a control character (a CR LF in it would start a header of its own in the part)."""
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in filename):
+            raise ValueError("the file name holds a control character")
         message: dict[str, Any] = {"id": message_id or _new_id(), "fileId": file_id or _new_id()}
         if text:
             message["text"] = text
@@ -328,7 +331,7 @@ class MiawClient:
         def form() -> aiohttp.FormData:
             # A FormData can be sent only once, so every attempt builds its own. The file name goes as UTF-8, as
             # browsers (MIAW's own web clients) send it: quoted, aiohttp percent-encodes it, and an agent saw
-            # "r%C3%A9sum%C3%A9.pdf". The API refuses names with control characters before this.
+            # "r%C3%A9sum%C3%A9.pdf"; unquoted, a control character is refused above (the API refuses it first).
             built = aiohttp.FormData(quote_fields=False)
             built.add_field("messageEntry", entry_json, content_type="application/json")
             built.add_field("fileData", data, filename=filename, content_type=mime_type)

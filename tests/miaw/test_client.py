@@ -182,6 +182,19 @@ async def test_send_file(client: MiawClient, token: AccessToken, sim: Simulator)
     assert sim.files[sent.file_id].data == b"%PDF-1.4 tiny"
 
 
+@pytest.mark.parametrize("name", ["label.pdf\r\nContent-Type: text/html", "tab\there.pdf", "del\x7f.pdf"])
+async def test_a_file_name_with_a_control_character_is_refused_before_any_call(
+    client: MiawClient, token: AccessToken, sim: Simulator, name: str
+) -> None:
+    # The name goes unquoted (as browsers send it): a CR LF in it started a header of its own in the part.
+    cid = await client.create_conversation(token)
+    calls = len(sim.calls)
+    with pytest.raises(ValueError, match="control character"):
+        await client.send_file(token, cid, b"%PDF-1.4 tiny", name, "application/pdf")
+    assert len(sim.calls) == calls
+    assert sim.conversation(cid).end_user_messages == []
+
+
 async def test_send_file_too_large_or_wrong_type(client: MiawClient, token: AccessToken) -> None:
     cid = await client.create_conversation(token)
     with pytest.raises(MiawPayloadTooLargeError):
