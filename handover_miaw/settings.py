@@ -189,7 +189,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-ui", dest="no_ui", action="store_true", default=None, help="do not serve the web UI under /ui/"
     )
-    parser.add_argument("--api-keys", dest="api_keys", type=_csv, help="comma-separated API keys for /v1")
+    parser.add_argument(
+        "--api-keys",
+        dest="api_keys",
+        type=_csv,
+        help="comma-separated API keys for /v1 (prefer HANDOVER_MIAW_API_KEYS: ps shows a flag to every user)",
+    )
     parser.add_argument(
         "--delivery-allow",
         dest="delivery_allow",
