@@ -112,8 +112,10 @@ class Dispatcher:
                 if not delivered:
                     await self.signal.wait(self.idle_poll_s)
         finally:
-            for _, task in self._flying.values():
+            running = [task for _, task in self._flying.values()]
+            for task in running:
                 task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)  # their outcomes retrieved, none reported
 
     async def drain_once(self) -> int:
         """Attempt every due head-of-line delivery once and settle every outcome; return how many were
