@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp.web_server
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError, PayloadEncodingError, TransferEncodingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
@@ -70,8 +70,10 @@ class HalfCloseRequestHandler(RequestHandler):
         try:
             if self._parser is not None:
                 self._parser.feed_eof()
-        except HttpProcessingError:  # ContentLengthError, TransferEncodingError: a body cut short
+        except (ContentLengthError, TransferEncodingError, PayloadEncodingError):  # a body cut short
             return False
+        except HttpProcessingError:
+            pass  # a head cut short after whole requests (`G` then FIN): those are answered, it is dropped
         return True
 
 

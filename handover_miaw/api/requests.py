@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -158,11 +159,25 @@ async def json_body(request: web.Request, operation_id: str) -> Any:
     # orjson reads an integer past 64 bits as the nearest float: a start's `context` stored
     # 123456789012345678901234567890 as 1.2345678901234568e+29, silently. Only a body with 19 digits in a
     # row can hold one, so the walk is only taken by such a body.
-    if _LONG_DIGITS.search(raw) and (where := _rounded_integer(body)) is not None:
+    if _LONG_DIGITS.search(raw) and _holds_a_long_integer(raw) and (where := _rounded_integer(body)) is not None:
         raise SchemaViolationError([Problem(where, ROUNDED_INTEGER)])
     # Schema messages never quote a write-only (secret) field's value, and of any other at most a prefix.
     request.app[API_DOC].validate(operation_id, body)
     return body
+
+
+def _holds_a_long_integer(raw: bytes) -> bool:
+    """Whether an integer literal of `raw` is past 64 bits (read again with the standard library, which tells
+    an integer literal from a float one: `1e30` is a float as sent, and is kept)."""
+    found = False
+
+    def integer(literal: str) -> int:
+        nonlocal found
+        found = found or not -(2**63) <= int(literal) < 2**64
+        return 0
+
+    json.loads(raw, parse_int=integer)
+    return found
 
 
 def _rounded_integer(value: Any) -> str | None:

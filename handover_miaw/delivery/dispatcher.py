@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,9 @@ _MAX_ERROR_CHARS = 200
 # attempts are running or held back, which the oldest-first query returns first).
 _DUE_LIMIT = 100
 _MAX_DUE_LIMIT = 5000
+# Attempts of one connector running at once: the delivery session's connections to one host (guard.py), so no
+# attempt waits for a connection on its own clock, and a receiver that hangs leaves the others theirs.
+_CONNECTOR_ATTEMPTS = 128
 # What is read of a receiver's answer, and for how long (its body is not used; reading it lets the
 # connection be reused).
 _MAX_ANSWER_BYTES = 64 * 1024
@@ -90,6 +94,11 @@ class Dispatcher:
     _flying: dict[str, tuple[Delivery, asyncio.Task[float | None]]] = field(default_factory=dict)
     # The attempts the current pass waits for (their end needs no wake-up).
     _awaited: set[asyncio.Task[float | None]] = field(default_factory=set)
+    # When the due list may be read again while attempts run, and the read put off till then (monotonic time).
+    _next_query: float = 0.0
+    _put_off: float | None = None
+    # Due heads whose outbox another process held, in the last read.
+    _elsewhere: int = 0
 
     async def run(self) -> None:
         """Deliver forever: start the due heads, then wait for news, an attempt that ended, the next poll or a
@@ -110,7 +119,10 @@ class Dispatcher:
                     await asyncio.sleep(self.backoff.delay(failures))
                     continue
                 if not delivered:
-                    await self.signal.wait(self.idle_poll_s)
+                    # Till the due list may be read again when a read was put off, else till news or a poll.
+                    wait = self.idle_poll_s if self._put_off is None else max(self._put_off - time.monotonic(), 0.0)
+                    self._put_off = None
+                    await self.signal.wait(wait)
         finally:
             running = [task for _, task in self._flying.values()]
             for task in running:
@@ -127,17 +139,37 @@ class Dispatcher:
         (None: all), and settle every attempt that has ended. One receiver that answers slowly or never
         held every pass, and with it every other connector's deliveries, to its request timeout; those
         attempts now go on while later passes serve the others. Returns how many were started."""
-        # The due heads come oldest first: room for those of the handovers whose attempts are running.
-        limit = min(_DUE_LIMIT + len(self._flying) + len(self._holds), _MAX_DUE_LIMIT)
-        due = await self.store.due_deliveries(self.clock(), limit)
         now = time.monotonic()
-        due = [
-            d for d in due if d.handover_id not in self._flying and self._holds.get(d.id, (0.0, 0))[0] <= now
-        ][:_DUE_LIMIT]
-        # The holder keeps a handover's outbox while it drains it (every attempt renews the lease); a dead
-        # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL may
-        # be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
-        mine = [d for d in due if await self._hold_outbox(d.handover_id)]
+        if wait_s is not None and self._flying and now < self._next_query:
+            # Only attempts that ran late ended since the last read (a receiver hanging for many handovers
+            # ended one a moment, and each read the due list again): settled now, the list read at most
+            # once a pass interval.
+            self._put_off = self._next_query
+            await self._settle()
+            return 0
+        self._next_query = now + self.pass_wait_s
+        # The due heads come oldest first: room for those of the handovers whose attempts are running here,
+        # are held back, or were another process's last time (their outboxes came first, for good).
+        limit = min(_DUE_LIMIT + len(self._flying) + len(self._holds) + self._elsewhere, _MAX_DUE_LIMIT)
+        due = await self.store.due_deliveries(self.clock(), limit)
+        running = Counter(delivery.connector for delivery, _ in self._flying.values())
+        mine: list[Delivery] = []
+        self._elsewhere = 0
+        for delivery in due:
+            if len(mine) == _DUE_LIMIT:
+                break
+            if delivery.handover_id in self._flying or self._holds.get(delivery.id, (0.0, 0))[0] > now:
+                continue
+            if running[delivery.connector] >= _CONNECTOR_ATTEMPTS:
+                continue  # a connector whose receiver hangs takes no more than its share of the connections
+            # The holder keeps a handover's outbox while it drains it (every attempt renews the lease); a dead
+            # holder's lease lapses and another process picks the outbox up. An attempt slower than the TTL
+            # may be repeated by the next holder: at least once, and the delivery id lets the receiver drop it.
+            if await self._hold_outbox(delivery.handover_id):
+                mine.append(delivery)
+                running[delivery.connector] += 1
+            else:
+                self._elsewhere += 1
         connectors = await self._connectors(mine)
         started = []
         for delivery in mine:

@@ -90,6 +90,22 @@ def delivery_session(policy: TargetPolicy, resolver: AbstractResolver | None = N
     """The HTTP session deliveries go through: every connection's addresses checked against `policy`.
     It keeps no cookies: a delivery is signed, and a cookie one receiver set must not ride along on the
     deliveries of other handovers and connectors to the same host."""
-    # Half the connections at most to one host: a receiver that hangs cannot take those of the others.
-    connector = aiohttp.TCPConnector(limit=256, limit_per_host=128, resolver=GuardedResolver(policy, resolver))
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    # A quarter of the connections at most to one host: receivers that hang cannot take those of the others.
+    connector = _Connector(GuardedResolver(policy, resolver), limit=512, limit_per_host=128)
+    # Not decompressed: the answer's body is never used, and a coding aiohttp cannot undo (br, zstd without
+    # their packages) failed the attempt before its status was read, so a 200 was posted again.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, closing the resolver it was given: it closes only one it made itself, and the
+    lookup threads were never shut down."""
+
+    def __init__(self, resolver: GuardedResolver, **options: Any) -> None:
+        super().__init__(resolver=resolver, **options)
+        self._guarded = resolver
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        """Close the connections, then the resolver and its threads."""
+        await super().close(abort_ssl=abort_ssl)
+        await self._guarded.close()

@@ -88,6 +88,14 @@ async def test_pipelined_requests_before_a_half_close_are_all_answered_in_order(
     assert await connection.closed_by_peer(5.0) == b""
 
 
+async def test_a_head_cut_short_after_a_whole_request_leaves_that_request_answered(half_closed: HalfClose) -> None:
+    # The parser's complaint about the cut head was taken for a body cut short, and the connection closed unanswered.
+    connection = await half_closed(request_head("GET", "/healthz", {}), b"G")
+    response = await connection.response()
+    assert response.status == 200
+    assert await connection.closed_by_peer(5.0) == b""
+
+
 async def test_a_user_message_followed_by_a_half_close_is_sent_and_answered(
     served: tuple[RuntimeProcess, str], half_closed: HalfClose, sim: Simulator
 ) -> None:
@@ -174,3 +182,13 @@ async def test_on_asyncio_s_loop_a_body_cut_short_in_one_burst_closes_at_once(
     connection = await _burst(runtime, request_head("POST", f"/v1/handovers/{handover_id}/messages", headers) + b"{")
     assert await connection.closed_by_peer(2.0) == b""  # not the 408 of a body stalled for 10 s
     assert [c.endpoint for c in sim.calls if c.endpoint == "send_message"] == []
+
+
+async def test_on_asyncio_s_loop_a_head_cut_short_after_a_whole_request_leaves_it_answered(
+    on_asyncio_loop: tuple[WireRuntime, str],
+) -> None:
+    runtime, _ = on_asyncio_loop
+    connection = await _burst(runtime, request_head("GET", "/healthz", {}) + b"G")
+    response = await connection.response()
+    assert response.status == 200
+    assert await connection.closed_by_peer(5.0) == b""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from aiohttp import web
 
 from handover_miaw.backoff import Backoff
@@ -27,6 +29,7 @@ from handover_miaw.delivery.outcomes import DELIVERY_BACKOFF
 from handover_miaw.delivery.targets import TargetPolicy
 from handover_miaw.metrics import Metrics
 from handover_miaw.store import SqliteStore
+from handover_miaw.store.leases import RedisLeases
 from handover_miaw.store.records import ConnectorRecord, Delivery, DeliveryState, NewDelivery
 from tests.store.factories import T0, Clock, handover
 from tests.waiting import wait_for
@@ -362,3 +365,24 @@ async def test_a_receiver_s_endless_answer_is_read_no_further_than_needed(aiohtt
         assert (await rig.stored("d1")).state is DeliveryState.DELIVERED
         stop.set()
     await store.close()
+
+
+async def test_heads_whose_outbox_another_process_holds_do_not_crowd_out_this_one_s(rig: Rig) -> None:
+    # The due list was cut to a pass's hundred before the lease was asked: another process's hundred oldest
+    # heads (its attempts running) came first on every pass, and this process never saw its own.
+    prefix = f"hm-test-{uuid.uuid4().hex}:"
+    client = redis.asyncio.Redis.from_url("redis://127.0.0.1:6379/0")
+    leases = RedisLeases(lambda: client, prefix)
+    try:
+        for n in range(100):
+            await rig.enqueue(f"o{n}", f"o{n}-1")
+            assert await leases.acquire(f"outbox:o{n}", "other", 60.0)
+        await rig.enqueue("mine", "m1")
+        dispatcher = rig.dispatcher(leases=leases, owner="me")
+        assert await dispatcher.drain_once() == 0  # a hundred of the other's: the next read makes room past them
+        assert await dispatcher.drain_once() == 1
+        assert rig.receiver.posts == ["m1"]
+    finally:
+        async for key in client.scan_iter(f"{prefix}*"):
+            await client.delete(key)
+        await client.aclose()

@@ -11,8 +11,9 @@ import threading
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver
 
-from handover_miaw.delivery.guard import GuardedResolver
+from handover_miaw.delivery.guard import GuardedResolver, delivery_session
 from handover_miaw.delivery.targets import TargetPolicy
 from tests.waiting import wait_for
 
@@ -44,3 +45,20 @@ async def test_hung_delivery_lookups_hold_back_no_other_lookup(monkeypatch: pyte
         for outcome in await asyncio.gather(*hung, return_exceptions=True):
             assert isinstance(outcome, OSError)
         await resolver.close()
+
+
+async def test_closing_the_delivery_session_closes_its_resolver() -> None:
+    # aiohttp's connector closes only a resolver it made itself: the guarded one (and the lookup threads it
+    # owns) was never closed.
+    closed: list[bool] = []
+
+    class Inner(AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> Any:
+            raise OSError("not used here")
+
+        async def close(self) -> None:
+            closed.append(True)
+
+    session = delivery_session(TargetPolicy(open=True), Inner())
+    await session.close()
+    assert closed == [True]

@@ -44,3 +44,10 @@ async def test_what_64_bits_hold_and_digits_in_strings_are_kept_exactly(bot: Bot
         "min": -9223372036854775808,
         "ref": "123456789012345678901234567890",
     }
+
+
+async def test_a_float_as_sent_is_kept_beside_long_digits(bot: Bot) -> None:
+    # Only an integer literal is refused: 1e30 is a float as the client wrote it.
+    await bot.connector()
+    status, body = await _start(bot, '{"x": 1e30, "ref": "1234567890123456789"}')
+    assert status == 201, body

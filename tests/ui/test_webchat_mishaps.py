@@ -349,3 +349,35 @@ async def test_a_transfer_and_an_agent_leaving_show_in_the_status_and_end_the_ty
     await sim.leave(conversation.id)
     await expect(status).to_contain_text("left the conversation", timeout=TIMEOUT)
     await expect(typing).to_be_hidden()
+
+
+async def test_a_message_still_sending_when_a_new_chat_begins_stays_out_of_the_new_chat(
+    web_demo: WebDemo, page: Page, console_errors: ConsoleWatch
+) -> None:
+    # Its answer came after "New chat" and stored it under its number, which a new chat's entry had taken: the
+    # old message showed up in the new chat after a reload.
+    import asyncio
+
+    await _talking_to_maria(page, web_demo)
+    release = asyncio.Event()
+    held: list[Route] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/v1/handovers/*/messages", hold)
+    await _say(page, "a message of the old chat")
+    await wait_for(lambda: bool(held), "the message on its way")
+    await page.get_by_role("button", name="New chat").click()
+    await expect(page.locator("#chat-log li")).to_have_count(0, timeout=TIMEOUT)
+    for text in ("hello", "one", "two", "three"):
+        await _say(page, text)
+    await expect(page.locator("#chat-log li.user")).to_have_count(4, timeout=TIMEOUT)
+    release.set()  # answered 409 now: the new chat ended the handover first
+    await wait_for(lambda: any("status of 409" in e for e in console_errors.errors), "the old message's answer")
+    expect_http_errors(console_errors, 409)
+    await page.reload()
+    await expect(page.locator("#chat-log li.user")).to_have_count(4, timeout=TIMEOUT)
+    await expect(page.locator("#chat-log")).not_to_contain_text("a message of the old chat")

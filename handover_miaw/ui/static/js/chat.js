@@ -263,17 +263,20 @@ export class Chat {
   /** Send a user's message to the agent; shown as not sent, with a Retry, until the runtime took it. */
   async deliver(entry, item) {
     const problem = this.$("#chat-problem");
+    const { sessionId } = this.state;
     entry.pending = true;
     this.saveEntry(entry);
     try {
       await api("POST", `/v1/handovers/${entry.to}/messages`, { id: entry.id, text: entry.text });
       delete entry.failed;
-      showProblem(problem, null);
+      if (this.state.sessionId === sessionId) showProblem(problem, null);
     } catch (error) {
       entry.failed = true;
-      showProblem(problem, error);
+      if (this.state.sessionId === sessionId) showProblem(problem, error);
     }
     delete entry.pending;
+    // "New chat" while it was sent: its number may be a new entry's now, which the old one must not overwrite.
+    if (this.state.sessionId !== sessionId) return;
     this.saveEntry(entry);
     const focused = item.contains(document.activeElement);
     this.fill(item, entry);
